@@ -1,0 +1,348 @@
+"""Backup, restore, check and schema migrations, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import io
+import json
+import sqlite3
+import tarfile
+
+import pytest
+import sqlalchemy as sa
+from _util import png_bytes
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from conftest import PG_URL, reset_postgres
+
+from tracker.store import (
+    NewPhoto,
+    OriginalError,
+    Store,
+    StoreError,
+    backup,
+    check,
+    prune_leftovers,
+    restore,
+)
+from tracker.store.cli import add_store_commands
+from tracker.store.models import Base
+from tracker.store.schema import head_revision, make_engine, upgrade
+
+
+def _fill(store: Store) -> None:
+    p = store.add_patient("P-001", name="Ann Example", birth_date=dt.date(1980, 5, 17))
+    v1 = store.add_visit(p.id, dt.date(2025, 1, 6), notes="baseline", events=["treatment started"])
+    v2 = store.add_visit(p.id, dt.date(2025, 4, 2))
+    (a,) = store.add_photos(v1.id, [NewPhoto("vertex", png_bytes(1), name="v1.png")])
+    store.add_photos(
+        v2.id, [NewPhoto("vertex", png_bytes(2)), NewPhoto("closeup:crown", png_bytes(3))]
+    )
+    store.set_roi(p.id, "vertex", (2, 2, 20, 20), baseline_photo_id=a.photo.id)
+    store.reanalyse(patient=p.id)
+    store.add_patient("P-002")
+
+
+def _snapshot(store: Store) -> dict:
+    """Everything a user can read back, for comparing two stores."""
+    out = {"patients": store.patients(), "audit": store.audit_log(), "originals": {}}
+    for p in store.patients():
+        out[p.code] = (
+            store.identity(p.id),
+            store.visits(p.id),
+            store.timeline(p.id),
+            store.photos(patient=p.id),
+        )
+        for photo in store.photos(patient=p.id):
+            out["originals"][photo.sha256] = store.read_original(photo.id)
+            out[photo.id] = store.measurements(photo.id)
+    return out
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tracker")
+    add_store_commands(parser.add_subparsers(dest="command"))
+    return parser
+
+
+def _run(*argv: str) -> int:
+    args = _parser().parse_args(argv)
+    return args.func(args)
+
+
+def test_migrations_create_exactly_the_models(store):
+    with store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        assert diff == []
+        assert MigrationContext.configure(conn).get_current_revision() == head_revision()
+
+
+def test_upgrade_from_first_revision_keeps_every_row(store_dir, database_url):
+    store_dir.mkdir()
+    engine = make_engine(database_url)
+    upgrade(engine, "0001")
+    now = dt.datetime(2024, 3, 1, 12, 0)
+    with engine.begin() as conn:  # rows as release 0001 wrote them (ids from the database)
+        meta = sa.MetaData()
+        meta.reflect(conn)
+        assert "audit_log" not in meta.tables
+        t = meta.tables
+        conn.execute(t["patient"].insert(), [{"code": "OLD-1", "created_at": now}])
+        conn.execute(
+            t["patient_identity"].insert(),
+            [{"patient_id": 1, "name": "B", "birth_date": dt.date(1970, 1, 2)}],
+        )
+        conn.execute(
+            t["visit"].insert(),
+            [
+                {
+                    "patient_id": 1,
+                    "date": dt.date(2024, 3, 1),
+                    "notes": "n",
+                    "events": ["treatment started"],
+                    "created_at": now,
+                }
+            ],
+        )
+        conn.execute(
+            t["photo"].insert(),
+            [
+                {
+                    "visit_id": 1,
+                    "view": "vertex",
+                    "sha256": "ab" * 32,
+                    "size_bytes": 3,
+                    "name": "x.jpg",
+                    "width": 4,
+                    "height": 3,
+                    "capture_metadata": {"camera_make": "X"},
+                    "created_at": now,
+                }
+            ],
+        )
+        conn.execute(
+            t["roi"].insert(),
+            [
+                {
+                    "patient_id": 1,
+                    "view": "vertex",
+                    "baseline_photo_id": 1,
+                    "x": 0,
+                    "y": 0,
+                    "w": 2,
+                    "h": 2,
+                    "created_at": now,
+                }
+            ],
+        )
+        conn.execute(
+            t["measurement"].insert(),
+            [
+                {
+                    "photo_id": 1,
+                    "roi_id": 1,
+                    "roi_x": 0,
+                    "roi_y": 0,
+                    "roi_w": 2,
+                    "roi_h": 2,
+                    "mode": "closeup",
+                    "coverage_pct": 12.5,
+                    "hair_count": 4,
+                    "mean_width_px": 3.0,
+                    "mean_width_um": None,
+                    "density_per_cm2": None,
+                    "thin_hair_pct": None,
+                    "quality_status": "pass",
+                    "quality": {"status": "pass"},
+                    "px_per_mm": None,
+                    "scale_source": "none",
+                    "algorithm_version": "0.1",
+                    "parameters": {"k": 1},
+                    "created_at": now,
+                }
+            ],
+        )
+    engine.dispose()
+    with Store.open(store_dir, database_url=database_url) as store:
+        (row,) = store.timeline("OLD-1")
+        assert (row.coverage_pct, row.hair_count, row.roi_id, row.parameters) == (
+            12.5,
+            4,
+            1,
+            {"k": 1},
+        )
+        assert store.identity("OLD-1").birth_date == dt.date(1970, 1, 2)
+        assert store.visits("OLD-1")[0].events == ("treatment started",)
+        assert store.photo(1).capture_metadata == {"camera_make": "X"}
+        assert store.current_roi("OLD-1", "vertex").box == (0, 0, 2, 2)
+        new = store.add_patient("NEW-1")  # the new tables work and ids continue
+        assert new.id == 2 and store.audit_log()[0].target_id == 2
+
+
+def test_backup_restore_round_trip(store, tmp_path, backend):
+    _fill(store)
+    before = _snapshot(store)
+    archive = tmp_path / "backup.tar.gz"
+    manifest = backup(store, archive)
+    assert manifest["tables"]["photo"] == 3 and manifest["tables"]["measurement"] == 6
+    with tarfile.open(archive) as tar:
+        names = tar.getnames()
+    assert "manifest.json" in names and sum(n.startswith("originals/") for n in names) == 3
+    # into a SQLite folder (also across database kinds when the source is PostgreSQL)
+    target = tmp_path / "restored"
+    restore(archive, target)
+    with Store.open(target) as copy:
+        restored = copy.audit_log(limit=1)[0]
+        assert (restored.action, restored.details["archive"]) == ("restore", archive.name)
+        assert _snapshot(copy)["audit"][1:] == before["audit"]
+        assert {**_snapshot(copy), "audit": None} == {**before, "audit": None}
+        assert check(copy).ok
+        p3 = copy.add_patient("P-003")  # ids continue after the restored ones
+        assert p3.id == max(p.id for p in before["patients"]) + 1
+    with pytest.raises(StoreError, match="not empty"):
+        restore(archive, target)
+    if backend == "postgresql":
+        store.close()
+        url = reset_postgres()
+        restore(archive, tmp_path / "pg-restored", database_url=url)
+        with Store.open(tmp_path / "pg-restored", database_url=url) as copy:
+            assert _snapshot(copy)["audit"][1:] == before["audit"]
+            assert {**_snapshot(copy), "audit": None} == {**before, "audit": None}
+            assert copy.add_patient("P-003").id == p3.id
+        with pytest.raises(StoreError, match="holds data"):
+            restore(archive, tmp_path / "pg-again", database_url=url)
+        assert not (tmp_path / "pg-again").exists()
+
+
+def test_restore_rejects_a_damaged_archive(store, tmp_path):
+    _fill(store)
+    archive = tmp_path / "b.tar"
+    backup(store, archive)
+    damaged = tmp_path / "damaged.tar"
+    with tarfile.open(archive) as src, tarfile.open(damaged, "w") as dst:
+        for member in src:
+            data = src.extractfile(member).read()
+            if member.name.startswith("originals/"):
+                data = data[:-1] + bytes([data[-1] ^ 1])
+            dst.addfile(member, io.BytesIO(data))
+    with pytest.raises(OriginalError, match="damaged"):
+        restore(damaged, tmp_path / "r")
+    assert not (tmp_path / "r").exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".restoring")] == []
+    with pytest.raises(StoreError, match="not a tracker backup"):
+        (tmp_path / "junk.tar").write_bytes(b"")
+        with tarfile.open(tmp_path / "junk.tar", "w"):
+            pass
+        restore(tmp_path / "junk.tar", tmp_path / "r2")
+
+
+def test_corrupted_original_is_reported_and_nothing_else_breaks(
+    store, tmp_path, store_dir, database_url, capsys
+):
+    _fill(store)
+    photos = store.photos(patient="P-001")
+    (victim,) = [p for p in photos if p.sha256 == hashlib.sha256(png_bytes(2)).hexdigest()]
+    path = store.originals.path(victim.sha256)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+    report = check(store)
+    assert not report.ok
+    assert report.corrupted == [(victim.id, victim.sha256)]
+    assert report.missing == [] and report.orphan_rows == [] and report.unreferenced_files == []
+    assert check(store, verify=False).ok  # same size: only hashing finds it
+    with pytest.raises(OriginalError, match="corrupted"):
+        store.read_original(victim.id)
+    for other in photos:
+        if other.id != victim.id:
+            assert store.read_original(other.id)
+    assert len(store.timeline("P-001")) == 3
+    store.add_patient("P-009")
+    with pytest.raises(OriginalError, match="corrupted"):
+        backup(store, tmp_path / "b.tar")
+    assert not (tmp_path / "b.tar").exists()
+
+    argv = ["--store", str(store_dir), "--database-url", database_url]
+    assert _run("check", *argv) == 1
+    out = capsys.readouterr().out
+    assert f"CORRUPTED original of photo {victim.id}: {victim.sha256}" in out and "DAMAGED" in out
+    assert _run("check", "--json", *argv) == 1
+    assert json.loads(capsys.readouterr().out)["corrupted"] == [
+        {"photo_id": victim.id, "sha256": victim.sha256}
+    ]
+
+    # uploading the same photo again is a duplicate and repairs the file
+    again = store.add_photos(victim.visit_id, [NewPhoto("vertex", png_bytes(2))])
+    assert again[0].duplicate and check(store).ok
+    assert _run("check", *argv) == 0
+
+
+def test_missing_original_and_leftover_files(store):
+    _fill(store)
+    photo = store.photos()[0]
+    store.originals.path(photo.sha256).unlink()
+    stray_sha, _ = store.originals.put(png_bytes(99))
+    tmp = store.originals.root / "ab" / ".tmp-half"
+    tmp.parent.mkdir(exist_ok=True)
+    tmp.write_bytes(b"half")
+    report = check(store)
+    assert report.missing == [(photo.id, photo.sha256)] and not report.ok
+    assert report.unreferenced_files == [store.originals.path(stray_sha)]
+    assert report.temp_files == [tmp]
+    assert prune_leftovers(store) == []  # too young: an add may still be running
+    assert sorted(prune_leftovers(store, min_age_s=0)) == sorted(
+        [tmp, store.originals.path(stray_sha)]
+    )
+    report = check(store)
+    assert report.unreferenced_files == [] and report.temp_files == [] and report.missing
+
+
+def test_orphan_rows_are_reported(tmp_path):
+    store = Store.open(tmp_path / "s")
+    _fill(store)
+    photo = store.photos()[0]
+    store.close()
+    with sqlite3.connect(tmp_path / "s" / "tracker.sqlite") as conn:  # foreign keys off by default
+        conn.execute("DELETE FROM photo WHERE id = ?", (photo.id,))
+        conn.execute("DELETE FROM patient WHERE code = 'P-002'")
+        conn.execute("INSERT INTO patient_identity (patient_id, name) VALUES (77, 'x')")
+    with Store.open(tmp_path / "s") as store:
+        report = check(store)
+        assert not report.ok
+        assert report.orphan_rows == [
+            "patient_identity 77: patient_id=77 has no patient row",
+            f"roi 1: baseline_photo_id={photo.id} has no photo row",
+            f"measurement 1: photo_id={photo.id} has no photo row",
+            f"measurement 4: photo_id={photo.id} has no photo row",
+        ]
+        assert report.unreferenced_files == [store.originals.path(photo.sha256)]
+
+
+def test_cli_backup_restore_check(store, store_dir, database_url, tmp_path, capsys, monkeypatch):
+    _fill(store)
+    before = _snapshot(store)
+    archive = tmp_path / "b.tar"
+    db = ["--database-url", database_url]
+    assert _run("backup", str(archive), "--store", str(store_dir), *db) == 0
+    assert "3 originals" in capsys.readouterr().out
+    monkeypatch.setenv("TRACKER_STORE", str(tmp_path / "copy"))
+    assert _run("restore", str(archive)) == 0
+    assert _run("check") == 0
+    assert "store OK" in capsys.readouterr().out
+    with Store.open(tmp_path / "copy") as copy:
+        assert {**_snapshot(copy), "audit": None} == {**before, "audit": None}
+    assert _run("restore", str(archive)) == 2
+    assert "not empty" in capsys.readouterr().err
+    assert _run("check", "--store", str(tmp_path / "nothing")) == 2
+    assert "no store at" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not PG_URL, reason="TRACKER_TEST_POSTGRES_URL is not set")
+@pytest.mark.postgres
+def test_plain_postgresql_url_uses_psycopg(tmp_path):
+    url = reset_postgres().replace("postgresql+psycopg://", "postgresql://")
+    with Store.open(tmp_path / "s", database_url=url) as store:
+        assert store.engine.dialect.driver == "psycopg"

@@ -1,0 +1,247 @@
+"""The ``tracker`` command line.
+
+``tracker analyze`` follows the evaluation contract in the design notes: one
+JSON object per image and line with ``--json``, a readable table otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from tracker import __version__
+
+METRICS = ("coverage_pct", "hair_count", "mean_width_px", "mean_width_um", "density_per_cm2", "thin_hair_pct")
+#: Where ``tracker evaluate`` looks for the development sets when no folder is given.
+DEFAULT_DATA = Path("../shared/data")
+
+
+def _roi(text: str) -> tuple[int, int, int, int]:
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 4 or values[2] <= 0 or values[3] <= 0 or min(values[:2]) < 0:
+        raise argparse.ArgumentTypeError(
+            f"--roi takes X,Y,W,H in pixels, four whole numbers with W and H above 0 (got {text!r})"
+        )
+    return values  # type: ignore[return-value]
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _analysis_row(path: str, photo: Any, analysis: Any) -> dict[str, Any]:
+    record = analysis.to_record()
+    return {"path": path, "sha256": photo.sha256, **record}
+
+
+def _write_png(folder: Path, name: str, rgb_or_gray: Any) -> None:
+    import cv2
+    import numpy as np
+
+    folder.mkdir(parents=True, exist_ok=True)
+    image = rgb_or_gray if rgb_or_gray.ndim == 2 else cv2.cvtColor(rgb_or_gray, cv2.COLOR_RGB2BGR)
+    ok, data = cv2.imencode(".png", np.ascontiguousarray(image))
+    if not ok:
+        raise OSError(f"could not encode {name}")
+    (folder / name).write_bytes(data.tobytes())
+
+
+def _format(value: Any, digits: int = 1) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def cmd_analyze(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from tracker.analysis import analyze
+    from tracker.imaging.overlay import draw_overlay
+    from tracker.photo import PhotoError, read_photo
+
+    failures = 0
+    table: list[list[str]] = []
+    for path in args.images:
+        try:
+            photo = read_photo(path)
+            analysis = analyze(photo.pixels, roi=args.roi, px_per_mm=args.px_per_mm, mode=args.mode)
+        except (PhotoError, ValueError) as err:
+            failures += 1
+            print(f"tracker analyze: {err}", file=sys.stderr)
+            if args.json:
+                print(json.dumps({"path": path, "error": str(err)}), flush=True)
+            continue
+        stem = Path(path).stem
+        if args.mask_dir:
+            _write_png(Path(args.mask_dir), f"{stem}_mask.png", analysis.mask.astype(np.uint8) * 255)
+        if args.overlay_dir:
+            overlay = draw_overlay(photo.pixels, analysis.mask, roi=analysis.roi, groups=analysis.groups)
+            _write_png(Path(args.overlay_dir), f"{stem}_overlay.png", overlay)
+        if args.json:
+            print(json.dumps(_analysis_row(path, photo, analysis)), flush=True)
+        else:
+            r = analysis
+            table.append([
+                path, r.mode, _format(r.coverage_pct), _format(r.hair_count), _format(r.mean_width_px),
+                _format(r.mean_width_um), _format(r.density_per_cm2, 0), _format(r.thin_hair_pct),
+                r.quality.status,
+            ])
+    if table:
+        header = ["photo", "mode", "coverage %", "hairs", "width px", "width µm", "per cm²", "thin %", "quality"]
+        _print_table(header, table)
+        print("Observed measurements only. They do not show that any treatment caused a change.")
+    return 1 if failures else 0
+
+
+def _print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
+    for row in (header, ["-" * w for w in widths], *rows):
+        print("  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
+
+
+def _print_summary(summary: Any, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(summary.to_dict()), flush=True)
+        return
+    print(f"\n{summary.name} ({summary.n} images)")
+    _print_table(["figure", "value"], [[k, _format(v, 3)] for k, v in summary.figures.items()])
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from tracker import evaluate
+
+    counts = args.counts or DEFAULT_DATA / "fdu-trichoscopy-dev"
+    masks = args.masks or DEFAULT_DATA / "trichoscopy-hair-masks"
+    ran = 0
+    if counts.is_dir() and not args.skip_counts:
+        rows, summary = evaluate.evaluate_counts(counts, header_px=args.header_px, limit=args.limit, workers=args.workers)
+        _save_rows(args, "counts", rows)
+        _print_summary(summary, args.json)
+        ran += 1
+    elif args.counts:
+        print(f"tracker evaluate: {counts} is not a folder", file=sys.stderr)
+        return 2
+    if masks.is_dir() and not args.skip_masks:
+        rows, summary = evaluate.evaluate_masks(masks, workers=args.workers)
+        _save_rows(args, "masks", rows)
+        _print_summary(summary, args.json)
+        ran += 1
+    elif args.masks:
+        print(f"tracker evaluate: {masks} is not a folder", file=sys.stderr)
+        return 2
+    if not args.skip_synthetic:
+        rows, summary = evaluate.evaluate_synthetic(repeats=args.synthetic_repeats, workers=args.workers)
+        _save_rows(args, "synthetic", rows)
+        _print_summary(summary, args.json)
+        ran += 1
+    if not ran:
+        print("tracker evaluate: nothing to evaluate; give --counts or --masks folders", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _save_rows(args: argparse.Namespace, name: str, rows: list[dict[str, Any]]) -> None:
+    if not args.rows_dir:
+        return
+    import csv
+
+    folder = Path(args.rows_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / f"{name}.csv", "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def cmd_samples(args: argparse.Namespace) -> int:
+    import cv2
+
+    from tracker.synth import make_demo_patient
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    manifest = []
+    for p in make_demo_patient(seed=args.seed):
+        bgr = cv2.cvtColor(p.image.image, cv2.COLOR_RGB2BGR)
+        ok, data = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 90])
+        if not ok:
+            raise OSError(f"could not encode {p.filename}")
+        (out / p.filename).write_bytes(data.tobytes())
+        s = p.image
+        manifest.append({
+            "file": p.filename, "view": p.view, "visit": p.visit, "visit_date": p.visit_date.isoformat(),
+            "shot": p.shot, "kind": s.kind, "px_per_mm": s.px_per_mm,
+            "truth": {
+                "coverage_pct": s.coverage_pct(),
+                "hair_count": s.hair_count() if s.kind == "closeup" else None,
+                "density_per_cm2": s.density_per_cm2() if s.kind == "closeup" else None,
+                "mean_width_px": s.mean_width_px() if s.kind == "closeup" else None,
+            },
+        })
+    (out / "manifest.json").write_text(json.dumps({"seed": args.seed, "photos": manifest}, indent=1) + "\n")
+    print(f"wrote {len(manifest)} photos and manifest.json to {out}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tracker", description="Hair-density progress tracker: measure hair in scalp photos."
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("analyze", help="measure hair in photos")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--json", action="store_true", help="one JSON object per image and line")
+    p.add_argument("--roi", type=_roi, metavar="X,Y,W,H", help="region of interest in pixels")
+    p.add_argument("--px-per-mm", type=_positive, metavar="F", help="scale, pixels per millimetre")
+    p.add_argument("--mode", choices=("auto", "closeup", "overview"), default="auto")
+    p.add_argument("--mask-dir", metavar="DIR", help="write DIR/<stem>_mask.png (hair 255, else 0)")
+    p.add_argument("--overlay-dir", metavar="DIR", help="write DIR/<stem>_overlay.png to check what was counted")
+    p.set_defaults(func=cmd_analyze)
+
+    p = sub.add_parser("evaluate", help="score the pipeline against ground truth")
+    p.add_argument("--counts", type=Path, metavar="DIR", help="folder with Images/ and Annotations/ (VOC XML)")
+    p.add_argument("--masks", type=Path, metavar="DIR", help="folder with NN.jpg and *_target/NN_t.jpg masks")
+    p.add_argument("--header-px", type=int, default=48, help="rows of burnt-in header left out of the ROI")
+    p.add_argument("--limit", type=int, help="evaluate an even sample of this many count images")
+    p.add_argument("--synthetic-repeats", type=int, default=2, help="generated photos per case")
+    p.add_argument("--skip-counts", action="store_true")
+    p.add_argument("--skip-masks", action="store_true")
+    p.add_argument("--skip-synthetic", action="store_true")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--rows-dir", metavar="DIR", help="also write the per-image rows as CSV files here")
+    p.add_argument("--json", action="store_true", help="summaries as JSON lines")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("samples", help="generate the demo patient's photos (sample_images/)")
+    p.add_argument("--out", default="sample_images")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_samples)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

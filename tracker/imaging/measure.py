@@ -1,0 +1,296 @@
+"""Measurements of hair inside a region of interest.
+
+A hair mask is split into *groups*: connected pieces of hair, each a single
+shaft or several touching shafts (a follicular unit, a crossing). Each group
+gets a number of shafts, a length and a shaft width; the image measures
+(count, mean width, thin-hair share) are sums over the groups.
+
+Counting follows the definition in the design notes: a shaft counts when its
+midpoint lies inside the ROI. A group cut by the ROI edge shows only part of
+its shafts; its midpoint is inside when the visible part is longer than half a
+typical shaft, so such a group counts only then.
+
+All sizes are in pixels of the arrays given; scale conversions happen in
+:mod:`tracker.analysis`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from skimage.measure import label, regionprops
+from skimage.transform import hough_line
+
+#: A group must be at least this many shaft widths long to be a shaft, and
+#: this elongated (length / width of the equivalent ellipse), unless it holds
+#: at least BLOB_AREA_WIDTHS squared widths of hair (a bundle).
+MIN_LENGTH_WIDTHS = 1.2
+MIN_ELONGATION = 2.5
+BLOB_AREA_WIDTHS = 2.0
+#: A straight band one shaft wide is a shaft when it runs at least this many
+#: shaft widths and hair fills at least this share of it.
+MIN_SHAFT_LENGTH_WIDTHS = 2.0
+MIN_BAND_FILL = 0.6
+#: Orientations tried for a band (every 2 degrees) and most shafts in a group.
+BAND_ANGLES = np.deg2rad(np.arange(-90.0, 90.0, 2.0))
+MAX_SHAFTS_PER_GROUP = 12
+
+
+@dataclass(frozen=True)
+class HairGroup:
+    """A connected piece of hair mask: one shaft or several touching shafts.
+
+    Attributes
+    ----------
+    centroid : (x, y) in pixels
+    bbox : (x0, y0, x1, y1), x1 and y1 exclusive
+    length_px : float
+        Total length of the group's shafts.
+    width_px : float
+        Mean shaft width: hair pixels over total shaft length.
+    hairs : int
+        Number of shafts in the group.
+    counted : bool
+        False for a group cut by the ROI edge whose shafts' midpoints most
+        likely lie outside it.
+    """
+
+    centroid: tuple[float, float]
+    bbox: tuple[int, int, int, int]
+    length_px: float
+    width_px: float
+    hairs: int
+    counted: bool
+
+
+def roi_mask(shape: tuple[int, ...], roi: tuple[int, int, int, int] | None) -> np.ndarray:
+    """Boolean mask of a rectangular ROI ``(x, y, w, h)``; the whole image if None.
+
+    Examples
+    --------
+    >>> int(roi_mask((4, 5), (1, 1, 2, 2)).sum())
+    4
+    """
+    h, w = shape[:2]
+    if roi is None:
+        return np.ones((h, w), bool)
+    x, y, rw, rh = roi
+    if rw <= 0 or rh <= 0 or x < 0 or y < 0 or x + rw > w or y + rh > h:
+        raise ValueError(
+            f"ROI {tuple(roi)} (x, y, width, height) does not fit the {w}x{h} image; "
+            "give a rectangle inside the image"
+        )
+    out = np.zeros((h, w), bool)
+    out[y : y + rh, x : x + rw] = True
+    return out
+
+
+def coverage_pct(mask: np.ndarray, roi: tuple[int, int, int, int] | None = None) -> float:
+    """Share of ROI pixels that are hair, in percent.
+
+    Examples
+    --------
+    >>> m = np.zeros((10, 10), bool); m[:, :3] = True
+    >>> coverage_pct(m), coverage_pct(m, (0, 0, 5, 10))
+    (30.0, 60.0)
+    """
+    inside = roi_mask(mask.shape, roi)
+    return float(100.0 * np.count_nonzero(mask & inside) / np.count_nonzero(inside))
+
+
+def shaft_lengths(group: np.ndarray, *, shaft_width_px: float) -> list[float]:
+    """Lengths of the straight shafts that make up one connected piece of hair.
+
+    Shafts are taken out one at a time: the straight band one shaft wide
+    that covers the most hair pixels (a Hough transform whose votes are summed
+    across the band) is a shaft if it is long and well filled; its pixels are
+    removed and the search repeats. Touching parallel shafts, shafts fanning
+    out of one follicle and crossing shafts all come apart this way.
+
+    Parameters
+    ----------
+    group : (H, W) bool array
+        One connected piece of hair mask (a crop is enough).
+    shaft_width_px : float
+        Width of one shaft.
+
+    Returns
+    -------
+    lengths : list of float
+        One entry per shaft found, in pixels; empty if no band is long and
+        full enough (a short stub).
+
+    Examples
+    --------
+    Two shafts crossing at 40 degrees:
+
+    >>> import cv2
+    >>> g = np.zeros((200, 200), np.uint8)
+    >>> _ = cv2.line(g, (20, 100), (180, 100), 1, 8)
+    >>> _ = cv2.line(g, (30, 40), (170, 160), 1, 8)
+    >>> len(shaft_lengths(g.astype(bool), shaft_width_px=8))
+    2
+
+    Two touching parallel shafts:
+
+    >>> [round(v) for v in shaft_lengths(np.ones((16, 160), bool), shaft_width_px=8)]
+    [160, 160]
+    """
+    remaining = np.ascontiguousarray(group, dtype=bool).copy()
+    band = max(1, int(round(shaft_width_px)))
+    min_length = MIN_SHAFT_LENGTH_WIDTHS * shaft_width_px
+    lengths: list[float] = []
+    while len(lengths) < MAX_SHAFTS_PER_GROUP and remaining.sum() >= MIN_BAND_FILL * band * min_length:
+        votes, angles, distances = hough_line(remaining, theta=BAND_ANGLES)
+        inside = cv2.blur(votes.astype(np.float32), (1, band), borderType=cv2.BORDER_CONSTANT)
+        # Prefer a band along an edge of the hair: its emptier flank holds
+        # little hair. A band cutting diagonally through two touching shafts
+        # has hair on both sides and loses to one lying along either shaft.
+        padded = np.pad(inside, ((band, band), (0, 0)))
+        flank = np.minimum(padded[: -2 * band], padded[2 * band :])
+        score = inside - flank
+        i, j = np.unravel_index(int(np.argmax(score)), score.shape)
+        rho, theta = distances[i], angles[j]
+        ys, xs = np.nonzero(remaining)
+        along = -xs * np.sin(theta) + ys * np.cos(theta)
+        in_band = np.abs(xs * np.cos(theta) + ys * np.sin(theta) - rho) <= band / 2
+        t = np.sort(along[in_band])
+        if t.size == 0:
+            break
+        # The longest stretch of the band with no gap wider than a shaft.
+        breaks = np.flatnonzero(np.diff(t) > shaft_width_px)
+        starts, ends = np.r_[0, breaks + 1], np.r_[breaks, t.size - 1]
+        k = int(np.argmax(t[ends] - t[starts]))
+        t0, t1 = t[starts[k]], t[ends[k]]
+        length = t1 - t0 + 1
+        taken = in_band & (along >= t0) & (along <= t1)
+        if length < min_length or taken.sum() < MIN_BAND_FILL * band * length:
+            break
+        remaining[ys[taken], xs[taken]] = False
+        lengths.append(float(length))
+    return lengths
+
+
+def find_hair_groups(
+    mask: np.ndarray,
+    *,
+    shaft_width_px: float,
+    roi: tuple[int, int, int, int] | None = None,
+) -> tuple[HairGroup, ...]:
+    """Split a close-up hair mask into groups and count the shafts in each.
+
+    Pieces too short or too round to be shafts (pores, flakes) are dropped.
+    The width of one shaft is the median width (area over length) of the
+    groups, so it adapts to each photo; each group's shafts are then found
+    with :func:`shaft_lengths`.
+
+    Parameters
+    ----------
+    mask : (H, W) bool array
+        Output of :func:`tracker.imaging.segment.shaft_mask`.
+    shaft_width_px : float
+        First guess of the shaft width (to join broken shafts and drop specks).
+    roi : (x, y, w, h), optional
+
+    Returns
+    -------
+    groups : tuple of HairGroup
+
+    Examples
+    --------
+    Three single shafts 8 px wide, two touching ones and a small round pore:
+
+    >>> m = np.zeros((200, 200), bool)
+    >>> for y in (20, 60, 100): m[y:y + 8, 20:180] = True
+    >>> m[140:156, 20:180] = True
+    >>> m[180:188, 100:108] = True
+    >>> [g.hairs for g in find_hair_groups(m, shaft_width_px=8)]
+    [1, 1, 1, 2]
+    """
+    inside = roi_mask(mask.shape, roi)
+    # Joins a shaft broken by a highlight or a crossing thin hair.
+    k = max(3, int(round(shaft_width_px)) | 1)
+    closed = cv2.morphologyEx(
+        mask.astype(np.uint8), cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
+    ).astype(bool)
+    labels = label(closed & inside)
+    regions = regionprops(labels)
+
+    def is_shaft(r, width: float) -> bool:
+        long_enough = r.feret_diameter_max >= MIN_LENGTH_WIDTHS * width
+        elongated = r.axis_major_length >= MIN_ELONGATION * max(r.axis_minor_length, 1.0)
+        return long_enough and (elongated or r.area >= BLOB_AREA_WIDTHS * width**2)
+
+    shafts = [r for r in regions if is_shaft(r, shaft_width_px)]
+    if not shafts:
+        return ()
+    single = float(np.median([r.area / r.feret_diameter_max for r in shafts]))
+    shafts = [r for r in shafts if is_shaft(r, single)]
+    if not shafts:
+        return ()
+
+    x, y, w, h = roi if roi is not None else (0, 0, mask.shape[1], mask.shape[0])
+    found, cut = [], []
+    for r in shafts:
+        # A stub with no long band is still one shaft, as long as the piece.
+        found.append(shaft_lengths(labels[r.slice] == r.label, shaft_width_px=single) or [r.feret_diameter_max])
+        y0, x0, y1, x1 = r.bbox
+        cut.append(x0 <= x or y0 <= y or x1 >= x + w or y1 >= y + h)
+    whole = [r.feret_diameter_max for r, f, c in zip(shafts, found, cut) if len(f) == 1 and not c]
+    if not whole:
+        whole = [r.feret_diameter_max for r, c in zip(shafts, cut) if not c] or [
+            r.feret_diameter_max for r in shafts
+        ]
+    typical_length = float(np.median(whole))
+
+    groups = []
+    for r, lengths, c in zip(shafts, found, cut):
+        y0, x0, y1, x1 = r.bbox
+        cy, cx = r.centroid
+        hair_pixels = np.count_nonzero(mask[r.slice] & (labels[r.slice] == r.label))
+        groups.append(
+            HairGroup(
+                centroid=(float(cx), float(cy)),
+                bbox=(int(x0), int(y0), int(x1), int(y1)),
+                length_px=float(sum(lengths)),
+                width_px=float(hair_pixels / sum(lengths)),
+                hairs=len(lengths),
+                # Cut by the ROI edge: the midpoint is inside when more than
+                # half of a typical shaft is.
+                counted=not c or r.feret_diameter_max >= 0.5 * typical_length,
+            )
+        )
+    return tuple(groups)
+
+
+def hair_count(groups: tuple[HairGroup, ...]) -> int:
+    """Shafts whose midpoint lies inside the ROI."""
+    return sum(g.hairs for g in groups if g.counted)
+
+
+def mean_width_px(groups: tuple[HairGroup, ...]) -> float | None:
+    """Length-weighted mean shaft width of the counted shafts; None if none.
+
+    Examples
+    --------
+    >>> g = HairGroup((0, 0), (0, 0, 1, 1), 100.0, 10.0, 1, True)
+    >>> h = HairGroup((0, 0), (0, 0, 1, 1), 100.0, 4.0, 2, True)
+    >>> mean_width_px((g, h))
+    7.0
+    """
+    counted = [g for g in groups if g.counted]
+    length = sum(g.length_px for g in counted)
+    if length == 0:
+        return None
+    return float(sum(g.width_px * g.length_px for g in counted) / length)
+
+
+def thin_share_pct(groups: tuple[HairGroup, ...], *, thin_width_px: float) -> float | None:
+    """Share of counted shafts narrower than `thin_width_px`, in percent; None if none."""
+    n = hair_count(groups)
+    if n == 0:
+        return None
+    thin = sum(g.hairs for g in groups if g.counted and g.width_px < thin_width_px)
+    return float(100.0 * thin / n)

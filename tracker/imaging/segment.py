@@ -1,0 +1,361 @@
+"""Hair segmentation: which pixels are hair.
+
+Close-ups (trichoscope, dermatoscope, macro lens) resolve single shafts: they are
+found as long, straight structures darker (or, for grey and white hair, lighter)
+than the scalp around them. Overviews (phone photos of the crown or part line)
+resolve hair mass only: it is separated from visible scalp by its tone.
+
+Every function here is pure: arrays in, arrays out.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import cv2
+import numpy as np
+from skimage.filters import apply_hysteresis_threshold, threshold_otsu
+
+Mode = Literal["closeup", "overview"]
+Polarity = Literal["dark", "light"]
+
+#: Relative contrast (share of the local scalp brightness) a shaft must reach
+#: along a line to start a hair region, and the lower level it may fall to
+#: inside one (hysteresis). Physical quantities, not fitted to one data set:
+#: a clipped dark shaft is 40-80 % darker than the scalp beside it, skin
+#: lines and scales are under 10-15 %.
+HIGH_CONTRAST = 0.35
+LOW_CONTRAST = 0.15
+#: Number of line orientations tested (every 15 degrees).
+N_ORIENTATIONS = 12
+
+
+def _as_gray(image: np.ndarray, polarity: Polarity = "dark") -> np.ndarray:
+    """Return an 8-bit single channel in which hair stands out most.
+
+    Hair is nearly achromatic (black, grey, white) while scalp, follicle halos
+    and shadows are tinted. For dark hair the brightest channel is used (a
+    bluish halo stays bright in blue, a black shaft is dark in all three); for
+    light hair the darkest channel (white is bright in all three).
+    """
+    if image.ndim == 3 and image.shape[2] == 3:
+        if image.dtype != np.uint8:
+            raise ValueError(
+                f"expected a uint8 image, got {image.dtype}; decode photos with "
+                "tracker.photo.load_photo, which returns 8-bit RGB"
+            )
+        return image.max(axis=2) if polarity == "dark" else image.min(axis=2)
+    if image.ndim != 2:
+        raise ValueError(
+            f"expected an (H, W) or (H, W, 3) image, got shape {image.shape}; "
+            "convert RGBA or other layouts to RGB first"
+        )
+    if image.dtype != np.uint8:
+        raise ValueError(
+            f"expected a uint8 image, got {image.dtype}; decode photos with "
+            "tracker.photo.load_photo, which returns 8-bit RGB"
+        )
+    return image
+
+
+def hair_contrast(
+    image: np.ndarray, *, max_width_px: float, polarity: Polarity = "dark"
+) -> np.ndarray:
+    """Relative contrast of every pixel against the scalp around it.
+
+    The scalp brightness is a median over a window three times the widest
+    expected shaft, so shafts, glare and vignetting do not bias it.
+
+    Parameters
+    ----------
+    image : (H, W, 3) or (H, W) uint8 array
+    max_width_px : float
+        Widest shaft expected, in pixels of `image`.
+    polarity : {'dark', 'light'}
+        'dark' for hair darker than the scalp, 'light' for grey or white hair.
+
+    Returns
+    -------
+    contrast : (H, W) float32 array in [0, 1]
+        The difference from the scalp brightness as a share of it: 0 where a
+        pixel is as bright as the scalp (or brighter, for dark hair), 0.5 where
+        it is half as bright (or, for light hair, one and a half times).
+
+    Examples
+    --------
+    >>> img = np.full((64, 64), 200, np.uint8); img[30:34, :] = 50
+    >>> c = hair_contrast(img, max_width_px=8)
+    >>> round(float(c[32, 32]), 2), round(float(c[5, 5]), 2)
+    (0.75, 0.0)
+    """
+    if max_width_px <= 0:
+        raise ValueError("max_width_px must be positive; pass the widest shaft in pixels")
+    if polarity not in ("dark", "light"):
+        raise ValueError("polarity must be 'dark' or 'light'")
+    gray = _as_gray(image, polarity)
+    # The median is taken on a copy small enough that the window is ~13 px.
+    window = 3.0 * max_width_px
+    factor = min(1.0, 13.0 / window)
+    small = cv2.resize(gray, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
+    k = max(3, int(round(window * factor)) | 1)
+    background = cv2.medianBlur(small, k)
+    background = cv2.resize(
+        background, (gray.shape[1], gray.shape[0]), interpolation=cv2.INTER_LINEAR
+    ).astype(np.float32)
+    background = cv2.GaussianBlur(background, (0, 0), max(1.0, max_width_px / 4))
+    g = gray.astype(np.float32)
+    difference = background - g if polarity == "dark" else g - background
+    # Both polarities are a ratio to the scalp's own brightness, so a change of
+    # exposure leaves them unchanged and white flakes on light skin stay faint.
+    return np.clip(difference / np.maximum(background, 1.0), 0.0, 1.0)
+
+
+def _line_kernels(length: int, n: int) -> list[np.ndarray]:
+    kernels = []
+    c = (length - 1) / 2
+    for i in range(n):
+        theta = np.pi * i / n
+        k = np.zeros((length, length), np.float32)
+        dx, dy = np.cos(theta) * c, np.sin(theta) * c
+        p0 = (int(round(c - dx)), int(round(c - dy)))
+        p1 = (int(round(c + dx)), int(round(c + dy)))
+        cv2.line(k, p0, p1, 1.0, 1, cv2.LINE_AA)
+        kernels.append(k / k.sum())
+    return kernels
+
+
+def line_response(contrast: np.ndarray, *, length: int) -> np.ndarray:
+    """Strongest mean contrast along a line of `length` pixels through each pixel.
+
+    A shaft keeps its contrast along its axis; skin texture, pores and scales
+    do not, so averaging along the best of 12 orientations separates them.
+
+    Parameters
+    ----------
+    contrast : (H, W) float32 array
+        Output of :func:`hair_contrast`.
+    length : int
+        Line length in pixels, about three shaft widths or more.
+
+    Returns
+    -------
+    response : (H, W) float32 array
+
+    Examples
+    --------
+    >>> c = np.zeros((40, 40), np.float32); c[20, :] = 1.0
+    >>> r = line_response(c, length=9)
+    >>> float(r[20, 20]) > 0.9 and float(r[5, 5]) == 0.0
+    True
+    """
+    if length < 3:
+        raise ValueError("length must be at least 3 pixels")
+    length = int(length) | 1
+    contrast = np.asarray(contrast, np.float32)
+    response = np.zeros_like(contrast)
+    for k in _line_kernels(length, N_ORIENTATIONS):
+        np.maximum(response, cv2.filter2D(contrast, -1, k, borderType=cv2.BORDER_REFLECT), out=response)
+    return response
+
+
+def estimate_shaft_width(image: np.ndarray, *, polarity: Polarity = "dark") -> float:
+    """Typical shaft width in pixels, from the image itself.
+
+    Strongly contrasted structures are thresholded (Otsu) on a contrast map with
+    a generous window; the median of twice the distance transform along their
+    ridges is the typical width. Used to set every other size in proportion,
+    so the pipeline adapts to the magnification.
+
+    Returns
+    -------
+    width : float
+        At least 1.5 px.
+
+    Examples
+    --------
+    >>> img = np.full((120, 160), 200, np.uint8)
+    >>> for y in (20, 60, 100): img[y:y + 8, 10:150] = 40
+    >>> 6 <= estimate_shaft_width(img) <= 10
+    True
+    """
+    # Generous window: 1/8 of the short side holds any shaft of interest.
+    c = hair_contrast(image, max_width_px=max(4.0, min(image.shape[:2]) / 24), polarity=polarity)
+    if float(c.max()) < LOW_CONTRAST:
+        return 1.5
+    t = max(LOW_CONTRAST, float(threshold_otsu(c)))
+    # The opening drops one- and two-pixel texture that would drag the median down.
+    strong = cv2.morphologyEx((c > t).astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    dist = cv2.distanceTransform(strong, cv2.DIST_L2, 5)
+    # Ridge pixels: local maxima of the distance map.
+    ridge = (dist >= cv2.dilate(dist, np.ones((3, 3), np.uint8))) & (dist > 0.5)
+    if not ridge.any():
+        return 1.5
+    return max(1.5, float(2 * np.median(dist[ridge])))
+
+
+def choose_polarity(image: np.ndarray) -> Polarity:
+    """'dark' if the hair is darker than the scalp, 'light' for grey or white hair.
+
+    Each polarity is scored by its *line excess*: the mean contrast along the
+    best line minus the mean over a square of the same size. Shafts score
+    high; glare, scales and shadows are blobs and score about zero, so bright
+    flakes on a scalp with dark hair do not flip the choice.
+
+    Examples
+    --------
+    >>> img = np.full((100, 100), 90, np.uint8); img[40:44, :] = 230
+    >>> choose_polarity(img)
+    'light'
+    """
+    _as_gray(image)  # validates shape and dtype
+    scale = min(1.0, 256 / max(image.shape[:2]))
+    small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    width = max(2.0, min(small.shape[:2]) / 40)
+    length = max(5, int(6 * width) | 1)
+    scores = {}
+    for polarity in ("dark", "light"):
+        c = hair_contrast(small, max_width_px=width * 2, polarity=polarity)
+        excess = line_response(c, length=length) - cv2.blur(c, (length, length))
+        scores[polarity] = float(np.sum(excess[excess > LOW_CONTRAST]))
+    return "dark" if scores["dark"] >= scores["light"] else "light"
+
+
+def shaft_mask(
+    contrast: np.ndarray,
+    *,
+    shaft_width_px: float,
+    high: float = HIGH_CONTRAST,
+    low: float = LOW_CONTRAST,
+) -> np.ndarray:
+    """Mask of hair shafts from a contrast map.
+
+    Shafts are found where the line response (:func:`line_response`) passes
+    `high`, grown while it stays above `low` (hysteresis); each shaft's edge
+    is then placed where its contrast falls to half its peak.
+
+    Parameters
+    ----------
+    contrast : (H, W) float32 array
+        Output of :func:`hair_contrast`.
+    shaft_width_px : float
+        Typical shaft width; the line length is about 3.4 widths.
+    high, low : float
+        Hysteresis levels (relative contrast).
+
+    Returns
+    -------
+    mask : (H, W) bool array
+
+    Examples
+    --------
+    >>> c = np.zeros((60, 80), np.float32); c[28:34, 5:75] = 0.6
+    >>> m = shaft_mask(c, shaft_width_px=6)
+    >>> int(m[:, 40].sum()), bool(m[5, 5])
+    (6, False)
+    """
+    if not 0 < low <= high:
+        raise ValueError("need 0 < low <= high for the hysteresis levels")
+    if shaft_width_px <= 0:
+        raise ValueError("shaft_width_px must be positive")
+    w = float(shaft_width_px)
+    response = line_response(contrast, length=max(5, int(round(3.4 * w))))
+    candidate = np.where((contrast > low) & (response > low), response, 0)
+    detected = apply_hysteresis_threshold(candidate, low, high)
+    # A shaft's edge is where its contrast falls to half its peak (full width
+    # at half maximum): the true width whatever the blur, and it keeps the
+    # follicle halo and the blurred rim out of the mask. The rule is applied
+    # to contrast smoothed well below the shaft width, so specular speckles
+    # on a shaft do not punch holes in it.
+    smooth = cv2.GaussianBlur(contrast, (0, 0), max(0.5, w / 6))
+    k = max(3, int(round(w)) | 1)
+    peak = cv2.dilate(np.where(detected, smooth, 0).astype(np.float32), np.ones((k, k), np.uint8))
+    mask = detected & (smooth >= 0.5 * peak)
+    opened = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    return opened.astype(bool)
+
+
+def segment_closeup(
+    image: np.ndarray,
+    *,
+    shaft_width_px: float | None = None,
+    polarity: Polarity | None = None,
+) -> np.ndarray:
+    """Mask of hair shafts in a close-up photo.
+
+    Chooses the polarity and the shaft width from the image where they are
+    not given, then applies :func:`hair_contrast` and :func:`shaft_mask`.
+
+    Parameters
+    ----------
+    image : (H, W, 3) uint8 RGB array or (H, W) uint8 array
+    shaft_width_px : float, optional
+        Typical shaft width; estimated with :func:`estimate_shaft_width` if
+        not given. The background window and line length scale with it.
+    polarity : {'dark', 'light'}, optional
+        Chosen with :func:`choose_polarity` if not given.
+
+    Returns
+    -------
+    mask : (H, W) bool array
+
+    Examples
+    --------
+    >>> img = np.full((120, 160, 3), 200, np.uint8); img[50:58, 10:150] = 40
+    >>> m = segment_closeup(img)
+    >>> bool(m[54, 80]), bool(m[10, 10])
+    (True, False)
+    """
+    if polarity is None:
+        polarity = choose_polarity(image)
+    if shaft_width_px is None:
+        shaft_width_px = estimate_shaft_width(image, polarity=polarity)
+    contrast = hair_contrast(image, max_width_px=2 * shaft_width_px, polarity=polarity)
+    return shaft_mask(contrast, shaft_width_px=shaft_width_px)
+
+
+def segment_overview(image: np.ndarray, *, polarity: Polarity | None = None) -> np.ndarray:
+    """Mask of hair mass against visible scalp in an overview photo.
+
+    Hair mass and scalp form two tone populations; Otsu's threshold on the
+    smoothed luminance separates them, so the result does not depend on the
+    exposure. Small specks are removed.
+
+    Examples
+    --------
+    >>> img = np.full((100, 100, 3), 210, np.uint8); img[:, :60] = 35
+    >>> round(float(segment_overview(img).mean()), 2)
+    0.6
+    """
+    if polarity is None:
+        polarity = choose_polarity(image)
+    gray = _as_gray(image, polarity)
+    smooth = cv2.GaussianBlur(gray, (0, 0), 1.0)
+    if int(smooth.max()) == int(smooth.min()):
+        return np.zeros(gray.shape, bool)
+    t = threshold_otsu(smooth)
+    mask = smooth <= t if polarity == "dark" else smooth > t
+    k = max(3, int(min(gray.shape) / 300) | 1)
+    mask = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_OPEN, np.ones((k, k), np.uint8))
+    return mask.astype(bool)
+
+
+def detect_mode(image: np.ndarray) -> Mode:
+    """Tell a close-up from an overview photo.
+
+    In a close-up, shafts are several pixels wide at a 1024-px working size
+    and contrast strongly with the scalp along their length. In an overview,
+    single hairs are about a pixel wide and hair forms large tone regions.
+
+    Examples
+    --------
+    >>> img = np.full((480, 640, 3), 200, np.uint8)
+    >>> for y in range(40, 440, 80): img[y:y + 14, 40:600] = 40
+    >>> detect_mode(img)
+    'closeup'
+    """
+    _as_gray(image)  # validates shape and dtype
+    scale = min(1.0, 1024 / max(image.shape[:2]))
+    small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    polarity = choose_polarity(small)
+    width = estimate_shaft_width(small, polarity=polarity)
+    return "closeup" if 3.0 <= width <= min(small.shape[:2]) / 8 else "overview"

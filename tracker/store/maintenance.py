@@ -1,0 +1,378 @@
+"""Backup, restore and consistency check of a store.
+
+A backup is one tar archive (gzip-compressed when its name ends in ``.gz`` or
+``.tgz``) holding ``manifest.json``, one JSON-lines file per table under
+``db/`` and the originals under ``originals/``. It does not depend on the
+database kind: a SQLite store can be restored into PostgreSQL and back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import os
+import shutil
+import tarfile
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from tracker.store import schema
+from tracker.store.api import SQLITE_NAME, Store
+from tracker.store.errors import OriginalError, StoreError
+from tracker.store.originals import TEMP_PREFIX, Originals, sha256_hex
+
+FORMAT = "tracker-store-backup"
+FORMAT_VERSION = 1
+_SKIP_TABLES = {"alembic_version"}
+
+
+# ---------------------------------------------------------------------- check
+@dataclass
+class CheckReport:
+    """Findings of :func:`check`. ``ok`` is False when anything stored is damaged.
+
+    Unreferenced files (originals written by an add that was interrupted
+    before its database commit) and temporary files do not make ``ok`` False:
+    they hold no lost data and :func:`prune_leftovers` removes them.
+    """
+
+    photos: int = 0
+    missing: list[tuple[int, str]] = field(default_factory=list)
+    corrupted: list[tuple[int, str]] = field(default_factory=list)
+    orphan_rows: list[str] = field(default_factory=list)
+    unreferenced_files: list[Path] = field(default_factory=list)
+    temp_files: list[Path] = field(default_factory=list)
+    stray_files: list[Path] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.corrupted or self.orphan_rows)
+
+    def lines(self) -> list[str]:
+        out = [f"photos checked: {self.photos}"]
+        out += [f"MISSING original of photo {pid}: {sha}" for pid, sha in self.missing]
+        out += [f"CORRUPTED original of photo {pid}: {sha}" for pid, sha in self.corrupted]
+        out += [f"ORPHAN row: {text}" for text in self.orphan_rows]
+        out += [
+            f"unreferenced file (left by an interrupted add): {p}" for p in self.unreferenced_files
+        ]
+        out += [f"temporary file (left by an interrupted write): {p}" for p in self.temp_files]
+        out += [f"unexpected file in originals: {p}" for p in self.stray_files]
+        if self.ok:
+            out.append("store OK: every photo's original is present and matches its sha256")
+        else:
+            out.append(
+                "store DAMAGED: restore the listed originals from a backup, or delete "
+                "the photos they belong to (tracker restore / Store.delete)"
+            )
+        return out
+
+    def to_dict(self) -> dict:
+        return {
+            "ok": self.ok,
+            "photos": self.photos,
+            "missing": [{"photo_id": p, "sha256": s} for p, s in self.missing],
+            "corrupted": [{"photo_id": p, "sha256": s} for p, s in self.corrupted],
+            "orphan_rows": list(self.orphan_rows),
+            "unreferenced_files": [str(p) for p in self.unreferenced_files],
+            "temp_files": [str(p) for p in self.temp_files],
+            "stray_files": [str(p) for p in self.stray_files],
+        }
+
+
+def check(store: Store, *, verify: bool = True) -> CheckReport:
+    """Look for missing or corrupted originals, orphan rows and leftover files.
+
+    Parameters
+    ----------
+    store : Store
+        An open store.
+    verify : bool
+        Hash every original (slow on a large store). False compares sizes only.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> check(Store.open(tempfile.mkdtemp())).ok
+    True
+    """
+    report = CheckReport()
+    referenced = store.referenced_originals()
+    report.photos = len(referenced)
+    for photo_id, sha, size in referenced:
+        path = store.originals.path(sha)
+        if verify:
+            status = store.originals.status(sha)
+        elif not path.exists():
+            status = "missing"
+        else:
+            status = "ok" if path.stat().st_size == size else "corrupted"
+        if status == "missing":
+            report.missing.append((photo_id, sha))
+        elif status == "corrupted":
+            report.corrupted.append((photo_id, sha))
+    report.orphan_rows = store.orphan_rows()
+    known = {sha for _, sha, _ in referenced}
+    for sha, path in store.originals.files():
+        if path.name.startswith(TEMP_PREFIX):
+            report.temp_files.append(path)
+        elif sha is None:
+            report.stray_files.append(path)
+        elif sha not in known:
+            report.unreferenced_files.append(path)
+    return report
+
+
+def prune_leftovers(store: Store, *, min_age_s: float = 3600.0) -> list[Path]:
+    """Remove unreferenced originals and temporary files older than ``min_age_s``.
+
+    The age guard keeps files that a running add has written but not yet
+    committed. Returns the removed paths.
+    """
+    report = check(store, verify=False)
+    known = {sha for _, sha, _ in store.referenced_originals()}  # re-read: adds may have landed
+    now = time.time()
+    removed = []
+    for path in report.unreferenced_files + report.temp_files:
+        try:
+            if path.name in known or now - path.stat().st_mtime < min_age_s:
+                continue
+            path.unlink()
+        except FileNotFoundError:
+            continue
+        removed.append(path)
+    return removed
+
+
+# ---------------------------------------------------------------------- backup
+def _encode(value: object) -> object:
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    raise TypeError(f"cannot write {type(value).__name__} to a backup")
+
+
+def backup(store: Store, archive_path: str | os.PathLike) -> dict:
+    """Write the database and every original of ``store`` to one archive.
+
+    The rows are read in one snapshot; each original is verified against its
+    sha256 on the way in, so a backup never carries a damaged photo. The
+    archive is written to a temporary file and renamed when complete.
+
+    Returns
+    -------
+    dict
+        The archive's manifest (row counts per table, originals, revision).
+
+    Raises
+    ------
+    OriginalError
+        An original is missing or corrupted; run ``tracker check``.
+    """
+    archive_path = Path(archive_path)
+    tables = [t for t in _current_tables(store.engine) if t.name not in _SKIP_TABLES]
+    engine = store.engine
+    if engine.dialect.name == "postgresql":
+        engine = engine.execution_options(isolation_level="REPEATABLE READ")
+    dumps: dict[str, bytes] = {}
+    counts: dict[str, int] = {}
+    with engine.connect() as conn, conn.begin():
+        revision = _revision(conn)
+        for table in tables:
+            pk = list(table.primary_key.columns)
+            rows = conn.execute(sa.select(table).order_by(*pk)).mappings().all()
+            dumps[table.name] = b"".join(
+                json.dumps(dict(r), default=_encode, sort_keys=True).encode() + b"\n" for r in rows
+            )
+            counts[table.name] = len(rows)
+        shas = sorted(conn.execute(sa.text("SELECT sha256 FROM photo")).scalars())
+    manifest = {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "created_at": dt.datetime.now(dt.UTC).isoformat(),
+        "schema_revision": revision,
+        "database": store.engine.dialect.name,
+        "tables": counts,
+        "table_sha256": {name: sha256_hex(data) for name, data in dumps.items()},
+        "originals": shas,
+    }
+    archive_path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=archive_path.parent)
+    os.close(fd)
+    mode = "w:gz" if archive_path.name.endswith((".gz", ".tgz")) else "w"
+    try:
+        with tarfile.open(tmp, mode) as tar:
+            _add_bytes(tar, "manifest.json", json.dumps(manifest, indent=1).encode())
+            for name, data in dumps.items():
+                _add_bytes(tar, f"db/{name}.jsonl", data)
+            for sha in shas:
+                _add_bytes(tar, f"originals/{sha[:2]}/{sha}", store.originals.get(sha))
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, archive_path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return manifest
+
+
+def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.mtime = int(time.time())
+    tar.addfile(info, io.BytesIO(data))
+
+
+def _revision(conn: sa.Connection) -> str | None:
+    from alembic.runtime.migration import MigrationContext
+
+    return MigrationContext.configure(conn).get_current_revision()
+
+
+def _current_tables(engine: sa.Engine) -> list[sa.Table]:
+    meta = sa.MetaData()
+    meta.reflect(engine)
+    return list(meta.sorted_tables)
+
+
+# ---------------------------------------------------------------------- restore
+def restore(
+    archive_path: str | os.PathLike,
+    target: str | os.PathLike,
+    *,
+    database_url: str | None = None,
+) -> dict:
+    """Rebuild a store in folder ``target`` from a :func:`backup` archive.
+
+    ``target`` must not hold a store yet. The database is SQLite inside
+    ``target`` unless ``database_url`` names an empty database. Every original
+    is checked against its sha256 and every table's row count against the
+    manifest. An archive from an older schema is restored at that schema and
+    then upgraded. A SQLite store is built in a temporary folder beside
+    ``target`` and renamed into place only when complete.
+
+    Returns
+    -------
+    dict
+        The archive's manifest.
+    """
+    target = Path(target)
+    if target.exists() and any(target.iterdir()):
+        raise StoreError(f"{target} is not empty; restore into a new folder")
+    with tarfile.open(archive_path, "r:*") as tar:
+        manifest = _read_manifest(tar)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        build = Path(tempfile.mkdtemp(prefix=".restoring-", dir=target.parent))
+        try:
+            url = database_url or f"sqlite:///{(build / SQLITE_NAME).resolve()}"
+            tables = _load_tables(tar, manifest)
+            _restore_originals(tar, manifest, Originals(build / "originals"))
+            _restore_rows(url, manifest, tables)
+            if target.exists():
+                target.rmdir()
+            os.replace(build, target)
+        except BaseException:
+            shutil.rmtree(build, ignore_errors=True)
+            raise
+    final_url = database_url or f"sqlite:///{(target / SQLITE_NAME).resolve()}"
+    with Store.open(target, database_url=final_url) as store:  # upgrades to head
+        counts = _counts(store.engine, manifest["tables"])
+        if counts != manifest["tables"]:
+            raise StoreError(
+                f"restored row counts {counts} differ from the backup's {manifest['tables']}"
+            )
+        store.record_event(
+            "restore",
+            archive=os.path.basename(archive_path),
+            backup_created_at=manifest["created_at"],
+            schema_revision=manifest["schema_revision"],
+        )
+    return manifest
+
+
+def _read_manifest(tar: tarfile.TarFile) -> dict:
+    try:
+        manifest = json.loads(tar.extractfile("manifest.json").read())
+    except (KeyError, ValueError):
+        raise StoreError("not a tracker backup: manifest.json is missing or unreadable") from None
+    if manifest.get("format") != FORMAT or manifest.get("version") != FORMAT_VERSION:
+        raise StoreError(
+            f"unsupported backup format {manifest.get('format')!r} v{manifest.get('version')}; "
+            "restore it with the tracker version that wrote it"
+        )
+    return manifest
+
+
+def _load_tables(tar: tarfile.TarFile, manifest: dict) -> dict[str, list[dict]]:
+    tables = {}
+    for name, expected in manifest["table_sha256"].items():
+        data = tar.extractfile(f"db/{name}.jsonl").read()
+        if sha256_hex(data) != expected:
+            raise StoreError(f"the backup's table {name} is damaged (sha256 mismatch)")
+        tables[name] = [json.loads(line) for line in data.splitlines() if line]
+    return tables
+
+
+def _restore_originals(tar: tarfile.TarFile, manifest: dict, originals: Originals) -> None:
+    wanted = set(manifest["originals"])
+    found = set()
+    for member in tar:
+        if not member.name.startswith("originals/") or not member.isfile():
+            continue
+        sha = member.name.rsplit("/", 1)[-1]
+        data = tar.extractfile(member).read()
+        if sha not in wanted or sha256_hex(data) != sha:
+            raise OriginalError(f"the backup's original {member.name} is damaged or unexpected")
+        originals.put(data)
+        found.add(sha)
+    if found != wanted:
+        raise OriginalError(
+            f"the backup lacks {len(wanted - found)} originals listed in its manifest"
+        )
+
+
+def _restore_rows(url: str, manifest: dict, tables: dict[str, list[dict]]) -> None:
+    engine = schema.make_engine(url)
+    try:
+        existing = [t for t in _current_tables(engine) if t.name not in _SKIP_TABLES]
+        if any(_counts(engine, {t.name: 0 for t in existing}).values()):
+            raise StoreError("the target database holds data already; restore into an empty one")
+        schema.upgrade(engine, manifest["schema_revision"], lock_path=schema.sqlite_lock_path(url))
+        with engine.execution_options(sqlite_begin="IMMEDIATE").begin() as conn:
+            for table in _current_tables(engine):
+                rows = tables.get(table.name)
+                if table.name in _SKIP_TABLES or not rows:
+                    continue
+                conn.execute(table.insert(), [_decode(table, r) for r in rows])
+                if conn.dialect.name == "postgresql" and "id" in table.c:
+                    conn.execute(
+                        sa.text(
+                            f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
+                            f"(SELECT MAX(id) FROM {table.name}))"
+                        )
+                    )
+    finally:
+        engine.dispose()
+
+
+def _decode(table: sa.Table, row: dict) -> dict:
+    out = dict(row)
+    for col in table.columns:
+        value = out.get(col.name)
+        if isinstance(value, str) and isinstance(col.type, sa.DateTime):
+            out[col.name] = dt.datetime.fromisoformat(value)
+        elif isinstance(value, str) and isinstance(col.type, sa.Date):
+            out[col.name] = dt.date.fromisoformat(value)
+    return out
+
+
+def _counts(engine: sa.Engine, names: dict[str, int]) -> dict[str, int]:
+    with engine.connect() as conn:
+        return {
+            name: conn.execute(sa.select(sa.func.count()).select_from(sa.table(name))).scalar_one()
+            for name in names
+        }

@@ -1,0 +1,183 @@
+"""Plain, immutable records the store hands out (no live database objects)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+#: Fixed overview views. A close-up site is written ``"closeup:<site>"``.
+VIEWS = (
+    "vertex",
+    "crown",
+    "frontal_hairline",
+    "part_line",
+    "temporal_left",
+    "temporal_right",
+    "occipital",
+)
+CLOSEUP_PREFIX = "closeup:"
+
+
+def normalize_view(view: str) -> str:
+    """Canonical name of a view, or ValueError.
+
+    Examples
+    --------
+    >>> normalize_view("Frontal hairline"), normalize_view("closeup: left temple 2")
+    ('frontal_hairline', 'closeup:left temple 2')
+    """
+    if not isinstance(view, str):
+        raise ValueError(f"view must be a string, got {type(view).__name__}")
+    text = view.strip()
+    if text.lower().startswith(CLOSEUP_PREFIX):
+        site = " ".join(text[len(CLOSEUP_PREFIX) :].split())
+        if not site or len(site) > 80:
+            raise ValueError(
+                "a close-up view needs a site name of 1 to 80 characters, "
+                "e.g. 'closeup:vertex centre'"
+            )
+        return CLOSEUP_PREFIX + site
+    name = "_".join(text.lower().replace("-", " ").split())
+    if name not in VIEWS:
+        raise ValueError(
+            f"unknown view {view!r}; use one of {', '.join(VIEWS)} or 'closeup:<site name>'"
+        )
+    return name
+
+
+def as_utc(value: dt.datetime) -> dt.datetime:
+    """Attach UTC to a naive UTC timestamp read from the database."""
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value
+
+
+@dataclass(frozen=True)
+class PatientInfo:
+    id: int
+    code: str
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Identifying fields of a patient; never part of a research export."""
+
+    patient_id: int
+    name: str | None
+    birth_date: dt.date | None
+
+
+@dataclass(frozen=True)
+class VisitInfo:
+    id: int
+    patient_id: int
+    date: dt.date
+    notes: str
+    events: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PhotoInfo:
+    id: int
+    visit_id: int
+    view: str
+    sha256: str
+    size_bytes: int
+    name: str
+    width: int
+    height: int
+    capture_metadata: dict[str, Any]
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class NewPhoto:
+    """One photo to add: its view and original bytes, with an optional known scale.
+
+    ``px_per_mm`` with ``scale_source`` (``'magnification'``, ``'field_width'`` or
+    ``'user'``) is used when the photo holds no calibration card.
+    """
+
+    view: str
+    data: bytes = field(repr=False)
+    name: str = "upload"
+    px_per_mm: float | None = None
+    scale_source: str | None = None
+
+
+@dataclass(frozen=True)
+class AddedPhoto:
+    """Result of adding one photo. ``duplicate`` is True when the same bytes were
+    already stored: nothing was added and ``photo`` is the stored one."""
+
+    photo: PhotoInfo
+    duplicate: bool
+    measurement_id: int | None
+
+
+@dataclass(frozen=True)
+class RoiInfo:
+    id: int
+    patient_id: int
+    view: str
+    baseline_photo_id: int | None
+    x: int
+    y: int
+    w: int
+    h: int
+    created_at: dt.datetime
+
+    @property
+    def box(self) -> tuple[int, int, int, int]:
+        return (self.x, self.y, self.w, self.h)
+
+
+@dataclass(frozen=True)
+class MeasurementRow:
+    """One measurement with the photo and visit it belongs to."""
+
+    measurement_id: int
+    photo_id: int
+    visit_id: int
+    visit_date: dt.date
+    view: str
+    sha256: str
+    roi_id: int | None
+    roi: tuple[int, int, int, int]
+    mode: str
+    coverage_pct: float | None
+    hair_count: int | None
+    mean_width_px: float | None
+    mean_width_um: float | None
+    density_per_cm2: float | None
+    thin_hair_pct: float | None
+    quality_status: str
+    quality: dict[str, Any]
+    px_per_mm: float | None
+    scale_source: str
+    algorithm_version: str
+    parameters: dict[str, Any]
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class AuditInfo:
+    id: int
+    at: dt.datetime
+    who: str
+    action: str
+    target: str
+    target_id: int | None
+    details: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Deleted:
+    """What an explicit delete removed."""
+
+    target: str
+    target_id: int
+    visits: int
+    photos: int
+    measurements: int
+    originals_removed: tuple[str, ...]
