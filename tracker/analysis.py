@@ -225,8 +225,8 @@ def analyze(
                 thin = measure.thin_share_pct(groups, thin_width_px=thin_um * px_per_mm / 1000.0)
         else:
             notes.append(
-                "No scale: width in µm, density per cm² and thin-hair share need one "
-                "(a calibration card in the photo, or --px-per-mm)."
+                "No scale: width in µm, density per cm² and thin-hair share need the "
+                "photo's pixels per millimetre (from a calibration card or typed in)."
             )
     return Analysis(
         mode=mode,

@@ -93,6 +93,13 @@ def hair_contrast(
     if polarity not in ("dark", "light"):
         raise ValueError("polarity must be 'dark' or 'light'")
     gray = _as_gray(image, polarity)
+    # Specular highlights run along a shaft as a stripe narrower than it; a
+    # grey opening (closing for light hair) removes such details so that a
+    # shaft reads as one dark (or light) band.
+    k = int(round(max_width_px / 4))
+    if k >= 2:
+        disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
+        gray = cv2.morphologyEx(gray, cv2.MORPH_OPEN if polarity == "dark" else cv2.MORPH_CLOSE, disk)
     # The median is taken on a copy small enough that the window is ~13 px.
     window = 3.0 * max_width_px
     factor = min(1.0, 13.0 / window)
@@ -183,8 +190,12 @@ def estimate_shaft_width(image: np.ndarray, *, polarity: Polarity = "dark") -> f
     if float(c.max()) < LOW_CONTRAST:
         return 1.5
     t = max(LOW_CONTRAST, float(threshold_otsu(c)))
+    # Only pixels on long lines: flakes, pores and glare are shorter than the
+    # line and fall below HIGH_CONTRAST along it.
+    along = line_response(c, length=max(5, min(image.shape[:2]) // 12))
+    strong = (c > t) & (along > HIGH_CONTRAST)
     # The opening drops one- and two-pixel texture that would drag the median down.
-    strong = cv2.morphologyEx((c > t).astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    strong = cv2.morphologyEx(strong.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     dist = cv2.distanceTransform(strong, cv2.DIST_L2, 5)
     # Ridge pixels: local maxima of the distance map.
     ridge = (dist >= cv2.dilate(dist, np.ones((3, 3), np.uint8))) & (dist > 0.5)
@@ -197,9 +208,11 @@ def choose_polarity(image: np.ndarray) -> Polarity:
     """'dark' if the hair is darker than the scalp, 'light' for grey or white hair.
 
     Each polarity is scored by its *line excess*: the mean contrast along the
-    best line minus the mean over a square of the same size. Shafts score
-    high; glare, scales and shadows are blobs and score about zero, so bright
-    flakes on a scalp with dark hair do not flip the choice.
+    best line minus the mean over a square of the same size, summed over the
+    pixels where it passes HIGH_CONTRAST. A shaft's excess is nearly its full
+    contrast; a blob shorter than the line (glare, scales, flakes, pores)
+    never reaches a quarter of its contrast, so however many bright flakes a
+    scalp with dark hair shows, they do not flip the choice.
 
     Examples
     --------
@@ -216,7 +229,7 @@ def choose_polarity(image: np.ndarray) -> Polarity:
     for polarity in ("dark", "light"):
         c = hair_contrast(small, max_width_px=width * 2, polarity=polarity)
         excess = line_response(c, length=length) - cv2.blur(c, (length, length))
-        scores[polarity] = float(np.sum(excess[excess > LOW_CONTRAST]))
+        scores[polarity] = float(np.sum(excess[excess > HIGH_CONTRAST]))
     return "dark" if scores["dark"] >= scores["light"] else "light"
 
 

@@ -1,0 +1,346 @@
+"""Tests for tracker.imaging.segment on drawn bars and generated scalp photos."""
+
+from __future__ import annotations
+
+import functools
+
+import cv2
+import numpy as np
+import pytest
+
+from tracker.evaluate import dice
+from tracker.imaging.segment import (
+    choose_polarity,
+    detect_mode,
+    estimate_shaft_width,
+    hair_contrast,
+    line_response,
+    segment_closeup,
+    segment_overview,
+    shaft_mask,
+)
+from tracker.synth import render_closeup, render_overview
+
+SHAPE = (384, 480)
+#: 100 px/mm: 70 µm shafts are about 7 px wide, about 25 hairs in the frame.
+PX_PER_MM = 100.0
+
+
+@functools.lru_cache(maxsize=None)
+def closeup(skin: str = "light", hair: str = "dark", seed: int = 1):
+    """A clean generated close-up (no blur, no JPEG), cached across tests."""
+    s = render_closeup(
+        seed=seed, shape=SHAPE, px_per_mm=PX_PER_MM, density_per_cm2=150.0, skin=skin, hair=hair
+    )
+    s.image.flags.writeable = False
+    return s
+
+
+@pytest.fixture(scope="module")
+def overview():
+    s = render_overview(seed=1, shape=(384, 512))
+    s.image.flags.writeable = False
+    return s
+
+
+def bars(width: int, *, shape=(400, 480), hair=40, skin=200, step=60) -> np.ndarray:
+    """Grey image with horizontal bars ``width`` px thick every ``step`` rows."""
+    img = np.full(shape, skin, np.uint8)
+    for y in range(30, shape[0] - width - 10, step):
+        img[y : y + width, 20 : shape[1] - 20] = hair
+    return img
+
+
+def rgb(gray: np.ndarray) -> np.ndarray:
+    return np.dstack([gray] * 3)
+
+
+def scaled(image: np.ndarray, gain: float) -> np.ndarray:
+    return np.clip(np.round(image.astype(np.float64) * gain), 0, 255).astype(np.uint8)
+
+
+# --- hair_contrast ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("channels", [None, 3])
+def test_contrast_of_dark_hair(channels):
+    img = np.full((64, 64), 200, np.uint8)
+    img[30:34, :] = 50
+    img = img if channels is None else rgb(img)
+    c = hair_contrast(img, max_width_px=8)
+    assert c.shape == (64, 64) and c.dtype == np.float32
+    assert c[32, 32] == pytest.approx(0.75, abs=0.02)
+    assert c[5, 5] == pytest.approx(0.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("channels", [None, 3])
+def test_contrast_of_light_hair(channels):
+    img = np.full((64, 64), 100, np.uint8)
+    img[30:34, :] = 150
+    img = img if channels is None else rgb(img)
+    light = hair_contrast(img, max_width_px=8, polarity="light")
+    dark = hair_contrast(img, max_width_px=8, polarity="dark")
+    assert light[32, 32] == pytest.approx(0.5, abs=0.02)
+    assert light[5, 5] == pytest.approx(0.0, abs=1e-6)
+    # Brighter than the scalp is no contrast at all for dark hair.
+    assert dark[32, 32] == 0.0
+
+
+@pytest.mark.parametrize("polarity", ["dark", "light"])
+@pytest.mark.parametrize("shape", [(50, 70), (50, 70, 3), (97, 31, 3)])
+def test_contrast_lies_in_unit_range(shape, polarity):
+    img = np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8)
+    c = hair_contrast(img, max_width_px=6, polarity=polarity)
+    assert c.shape == shape[:2]
+    assert np.isfinite(c).all() and c.min() >= 0.0 and c.max() <= 1.0
+    assert c.max() > 0.5  # the noise does hold strong pixels in both polarities
+
+
+@pytest.mark.parametrize("gain", [0.85, 1.15])
+@pytest.mark.parametrize(("skin", "hair", "polarity"), [("light", "dark", "dark"), ("dark", "grey", "light")])
+def test_contrast_does_not_depend_on_exposure(skin, hair, polarity, gain):
+    s = closeup(skin, hair)
+    before = hair_contrast(s.image, max_width_px=16, polarity=polarity)
+    after = hair_contrast(scaled(s.image, gain), max_width_px=16, polarity=polarity)
+    assert before[s.mask].mean() > 0.4  # the hair does stand out
+    assert np.abs(after - before).mean() < 0.01
+    assert np.median(np.abs(after - before)[s.mask]) < 0.01
+
+
+# --- line_response ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("angle", [0, 7.5, 30, 52.5, 90, 120])
+def test_line_response_follows_a_line_at_any_angle(angle):
+    c = np.zeros((101, 101), np.float32)
+    a = np.deg2rad(angle)
+    dx, dy = 60 * np.cos(a), 60 * np.sin(a)
+    cv2.line(c, (round(50 - dx), round(50 - dy)), (round(50 + dx), round(50 + dy)), 1.0, 3)
+    r = line_response(c, length=15)
+    assert r.shape == c.shape and r.dtype == np.float32
+    assert r[50, 50] > 0.95
+    # 20 px beside the line, further than half the kernel: no response.
+    assert r[round(50 + 20 * np.cos(a)), round(50 - 20 * np.sin(a))] == 0.0
+
+
+def test_line_response_is_weak_on_a_dot():
+    c = np.zeros((41, 41), np.float32)
+    c[20, 20] = 1.0
+    assert line_response(c, length=15).max() < 0.15
+
+
+def test_line_response_rejects_short_lines():
+    with pytest.raises(ValueError, match="at least 3"):
+        line_response(np.zeros((10, 10), np.float32), length=2)
+
+
+# --- estimate_shaft_width --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("channels", [None, 3])
+@pytest.mark.parametrize("width", [4, 8, 16])
+def test_shaft_width_of_drawn_bars(width, channels):
+    img = bars(width)
+    img = img if channels is None else rgb(img)
+    assert estimate_shaft_width(img) == pytest.approx(width, rel=0.15)
+
+
+@pytest.mark.parametrize("width", [4, 8, 16])
+def test_shaft_width_of_light_bars(width):
+    assert estimate_shaft_width(bars(width, hair=220, skin=90), polarity="light") == pytest.approx(width, rel=0.15)
+
+
+def test_shaft_width_of_a_blank_image_is_the_floor():
+    assert estimate_shaft_width(np.full((100, 120, 3), 180, np.uint8)) == 1.5
+
+
+def test_shaft_width_of_a_generated_closeup():
+    s = closeup()
+    assert estimate_shaft_width(s.image) == pytest.approx(s.mean_width_px(), rel=0.25)
+
+
+# --- choose_polarity -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("skin", "hair", "expected"),
+    [("light", "dark", "dark"), ("dark", "dark", "dark"), ("dark", "grey", "light"), ("medium", "grey", "light")],
+)
+def test_polarity_of_generated_closeups(skin, hair, expected):
+    assert choose_polarity(closeup(skin, hair).image) == expected
+
+
+def test_polarity_flips_with_the_negative():
+    s = closeup()
+    assert choose_polarity(s.image) == "dark"
+    assert choose_polarity(255 - s.image) == "light"
+
+
+@pytest.mark.parametrize(("hair", "skin", "expected"), [(40, 200, "dark"), (230, 90, "light")])
+def test_polarity_of_drawn_bars(hair, skin, expected):
+    assert choose_polarity(bars(6, hair=hair, skin=skin)) == expected
+
+
+def test_polarity_ignores_bright_flakes_on_dark_hair_scalp():
+    img = bars(6, hair=40, skin=170)
+    rng = np.random.default_rng(3)
+    for x, y in rng.uniform(30, 370, (25, 2)):
+        cv2.circle(img, (int(x) + 40, int(y)), 7, 250, -1)
+    assert choose_polarity(img) == "dark"
+
+
+# --- shaft_mask and segment_closeup ----------------------------------------------------
+
+
+def test_shaft_mask_places_edges_at_half_contrast():
+    c = np.zeros((60, 80), np.float32)
+    c[28:34, 5:75] = 0.6
+    m = shaft_mask(c, shaft_width_px=6)
+    assert m.dtype == bool and m.shape == c.shape
+    assert int(m[:, 40].sum()) == 6
+    assert not m[:20].any() and not m[40:].any()
+
+
+def test_shaft_mask_drops_faint_lines():
+    c = np.zeros((60, 80), np.float32)
+    c[28:34, 5:75] = 0.12  # below the low hysteresis level: skin lines, scales
+    assert not shaft_mask(c, shaft_width_px=6).any()
+
+
+@pytest.mark.parametrize(
+    ("skin", "hair"),
+    [
+        ("light", "dark"),
+        ("medium", "dark"),
+        ("dark", "dark"),
+        ("medium", "grey"),
+        pytest.param(
+            "dark",
+            "light",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="bug: light-brown hair on dark skin: Dice 0.43 at seed 1 "
+                "(skin texture segmented as light hair, shafts missed)",
+            ),
+        ),
+    ],
+)
+def test_segment_closeup_recovers_the_true_mask(skin, hair):
+    s = closeup(skin, hair)
+    assert dice(segment_closeup(s.image), s.mask) >= 0.8
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_segment_closeup_rejects_pores(seed):
+    s = closeup(seed=seed)
+    m = segment_closeup(s.image)
+    pores = s.params["pores"]
+    assert len(pores) >= 3
+    yy, xx = np.mgrid[: m.shape[0], : m.shape[1]]
+    for x, y, radius in pores:
+        inside = np.hypot(xx - x, yy - y) <= radius
+        assert not (m & inside).any(), f"pore at ({x:.0f}, {y:.0f}) is in the hair mask"
+
+
+def test_segment_closeup_with_given_width_and_polarity():
+    s = closeup()
+    auto = segment_closeup(s.image)
+    given = segment_closeup(s.image, shaft_width_px=estimate_shaft_width(s.image), polarity="dark")
+    np.testing.assert_array_equal(auto, given)
+
+
+def test_segment_closeup_does_not_modify_its_input():
+    img = rgb(bars(8))
+    before = img.copy()
+    segment_closeup(img)
+    np.testing.assert_array_equal(img, before)
+
+
+def test_segment_overview_splits_two_tones():
+    img = np.full((100, 100, 3), 210, np.uint8)
+    img[:, :60] = 35
+    assert segment_overview(img).mean() == pytest.approx(0.6, abs=0.01)
+    assert not segment_overview(np.full((50, 50, 3), 120, np.uint8)).any()
+
+
+def test_segment_overview_with_dark_polarity_measures_coverage(overview):
+    m = segment_overview(overview.image, polarity="dark")
+    assert 100 * m.mean() == pytest.approx(overview.coverage_pct(), abs=6.0)
+
+
+# --- detect_mode -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("skin", "hair"), [("light", "dark"), ("dark", "grey")])
+def test_detect_mode_of_closeups(skin, hair):
+    assert detect_mode(closeup(skin, hair).image) == "closeup"
+
+
+def test_detect_mode_of_drawn_bars():
+    img = np.full((480, 640, 3), 200, np.uint8)
+    for y in range(40, 440, 80):
+        img[y : y + 14, 40:600] = 40
+    assert detect_mode(img) == "closeup"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: a generated overview (dark hair, light skin) is taken for a close-up: "
+    "choose_polarity says 'light' (the scalp between strands) and the width estimate is 4 px; "
+    "the same at 1536x2048",
+)
+def test_detect_mode_of_an_overview(overview):
+    assert detect_mode(overview.image) == "overview"
+
+
+@pytest.mark.xfail(strict=True, reason="bug: see test_detect_mode_of_an_overview")
+def test_polarity_of_an_overview(overview):
+    assert choose_polarity(overview.image) == "dark"
+
+
+# --- bad input -------------------------------------------------------------------------
+
+GOOD = np.full((64, 64, 3), 128, np.uint8)
+BAD_DTYPES = [np.float32, np.float64, np.uint16, np.int32, bool]
+BAD_SHAPES = [(64, 64, 4), (64, 64, 1), (64,), (2, 64, 64, 3)]
+IMAGE_FUNCTIONS = {
+    "hair_contrast": lambda img: hair_contrast(img, max_width_px=4),
+    "estimate_shaft_width": estimate_shaft_width,
+    "choose_polarity": choose_polarity,
+    "segment_closeup": segment_closeup,
+    "segment_overview": segment_overview,
+    "detect_mode": detect_mode,
+}
+
+
+@pytest.mark.parametrize("name", IMAGE_FUNCTIONS)
+@pytest.mark.parametrize("dtype", BAD_DTYPES)
+@pytest.mark.parametrize("channels", [None, 3])
+def test_bad_dtype_is_refused_with_guidance(name, dtype, channels):
+    img = np.zeros((64, 64) if channels is None else (64, 64, 3), dtype)
+    with pytest.raises(ValueError, match=r"uint8.*load_photo"):
+        IMAGE_FUNCTIONS[name](img)
+
+
+@pytest.mark.parametrize("name", IMAGE_FUNCTIONS)
+@pytest.mark.parametrize("shape", BAD_SHAPES)
+def test_bad_shape_is_refused_with_guidance(name, shape):
+    with pytest.raises(ValueError, match=r"\(H, W, 3\).*RGB"):
+        IMAGE_FUNCTIONS[name](np.zeros(shape, np.uint8))
+
+
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda: hair_contrast(GOOD, max_width_px=0), "max_width_px must be positive"),
+        (lambda: hair_contrast(GOOD, max_width_px=-3), "max_width_px must be positive"),
+        (lambda: hair_contrast(GOOD, max_width_px=4, polarity="bright"), "'dark' or 'light'"),
+        (lambda: shaft_mask(np.zeros((9, 9), np.float32), shaft_width_px=0), "shaft_width_px must be positive"),
+        (lambda: shaft_mask(np.zeros((9, 9), np.float32), shaft_width_px=4, low=0.5, high=0.3), "0 < low <= high"),
+        (lambda: shaft_mask(np.zeros((9, 9), np.float32), shaft_width_px=4, low=0.0), "0 < low <= high"),
+        (lambda: segment_closeup(GOOD, polarity="bright"), "'dark' or 'light'"),
+    ],
+)
+def test_bad_parameters_are_refused_with_guidance(call, match):
+    with pytest.raises(ValueError, match=match):
+        call()

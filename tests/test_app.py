@@ -1,0 +1,255 @@
+"""Tests for the Streamlit page in app.py, driven through streamlit.testing.v1.AppTest."""
+
+from __future__ import annotations
+
+import functools
+import re
+from pathlib import Path
+
+import cv2
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tracker.analysis import analyze
+from tracker.photo import load_photo
+from tracker.synth import render_closeup
+
+APP = Path(__file__).resolve().parents[1] / "app.py"
+OBSERVED_ONLY = (
+    "Observed measurements only. They do not show that any treatment caused a change."
+)
+BANNED = re.compile(
+    r"\b(improvement|improved|worse|effective|works|success|regrowth achieved|results of treatment)\b",
+    re.IGNORECASE,
+)
+
+
+@functools.cache
+def closeup_png(seed: int = 1) -> bytes:
+    """A generated close-up (512 x 384 pixels) as PNG bytes."""
+    rgb = render_closeup(seed=seed, shape=(384, 512)).image
+    ok, data = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    assert ok
+    return data.tobytes()
+
+
+def run_app(files=None, **inputs) -> AppTest:
+    """Run the page, set sidebar inputs (by key) and uploads, and run it again."""
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    at.run()
+    for key, value in inputs.items():
+        widget = at.selectbox(key=key) if key == "mode" else at.number_input(key=key)
+        widget.set_value(value)
+    if files is not None:
+        at.file_uploader(key="photos").set_value(files)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def table_values(at: AppTest, index: int = 0) -> dict[str, tuple[str, str]]:
+    """Rows of a measurement table as {measure and unit: (value, note)}."""
+    frame = at.table[index].value
+    rows = {}
+    for measure, value, note in frame[["Measure", "Value", "Note"]].itertuples(
+        index=False
+    ):
+        unit = "" if value == "not measured" else value.split(" ", 1)[1]
+        rows[f"{measure} [{unit}]" if unit else measure] = (value, note)
+    return rows
+
+
+def all_text(at: AppTest) -> str:
+    """Every string the page rendered (element protos include labels, options and values)."""
+
+    def walk(node):
+        yield node
+        for child in getattr(node, "children", {}).values():
+            yield from walk(child)
+
+    return "\n".join(
+        str(node.proto) for node in walk(at._tree) if hasattr(node, "proto")
+    )
+
+
+def test_page_loads_and_asks_for_photos():
+    at = run_app()
+    assert [t.value for t in at.title] == ["Analyse a scalp photo"]
+    uploader = at.file_uploader(key="photos")
+    assert uploader.accept_multiple_files
+    assert set(uploader.allowed_type) == {
+        ".jpg",
+        ".jpeg",
+        ".png",
+        ".tif",
+        ".tiff",
+        ".webp",
+        ".heic",
+        ".heif",
+    }
+    assert [i.value for i in at.info] == [
+        "Upload one or more scalp photos to measure them."
+    ]
+    assert not at.error and not at.table
+    assert (
+        "Scalp hair tracker" in APP.read_text()
+    )  # page title (not part of the element tree)
+
+
+@pytest.mark.parametrize(
+    ("inputs", "roi", "px_per_mm"),
+    [
+        ({}, None, None),
+        ({"px_per_mm": 250.0}, None, 250.0),
+        (
+            {"roi_x": 40, "roi_y": 30, "roi_w": 400, "roi_h": 300, "px_per_mm": 250.0},
+            (40, 30, 400, 300),
+            250.0,
+        ),
+    ],
+    ids=["whole-photo-no-scale", "with-scale", "roi-and-scale"],
+)
+def test_uploaded_photo_shows_the_library_measurements(inputs, roi, px_per_mm):
+    data = closeup_png()
+    expected = analyze(load_photo(data).pixels, roi=roi, px_per_mm=px_per_mm)
+    assert expected.mode == "closeup" and expected.hair_count > 0
+
+    at = run_app(("scalp.png", data, "image/png"), **inputs)
+
+    assert not at.error
+    assert [h.value for h in at.subheader] == ["scalp.png"]
+    assert len(at.image) == 2  # the photo and its overlay
+    rows = table_values(at)
+    assert rows["Coverage [%]"][0] == f"{expected.coverage_pct:.1f} %"
+    assert rows["Hair count [hairs]"][0] == f"{expected.hair_count} hairs"
+    assert rows["Mean shaft width [px]"][0] == f"{expected.mean_width_px:.1f} px"
+    captions = [c.value for c in at.caption]
+    assert OBSERVED_ONLY in captions
+    if px_per_mm is None:
+        value, note = rows["Density"]
+        assert value == "not measured"
+        assert note.startswith("No scale:")
+        assert rows["Thin hairs (under 40 µm)"][0] == "not measured"
+    else:
+        assert rows["Density [hairs/cm²]"] == (
+            f"{expected.density_per_cm2:.0f} hairs/cm²",
+            "",
+        )
+        assert (
+            rows["Thin hairs (under 40 µm) [%]"][0] == f"{expected.thin_hair_pct:.1f} %"
+        )
+        assert "scale source: user" in " ".join(m.value for m in at.markdown)
+
+
+def test_quality_verdict_per_check_with_advice():
+    data = closeup_png()
+    quality = analyze(load_photo(data).pixels).quality
+    at = run_app(("scalp.png", data, "image/png"))
+    lines = [m.value for m in at.markdown]
+    icons = {"pass": "✅", "warn": "⚠️", "fail": "❌"}
+    for check in quality.checks:
+        line = next(line for line in lines if f"**{check.name.capitalize()}**" in line)
+        assert line.startswith(icons[check.status])
+        assert f"[{check.status}]" in line
+        assert line.endswith(check.advice)
+    assert any(
+        line.startswith("**Photo quality:**") and f"[{quality.status}]" in line
+        for line in lines
+    )
+
+
+def test_overview_mode_reports_coverage_only():
+    at = run_app(("scalp.png", closeup_png(), "image/png"), mode="overview")
+    rows = table_values(at)
+    assert re.fullmatch(r"\d+\.\d %", rows["Coverage [%]"][0])
+    value, note = rows["Hair count"]
+    assert value == "not measured" and note.startswith("Overview photo:")
+    assert "analysed as overview" in " ".join(m.value for m in at.markdown)
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "message"),
+    [
+        (
+            "note.jpg",
+            b"This is a note, not a photo.\n" * 20,
+            "note.jpg: the file contains text, not image data",
+        ),
+        (
+            "empty.png",
+            b"",
+            "empty.png: the file is empty (0 bytes). Upload the original photo again.",
+        ),
+        (
+            "cut.png",
+            closeup_png()[:2000],
+            "cut.png: the file ends before the image data does",
+        ),
+    ],
+    ids=["text-as-jpg", "empty", "truncated"],
+)
+def test_undecodable_upload_shows_an_actionable_error(name, data, message):
+    at = run_app((name, data, "image/jpeg"))
+    assert [e.value[: len(message)] for e in at.error] == [message]
+    assert "Upload" in at.error[0].value  # says what to do
+    assert not at.table and not at.image
+
+
+def test_roi_outside_the_photo_shows_an_error():
+    at = run_app(
+        ("scalp.png", closeup_png(), "image/png"),
+        roi_x=400,
+        roi_y=0,
+        roi_w=200,
+        roi_h=100,
+    )
+    assert len(at.error) == 1
+    text = at.error[0].value
+    assert (
+        "(400, 0, 200, 100)" in text
+        and "512x384" in text
+        and "inside the image" in text
+    )
+    assert not at.table
+
+
+def test_half_given_roi_asks_for_all_four_values():
+    at = run_app(("scalp.png", closeup_png(), "image/png"), roi_x=10, roi_w=50)
+    assert [e.value for e in at.error] == [
+        (
+            "Give all four region-of-interest values (x, y, width, height), "
+            "or clear them all to measure the whole photo."
+        )
+    ]
+    assert not at.table
+
+
+def test_several_uploads_are_shown_one_by_one():
+    files = [
+        ("first.png", closeup_png(1), "image/png"),
+        ("broken.jpg", b"not a photo", "image/jpeg"),
+        ("second.png", closeup_png(2), "image/png"),
+    ]
+    at = run_app(files)
+    assert [h.value for h in at.subheader] == ["first.png", "broken.jpg", "second.png"]
+    assert len(at.table) == 2 and len(at.image) == 4
+    assert len(at.error) == 1 and at.error[0].value.startswith("broken.jpg:")
+    assert [c.value for c in at.caption].count(OBSERVED_ONLY) == 2
+    counts = [table_values(at, i)["Hair count [hairs]"][0] for i in range(2)]
+    assert counts == [
+        f"{analyze(load_photo(closeup_png(s)).pixels).hair_count} hairs" for s in (1, 2)
+    ]
+
+
+def test_no_banned_words_on_the_page_or_in_the_source():
+    files = [
+        ("scalp.png", closeup_png(), "image/png"),
+        ("note.jpg", b"hello", "image/jpeg"),
+    ]
+    at = run_app(files, px_per_mm=250.0)
+    text = all_text(at)
+    assert (
+        OBSERVED_ONLY in text and "Hair count" in text
+    )  # the walk reaches rendered content
+    assert BANNED.findall(text) == []
+    assert BANNED.findall(APP.read_text(encoding="utf-8")) == []
