@@ -17,7 +17,7 @@ RSS after imports and reading the bytes, and the peak of traced (numpy and
 OpenCV output) allocations with ``tracemalloc`` in a second pass.
 
     python benchmarks/analysis_speed.py [--runs 7] [--kinds closeup,overview]
-                                        [--no-memory] [--profile 25]
+                                        [--mode auto] [--no-memory] [--profile 25]
 
 Always exits 0: this is a benchmark, not a test.
 """
@@ -39,9 +39,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tracker.analysis import analyze  # noqa: E402
-from tracker.photo import load_photo  # noqa: E402
-from tracker.synth import render_closeup, render_overview  # noqa: E402
+from tracker.analysis import analyze
+from tracker.photo import load_photo
+from tracker.synth import render_closeup, render_overview
 
 SIZE = (4000, 3000)  # width, height: 12 MP
 JPEG_QUALITY = 92
@@ -64,11 +64,11 @@ def rss_kib():
 data = sys.stdin.buffer.read()
 base_rss = rss_kib()
 base_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-analysis = analyze(load_photo(data).pixels)
+analysis = analyze(load_photo(data).pixels, mode=sys.argv[1])
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 del analysis
 tracemalloc.start()
-analysis = analyze(load_photo(data).pixels)
+analysis = analyze(load_photo(data).pixels, mode=sys.argv[1])
 traced_peak = tracemalloc.get_traced_memory()[1]
 tracemalloc.stop()
 print(json.dumps({"base_rss_kib": base_rss, "base_peak_kib": base_peak,
@@ -99,8 +99,13 @@ def _clock() -> tuple[float, float]:
     return time.perf_counter(), time.process_time()
 
 
-def time_runs(data: bytes, runs: int) -> list[dict[str, float]]:
-    """Per run: decode and end-to-end seconds (wall and CPU), order alternating."""
+def time_runs(data: bytes, runs: int, mode: str = "auto") -> tuple[list[dict[str, float]], set[tuple]]:
+    """Per run: decode and end-to-end seconds (wall and CPU), order alternating.
+
+    Also returns the distinct results (mode, hair count, coverage) over the
+    runs: more than one means the analysis is not repeatable.
+    """
+    results: set[tuple] = set()
 
     def decode() -> tuple[float, float]:
         w0, c0 = _clock()
@@ -110,8 +115,9 @@ def time_runs(data: bytes, runs: int) -> list[dict[str, float]]:
 
     def end_to_end() -> tuple[float, float]:
         w0, c0 = _clock()
-        analyze(load_photo(data).pixels)
+        a = analyze(load_photo(data).pixels, mode=mode)
         w1, c1 = _clock()
+        results.add((a.mode, a.hair_count, round(a.coverage_pct, 3)))
         return w1 - w0, c1 - c0
 
     decode(), end_to_end()  # warm-up: lazy imports, OpenCV thread pool, caches
@@ -122,14 +128,14 @@ def time_runs(data: bytes, runs: int) -> list[dict[str, float]]:
         else:
             dec, e2e = decode(), end_to_end()
         rows.append({"decode_wall": dec[0], "decode_cpu": dec[1], "e2e_wall": e2e[0], "e2e_cpu": e2e[1]})
-    return rows
+    return rows, results
 
 
-def peak_memory(data: bytes) -> dict | None:
+def peak_memory(data: bytes, mode: str = "auto") -> dict | None:
     """Peak memory of ``analyze(load_photo(data).pixels)`` in a fresh interpreter."""
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
     done = subprocess.run(
-        [sys.executable, "-c", _CHILD], input=data, capture_output=True, env=env, cwd=ROOT, check=False
+        [sys.executable, "-c", _CHILD, mode], input=data, capture_output=True, env=env, cwd=ROOT, check=False
     )
     if done.returncode != 0:
         print(f"  memory child failed (exit {done.returncode}):\n{done.stderr.decode()[-2000:]}")
@@ -137,7 +143,7 @@ def peak_memory(data: bytes) -> dict | None:
     return json.loads(done.stdout.decode().strip().splitlines()[-1])
 
 
-def profile(data: bytes, top: int) -> None:
+def profile(data: bytes, top: int, mode: str = "auto") -> None:
     """cProfile of one end-to-end run, by cumulative and by own time."""
     import cProfile
     import pstats
@@ -145,7 +151,7 @@ def profile(data: bytes, top: int) -> None:
     pixels = load_photo(data).pixels
     profiler = cProfile.Profile()
     profiler.enable()
-    analyze(pixels)
+    analyze(pixels, mode=mode)
     profiler.disable()
     stats = pstats.Stats(profiler, stream=sys.stdout).strip_dirs()
     stats.sort_stats("cumulative").print_stats(top)
@@ -156,7 +162,7 @@ def _median(rows: list[dict[str, float]], key) -> float:
     return statistics.median(key(r) for r in rows)
 
 
-def report(kind: str, data: bytes, rows: list[dict[str, float]], memory: dict | None) -> None:
+def report(kind: str, data: bytes, rows: list[dict[str, float]], results: set[tuple], memory: dict | None) -> None:
     print(f"\n== {kind}: {SIZE[0]}x{SIZE[1]} JPEG q{JPEG_QUALITY}, {len(data) / 1e6:.2f} MB ==")
     print(f"{'run':>4} {'decode s':>9} {'e2e s':>8} {'ratio':>6} {'decode cpu':>11} {'e2e cpu':>8} {'cpu ratio':>9}")
     for i, r in enumerate(rows, 1):
@@ -173,6 +179,8 @@ def report(kind: str, data: bytes, rows: list[dict[str, float]], memory: dict | 
     )
     verdict = "meets" if ratio <= RATIO_TARGET else "misses"
     print(f"median ratio end-to-end / decode: wall {ratio:.2f}x, cpu {cpu_ratio:.2f}x ({verdict} the {RATIO_TARGET:g}x target on wall time)")
+    print("results (mode, hairs, coverage %):", "; ".join(map(str, sorted(results, key=str))),
+          "" if len(results) == 1 else "  <- NOT REPEATABLE")
     if memory is not None:
         peak_mb = memory["peak_kib"] / 1024
         delta_mb = (memory["peak_kib"] - memory["base_rss_kib"]) / 1024
@@ -189,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=7, help="timed runs per photo (default 7; one warm-up run is extra)")
     parser.add_argument("--kinds", default="closeup,overview", help="comma-separated photos: closeup, overview (default both)")
     parser.add_argument("--seed", type=int, default=7, help="seed of the synthetic photos (default 7)")
+    parser.add_argument("--mode", choices=("auto", "closeup", "overview"), default="auto",
+                        help="mode passed to analyze (default auto: detected from the photo)")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory subprocess")
     parser.add_argument("--profile", type=int, metavar="N", default=0, help="also print the top N cProfile entries of one analysis")
     args = parser.parse_args(argv)
@@ -203,11 +213,11 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         data = make_photo(kind, seed=args.seed)
         print(f"\n{kind}: photo made in {time.perf_counter() - t0:.1f} s")
-        rows = time_runs(data, args.runs)
-        memory = None if args.no_memory else peak_memory(data)
-        report(kind, data, rows, memory)
+        rows, results = time_runs(data, args.runs, args.mode)
+        memory = None if args.no_memory else peak_memory(data, args.mode)
+        report(kind, data, rows, results, memory)
         if args.profile:
-            profile(data, args.profile)
+            profile(data, args.profile, args.mode)
     return 0
 
 
@@ -216,6 +226,6 @@ if __name__ == "__main__":
         main()
     except SystemExit as stop:  # --help and argument errors
         sys.exit(stop.code)
-    except Exception as error:  # a benchmark reports, it does not fail the build
+    except Exception as error:  # noqa: BLE001 - a benchmark reports, it does not fail the build
         print(f"benchmark error: {type(error).__name__}: {error}")
     sys.exit(0)

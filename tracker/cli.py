@@ -200,6 +200,16 @@ def cmd_samples(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from tracker.demo import load_demo_patient
+    from tracker.store import Store
+
+    with Store.open(args.store, database_url=args.database_url) as store:
+        patient = load_demo_patient(store, args.samples)
+        print(f"demo patient {patient.code} is in the store at {store.location}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tracker", description="Hair-density progress tracker: measure hair in scalp photos."
@@ -231,10 +241,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="summaries as JSON lines")
     p.set_defaults(func=cmd_evaluate)
 
+    from tracker.store.cli import add_store_commands
+
+    add_store_commands(sub)
+
     p = sub.add_parser("samples", help="generate the demo patient's photos (sample_images/)")
     p.add_argument("--out", default="sample_images")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=cmd_samples)
+
+    p = sub.add_parser("demo", help="load the demo patient from sample_images/ into a store")
+    p.add_argument("--samples", default="sample_images", help="folder written by 'tracker samples'")
+    p.add_argument("--store", default=None, metavar="DIR", help="store folder (default: $TRACKER_STORE or ./tracker-data)")
+    p.add_argument("--database-url", default=None, metavar="URL")
+    p.set_defaults(func=cmd_demo)
     return parser
 
 

@@ -26,11 +26,16 @@ SHAPE = (384, 480)
 PX_PER_MM = 100.0
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def closeup(skin: str = "light", hair: str = "dark", seed: int = 1):
     """A clean generated close-up (no blur, no JPEG), cached across tests."""
     s = render_closeup(
-        seed=seed, shape=SHAPE, px_per_mm=PX_PER_MM, density_per_cm2=150.0, skin=skin, hair=hair
+        seed=seed,
+        shape=SHAPE,
+        px_per_mm=PX_PER_MM,
+        density_per_cm2=150.0,
+        skin=skin,
+        hair=hair,
     )
     s.image.flags.writeable = False
     return s
@@ -97,7 +102,9 @@ def test_contrast_lies_in_unit_range(shape, polarity):
 
 
 @pytest.mark.parametrize("gain", [0.85, 1.15])
-@pytest.mark.parametrize(("skin", "hair", "polarity"), [("light", "dark", "dark"), ("dark", "grey", "light")])
+@pytest.mark.parametrize(
+    ("skin", "hair", "polarity"), [("light", "dark", "dark"), ("dark", "grey", "light")]
+)
 def test_contrast_does_not_depend_on_exposure(skin, hair, polarity, gain):
     s = closeup(skin, hair)
     before = hair_contrast(s.image, max_width_px=16, polarity=polarity)
@@ -105,6 +112,25 @@ def test_contrast_does_not_depend_on_exposure(skin, hair, polarity, gain):
     assert before[s.mask].mean() > 0.4  # the hair does stand out
     assert np.abs(after - before).mean() < 0.01
     assert np.median(np.abs(after - before)[s.mask]) < 0.01
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: the grey opening (closing for light hair) against highlights uses an even-sized "
+    "kernel (2 px for max_width_px 6-9, 4 px for 14-17), which shifts the contrast map, and every "
+    "mask, 1 px down and right",
+)
+@pytest.mark.parametrize(
+    ("polarity", "hair", "skin"), [("dark", 40, 210), ("light", 220, 90)]
+)
+@pytest.mark.parametrize("max_width", [6, 8, 16])
+def test_contrast_stays_in_place(max_width, polarity, hair, skin):
+    img = np.full((120, 160), skin, np.uint8)
+    img[50:58, 20:140] = hair  # a horizontal bar
+    img[70:, 100:108] = hair  # a vertical one
+    c = hair_contrast(img, max_width_px=max_width, polarity=polarity)
+    np.testing.assert_array_equal(np.flatnonzero(c[:, 60] > 0.3), np.arange(50, 58))
+    np.testing.assert_array_equal(np.flatnonzero(c[100, :] > 0.3), np.arange(100, 108))
 
 
 # --- line_response ---------------------------------------------------------------------
@@ -115,12 +141,14 @@ def test_line_response_follows_a_line_at_any_angle(angle):
     c = np.zeros((101, 101), np.float32)
     a = np.deg2rad(angle)
     dx, dy = 60 * np.cos(a), 60 * np.sin(a)
-    cv2.line(c, (round(50 - dx), round(50 - dy)), (round(50 + dx), round(50 + dy)), 1.0, 3)
+    cv2.line(
+        c, (round(50 - dx), round(50 - dy)), (round(50 + dx), round(50 + dy)), 1.0, 3
+    )
     r = line_response(c, length=15)
     assert r.shape == c.shape and r.dtype == np.float32
     assert r[50, 50] > 0.95
     # 20 px beside the line, further than half the kernel: no response.
-    assert r[round(50 + 20 * np.cos(a)), round(50 - 20 * np.sin(a))] == 0.0
+    assert r[round(50 + 20 * np.cos(a)), round(50 - 20 * np.sin(a))] < 1e-6
 
 
 def test_line_response_is_weak_on_a_dot():
@@ -147,7 +175,9 @@ def test_shaft_width_of_drawn_bars(width, channels):
 
 @pytest.mark.parametrize("width", [4, 8, 16])
 def test_shaft_width_of_light_bars(width):
-    assert estimate_shaft_width(bars(width, hair=220, skin=90), polarity="light") == pytest.approx(width, rel=0.15)
+    assert estimate_shaft_width(
+        bars(width, hair=220, skin=90), polarity="light"
+    ) == pytest.approx(width, rel=0.15)
 
 
 def test_shaft_width_of_a_blank_image_is_the_floor():
@@ -164,7 +194,12 @@ def test_shaft_width_of_a_generated_closeup():
 
 @pytest.mark.parametrize(
     ("skin", "hair", "expected"),
-    [("light", "dark", "dark"), ("dark", "dark", "dark"), ("dark", "grey", "light"), ("medium", "grey", "light")],
+    [
+        ("light", "dark", "dark"),
+        ("dark", "dark", "dark"),
+        ("dark", "grey", "light"),
+        ("medium", "grey", "light"),
+    ],
 )
 def test_polarity_of_generated_closeups(skin, hair, expected):
     assert choose_polarity(closeup(skin, hair).image) == expected
@@ -176,7 +211,9 @@ def test_polarity_flips_with_the_negative():
     assert choose_polarity(255 - s.image) == "light"
 
 
-@pytest.mark.parametrize(("hair", "skin", "expected"), [(40, 200, "dark"), (230, 90, "light")])
+@pytest.mark.parametrize(
+    ("hair", "skin", "expected"), [(40, 200, "dark"), (230, 90, "light")]
+)
 def test_polarity_of_drawn_bars(hair, skin, expected):
     assert choose_polarity(bars(6, hair=hair, skin=skin)) == expected
 
@@ -219,7 +256,7 @@ def test_shaft_mask_drops_faint_lines():
             "light",
             marks=pytest.mark.xfail(
                 strict=True,
-                reason="bug: light-brown hair on dark skin: Dice 0.43 at seed 1 "
+                reason="bug: light-brown hair on dark skin: Dice 0.66 at seed 1 "
                 "(skin texture segmented as light hair, shafts missed)",
             ),
         ),
@@ -242,10 +279,19 @@ def test_segment_closeup_rejects_pores(seed):
         assert not (m & inside).any(), f"pore at ({x:.0f}, {y:.0f}) is in the hair mask"
 
 
+@pytest.mark.xfail(strict=True, reason="bug: see test_contrast_stays_in_place")
+@pytest.mark.parametrize("width", [4, 8, 16])
+def test_segment_closeup_of_drawn_bars_is_exact(width):
+    img = rgb(bars(width))
+    np.testing.assert_array_equal(segment_closeup(img), img[..., 0] < 128)
+
+
 def test_segment_closeup_with_given_width_and_polarity():
     s = closeup()
     auto = segment_closeup(s.image)
-    given = segment_closeup(s.image, shaft_width_px=estimate_shaft_width(s.image), polarity="dark")
+    given = segment_closeup(
+        s.image, shaft_width_px=estimate_shaft_width(s.image), polarity="dark"
+    )
     np.testing.assert_array_equal(auto, given)
 
 
@@ -334,10 +380,24 @@ def test_bad_shape_is_refused_with_guidance(name, shape):
     [
         (lambda: hair_contrast(GOOD, max_width_px=0), "max_width_px must be positive"),
         (lambda: hair_contrast(GOOD, max_width_px=-3), "max_width_px must be positive"),
-        (lambda: hair_contrast(GOOD, max_width_px=4, polarity="bright"), "'dark' or 'light'"),
-        (lambda: shaft_mask(np.zeros((9, 9), np.float32), shaft_width_px=0), "shaft_width_px must be positive"),
-        (lambda: shaft_mask(np.zeros((9, 9), np.float32), shaft_width_px=4, low=0.5, high=0.3), "0 < low <= high"),
-        (lambda: shaft_mask(np.zeros((9, 9), np.float32), shaft_width_px=4, low=0.0), "0 < low <= high"),
+        (
+            lambda: hair_contrast(GOOD, max_width_px=4, polarity="bright"),
+            "'dark' or 'light'",
+        ),
+        (
+            lambda: shaft_mask(np.zeros((9, 9), np.float32), shaft_width_px=0),
+            "shaft_width_px must be positive",
+        ),
+        (
+            lambda: shaft_mask(
+                np.zeros((9, 9), np.float32), shaft_width_px=4, low=0.5, high=0.3
+            ),
+            "0 < low <= high",
+        ),
+        (
+            lambda: shaft_mask(np.zeros((9, 9), np.float32), shaft_width_px=4, low=0.0),
+            "0 < low <= high",
+        ),
         (lambda: segment_closeup(GOOD, polarity="bright"), "'dark' or 'light'"),
     ],
 )

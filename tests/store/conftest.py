@@ -17,6 +17,12 @@ from tracker.store import Store
 from tracker.store.schema import normalize_url
 
 PG_URL = os.environ.get("TRACKER_TEST_POSTGRES_URL")
+if os.environ.get("TRACKER_REQUIRE_POSTGRES") and not PG_URL:
+    # scripts/test.sh starts a server: there, a skipped PostgreSQL run is a failure.
+    raise pytest.UsageError(
+        "TRACKER_REQUIRE_POSTGRES is set but TRACKER_TEST_POSTGRES_URL is not; "
+        'run eval "$(bash tests/store/start_postgres.sh)" first'
+    )
 
 BACKENDS = [
     "sqlite",

@@ -26,10 +26,13 @@ from skimage.transform import hough_line
 
 #: A group must be at least this many shaft widths long to be a shaft, and
 #: this elongated (length / width of the equivalent ellipse), unless it holds
-#: at least BLOB_AREA_WIDTHS squared widths of hair (a bundle).
+#: at least BLOB_AREA_WIDTHS squared widths of hair and a straight band of
+#: hair at least BUNDLE_BAND_WIDTHS long (a short bundle of shafts with its
+#: follicle halo, not a flake or a pore).
 MIN_LENGTH_WIDTHS = 1.2
 MIN_ELONGATION = 2.5
 BLOB_AREA_WIDTHS = 2.0
+BUNDLE_BAND_WIDTHS = 3.0
 #: A straight band one shaft wide is a shaft when it runs at least this many
 #: shaft widths and hair fills at least this share of it.
 MIN_SHAFT_LENGTH_WIDTHS = 2.0
@@ -174,6 +177,10 @@ def shaft_lengths(group: np.ndarray, *, shaft_width_px: float) -> list[float]:
     return lengths
 
 
+def _elongated(region) -> bool:
+    return region.axis_major_length >= MIN_ELONGATION * max(region.axis_minor_length, 1.0)
+
+
 def find_hair_groups(
     mask: np.ndarray,
     *,
@@ -221,8 +228,7 @@ def find_hair_groups(
 
     def is_shaft(r, width: float) -> bool:
         long_enough = r.feret_diameter_max >= MIN_LENGTH_WIDTHS * width
-        elongated = r.axis_major_length >= MIN_ELONGATION * max(r.axis_minor_length, 1.0)
-        return long_enough and (elongated or r.area >= BLOB_AREA_WIDTHS * width**2)
+        return long_enough and (_elongated(r) or r.area >= BLOB_AREA_WIDTHS * width**2)
 
     shafts = [r for r in regions if is_shaft(r, shaft_width_px)]
     if not shafts:
@@ -238,12 +244,20 @@ def find_hair_groups(
         return ()
 
     x, y, w, h = roi if roi is not None else (0, 0, mask.shape[1], mask.shape[0])
-    found, cut = [], []
+    kept, found, cut = [], [], []
     for r in shafts:
-        # A stub with no long band is still one shaft, as long as the piece.
-        found.append(shaft_lengths(labels[r.slice] == r.label, shaft_width_px=single) or [r.feret_diameter_max])
+        lengths = shaft_lengths(labels[r.slice] == r.label, shaft_width_px=single)
+        if not _elongated(r) and max(lengths, default=0.0) < BUNDLE_BAND_WIDTHS * single:
+            continue  # a flake or pore: no long straight band of hair in it
+        if not lengths:
+            lengths = [r.feret_diameter_max]  # a short thin stub is one shaft
+        kept.append(r)
+        found.append(lengths)
         y0, x0, y1, x1 = r.bbox
         cut.append(x0 <= x or y0 <= y or x1 >= x + w or y1 >= y + h)
+    shafts = kept
+    if not shafts:
+        return ()
     whole = [r.feret_diameter_max for r, f, c in zip(shafts, found, cut) if len(f) == 1 and not c]
     if not whole:
         whole = [r.feret_diameter_max for r, c in zip(shafts, cut) if not c] or [

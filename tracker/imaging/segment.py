@@ -33,10 +33,10 @@ N_ORIENTATIONS = 12
 def _as_gray(image: np.ndarray, polarity: Polarity = "dark") -> np.ndarray:
     """Return an 8-bit single channel in which hair stands out most.
 
-    Hair is nearly achromatic (black, grey, white) while scalp, follicle halos
-    and shadows are tinted. For dark hair the brightest channel is used (a
-    bluish halo stays bright in blue, a black shaft is dark in all three); for
-    light hair the darkest channel (white is bright in all three).
+    Dark hair is nearly achromatic while scalp, follicle halos and shadows
+    are tinted, so for dark hair the brightest channel is used (a bluish halo
+    stays bright in blue, a black shaft is dark in all three). Light hair may
+    be grey, white or blond, so for it the luminance is used.
     """
     if image.ndim == 3 and image.shape[2] == 3:
         if image.dtype != np.uint8:
@@ -44,7 +44,9 @@ def _as_gray(image: np.ndarray, polarity: Polarity = "dark") -> np.ndarray:
                 f"expected a uint8 image, got {image.dtype}; decode photos with "
                 "tracker.photo.load_photo, which returns 8-bit RGB"
             )
-        return image.max(axis=2) if polarity == "dark" else image.min(axis=2)
+        if polarity == "dark":
+            return image.max(axis=2)
+        return cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY)
     if image.ndim != 2:
         raise ValueError(
             f"expected an (H, W) or (H, W, 3) image, got shape {image.shape}; "

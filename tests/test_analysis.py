@@ -1,0 +1,312 @@
+"""Tests for tracker.analysis.analyze on generated photos with exact truth."""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+
+import numpy as np
+import pytest
+
+from tracker.analysis import ALGORITHM_VERSION, Analysis, analyze
+from tracker.synth import render_closeup, render_overview
+
+SHAPE = (512, 640)
+#: 100 px/mm: 70 µm shafts are about 7 px wide; 0.33 cm² holds 30-90 hairs.
+PX_PER_MM = 100.0
+#: Keys of the evaluation contract (DESIGN.md) that come from the analysis;
+#: ``path`` is added by the command line.
+CONTRACT_KEYS = {
+    "coverage_pct",
+    "hair_count",
+    "mean_width_px",
+    "mean_width_um",
+    "density_per_cm2",
+    "thin_hair_pct",
+    "quality",
+    "algorithm_version",
+}
+SCALE_METRICS = ("mean_width_um", "density_per_cm2", "thin_hair_pct")
+
+
+@functools.cache
+def closeup(density: float = 120.0, seed: int = 0):
+    """A clean generated close-up (no blur, no JPEG), read-only and cached."""
+    s = render_closeup(
+        seed=seed, shape=SHAPE, px_per_mm=PX_PER_MM, density_per_cm2=density
+    )
+    s.image.flags.writeable = False
+    return s
+
+
+@functools.cache
+def analysed(density: float = 120.0, seed: int = 0, *, scaled: bool = True) -> Analysis:
+    return analyze(
+        closeup(density, seed).image, px_per_mm=PX_PER_MM if scaled else None
+    )
+
+
+@pytest.fixture(scope="module")
+def overview():
+    s = render_overview(seed=1, shape=(384, 512))
+    s.image.flags.writeable = False
+    return s
+
+
+def bars(widths, *, shape=(300, 400)) -> np.ndarray:
+    """RGB image with one horizontal 300-px bar per width, 50 px apart."""
+    img = np.full((*shape, 3), 210, np.uint8)
+    for i, w in enumerate(widths):
+        y = 30 + 50 * i
+        img[y : y + w, 50:350] = 40
+    return img
+
+
+def exposed(image: np.ndarray, gain: float) -> np.ndarray:
+    return np.clip(np.round(image.astype(np.float64) * gain), 0, 255).astype(np.uint8)
+
+
+# --- accuracy on generated close-ups ---------------------------------------------------
+
+DENSITIES = [
+    120.0,
+    pytest.param(
+        250.0,
+        marks=pytest.mark.xfail(
+            strict=True,
+            reason="bug: at 250/cm² (seed 0) 47 hairs are counted of 76 (-38 %) and the width is "
+            "+31 %: clusters of touching shafts are split into too few (measure.find_hair_groups)",
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize("density", DENSITIES)
+def test_count_within_15_percent(density):
+    truth = closeup(density).hair_count()
+    assert truth >= 30
+    assert analysed(density).hair_count == pytest.approx(truth, rel=0.15)
+
+
+@pytest.mark.parametrize("density", DENSITIES)
+def test_width_within_15_percent(density):
+    assert analysed(density).mean_width_px == pytest.approx(
+        closeup(density).mean_width_px(), rel=0.15
+    )
+
+
+@pytest.mark.parametrize("density", [120.0, 250.0])
+def test_coverage_within_1_5_points(density):
+    assert analysed(density).coverage_pct == pytest.approx(
+        closeup(density).coverage_pct(), abs=1.5
+    )
+
+
+def test_closeup_is_detected_and_dark_hair_chosen():
+    a = analysed()
+    assert a.mode == "closeup"
+    assert a.parameters["mode"] == "closeup" and a.parameters["polarity"] == "dark"
+    assert a.mask.shape == SHAPE and a.mask.dtype == bool
+    assert a.roi == (0, 0, SHAPE[1], SHAPE[0])
+    assert a.hair_count == sum(g.hairs for g in a.groups if g.counted)
+
+
+# --- scale -----------------------------------------------------------------------------
+
+
+def test_without_scale_scale_metrics_are_none_and_notes_say_so():
+    a = analysed(scaled=False)
+    for name in SCALE_METRICS:
+        assert getattr(a, name) is None, name
+    assert a.hair_count is not None and a.mean_width_px is not None
+    assert a.scale.px_per_mm is None and a.scale.source == "none"
+    assert any("No scale" in n and "density" in n for n in a.notes)
+
+
+def test_with_scale_metrics_follow_from_pixels():
+    a = analysed()
+    assert a.scale.px_per_mm == PX_PER_MM and a.scale.source == "user"
+    assert a.mean_width_um == pytest.approx(a.mean_width_px / PX_PER_MM * 1000)
+    area_cm2 = SHAPE[0] * SHAPE[1] / PX_PER_MM**2 / 100
+    assert a.density_per_cm2 == pytest.approx(a.hair_count / area_cm2)
+    assert 0.0 <= a.thin_hair_pct <= 100.0
+    assert not any("No scale" in n for n in a.notes)
+    # the same pixels, so the same scale-free numbers
+    b = analysed(scaled=False)
+    assert (a.coverage_pct, a.hair_count, a.mean_width_px) == (
+        b.coverage_pct,
+        b.hair_count,
+        b.mean_width_px,
+    )
+
+
+@pytest.mark.parametrize(("thin_um", "expected"), [(80.0, 0.0), (120.0, 100.0)])
+def test_thin_share_uses_the_bound_in_micrometres(thin_um, expected):
+    # 10-px bars at 100 px/mm are 100 µm wide.
+    a = analyze(bars([10] * 4), px_per_mm=100.0, thin_um=thin_um)
+    assert a.hair_count == 4
+    assert a.mean_width_um == pytest.approx(100.0, rel=0.1)
+    assert a.thin_hair_pct == expected
+    assert a.parameters["thin_um"] == thin_um
+
+
+@pytest.mark.parametrize("source", ["card", "magnification", "field_width"])
+def test_scale_source_is_recorded(source):
+    a = analyze(bars([10] * 4), px_per_mm=50.0, scale_source=source)
+    assert a.to_record()["scale"] == {"px_per_mm": 50.0, "source": source}
+
+
+# --- overview --------------------------------------------------------------------------
+
+
+def test_overview_mode_measures_coverage_only(overview):
+    a = analyze(overview.image, mode="overview", px_per_mm=20.0)
+    assert a.mode == "overview"
+    assert a.hair_count is None and a.mean_width_px is None
+    for name in SCALE_METRICS:
+        assert getattr(a, name) is None, name
+    assert a.groups == ()
+    assert 0.0 < a.coverage_pct < 100.0
+    assert any("only coverage" in n for n in a.notes)
+    assert a.mask.shape == overview.image.shape[:2]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: the overview's polarity is chosen as 'light', so the scalp between strands is "
+    "measured: coverage 29.5 % against 60.0 % true (the same at 1536x2048: 29.6 % against 60.0 %)",
+)
+def test_overview_coverage_within_5_points(overview):
+    a = analyze(overview.image, mode="overview")
+    assert a.coverage_pct == pytest.approx(overview.coverage_pct(), abs=5.0)
+
+
+# --- record ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("scaled", [True, False])
+def test_record_is_json_with_the_contract_keys(scaled):
+    record = analysed(scaled=scaled).to_record()
+    assert CONTRACT_KEYS <= set(record)
+    assert json.loads(json.dumps(record, allow_nan=False)) == record
+    assert record["algorithm_version"] == ALGORITHM_VERSION
+    assert record["quality"]["status"] in ("pass", "warn", "fail")
+    assert record["roi"] == [0, 0, SHAPE[1], SHAPE[0]]
+    assert isinstance(record["hair_count"], int)
+    for name in SCALE_METRICS:
+        assert (record[name] is not None) is scaled
+
+
+def test_overview_record_is_json(overview):
+    record = analyze(overview.image, mode="overview").to_record()
+    assert CONTRACT_KEYS <= set(record)
+    assert record["hair_count"] is None and record["mode"] == "overview"
+    json.dumps(record, allow_nan=False)
+
+
+# --- ROI -------------------------------------------------------------------------------
+
+
+def test_roi_restricts_the_measurement():
+    s = closeup()
+    roi = (100, 80, 400, 300)
+    a = analyze(s.image, roi=roi, px_per_mm=PX_PER_MM)
+    assert a.roi == roi
+    assert a.to_record()["roi"] == list(roi)
+    assert a.coverage_pct == pytest.approx(s.coverage_pct(roi), abs=1.5)
+    assert 0 < a.hair_count <= analysed().hair_count
+    assert a.density_per_cm2 == pytest.approx(
+        a.hair_count / (400 * 300 / PX_PER_MM**2 / 100)
+    )
+    for g in a.groups:
+        x0, y0, x1, y1 = g.bbox
+        assert x0 >= 100 - 2 and y0 >= 80 - 2 and x1 <= 500 + 2 and y1 <= 380 + 2
+
+
+@pytest.mark.parametrize(
+    "roi",
+    [
+        (0, 0, 700, 100),
+        (600, 0, 100, 100),
+        (-1, 0, 10, 10),
+        (0, 0, 0, 10),
+        (10, 500, 10, 20),
+    ],
+)
+def test_roi_outside_the_image_names_the_fix(roi):
+    with pytest.raises(ValueError, match="give a rectangle inside the image"):
+        analyze(bars([10]), roi=roi)
+
+
+# --- invariance ------------------------------------------------------------------------
+
+TRANSFORMS = {
+    "rotate 90": lambda im: np.rot90(im, 1),
+    "rotate 180": lambda im: np.rot90(im, 2),
+    "rotate 270": lambda im: np.rot90(im, 3),
+    "flip left-right": lambda im: im[:, ::-1],
+    "flip up-down": lambda im: im[::-1],
+    "brightness x0.85": lambda im: exposed(im, 0.85),
+    "brightness x1.15": lambda im: exposed(im, 1.15),
+}
+
+
+@pytest.mark.parametrize("name", TRANSFORMS)
+def test_invariance(name):
+    base = analysed(scaled=False)
+    moved = analyze(np.ascontiguousarray(TRANSFORMS[name](closeup().image)))
+    assert moved.mode == "closeup"
+    assert abs(moved.coverage_pct - base.coverage_pct) <= 0.02 * base.coverage_pct
+    assert abs(moved.hair_count - base.hair_count) <= 1
+
+
+# --- drawn bars and bad input ----------------------------------------------------------
+
+
+def test_docstring_example():
+    img = np.full((300, 400, 3), 210, np.uint8)
+    for y in (40, 100, 160, 220):
+        img[y : y + 10, 50:350] = 40
+    a = analyze(img, px_per_mm=100.0)
+    assert (a.mode, a.hair_count, round(a.mean_width_um)) == ("closeup", 4, 100)
+    assert a.coverage_pct == pytest.approx(100 * 4 * 10 * 300 / (300 * 400), abs=0.5)
+
+
+def test_input_is_not_modified():
+    img = bars([8, 8, 12])
+    before = img.copy()
+    analyze(img, px_per_mm=80.0)
+    np.testing.assert_array_equal(img, before)
+
+
+@pytest.mark.parametrize(
+    "pixels",
+    [
+        np.zeros((50, 60), np.uint8),
+        np.zeros((50, 60, 4), np.uint8),
+        np.zeros((50, 60, 3), np.float32),
+        np.zeros((50, 60, 3), np.uint16),
+        [[[0, 0, 0]]],
+    ],
+    ids=["gray", "rgba", "float32", "uint16", "list"],
+)
+def test_bad_pixels_refused_with_guidance(pixels):
+    with pytest.raises(ValueError, match=r"\(H, W, 3\) uint8 RGB.*load_photo"):
+        analyze(pixels)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"px_per_mm": 0.0}, "px_per_mm must be a positive number"),
+        ({"px_per_mm": -5.0}, "px_per_mm must be a positive number"),
+        ({"px_per_mm": math.nan}, "px_per_mm must be a positive number"),
+        ({"px_per_mm": math.inf}, "px_per_mm must be a positive number"),
+        ({"thin_um": 0.0}, "thin_um must be positive"),
+        ({"mode": "macro"}, "'auto', 'closeup' or 'overview'"),
+    ],
+)
+def test_bad_options_refused_with_guidance(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        analyze(bars([10]), **kwargs)

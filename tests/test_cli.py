@@ -1,0 +1,440 @@
+"""Tests for the ``tracker`` command line (the evaluation contract of DESIGN.md).
+
+The contract is exercised through a real subprocess, ``python -m tracker.cli``;
+argument errors and the evaluation helpers are also checked in-process, which
+is faster and runs the same parser.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from tracker import cli, evaluate
+from tracker.synth import render_closeup
+
+REPO = Path(__file__).resolve().parents[1]
+CONTRACT_KEYS = {
+    "path",
+    "coverage_pct",
+    "hair_count",
+    "mean_width_px",
+    "mean_width_um",
+    "density_per_cm2",
+    "thin_hair_pct",
+    "quality",
+    "algorithm_version",
+}
+OBSERVED_LINE = (
+    "Observed measurements only. They do not show that any treatment caused a change."
+)
+ROI = (10, 20, 200, 150)
+
+
+def tracker(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "tracker.cli", *map(str, args)],
+        capture_output=True,
+        check=False,  # the exit code is part of what is tested
+        text=True,
+        timeout=120,
+        cwd=cwd or REPO,
+    )
+
+
+def bars_image(n: int, *, shape=(240, 320), width=8) -> np.ndarray:
+    img = np.full((*shape, 3), 210, np.uint8)
+    for i in range(n):
+        y = 30 + 45 * i
+        img[y : y + width, 30 : shape[1] - 30] = 40
+    return img
+
+
+def encode(rgb: np.ndarray, ext: str) -> bytes:
+    ok, data = cv2.imencode(ext, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    assert ok
+    return data.tobytes()
+
+
+def json_lines(stdout: str) -> list[dict]:
+    lines = stdout.splitlines()
+    assert lines, "no output"
+    return [json.loads(line) for line in lines]
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory) -> dict[str, Path]:
+    """Two good photos (a generated close-up as PNG, drawn bars as JPEG) and three broken files."""
+    folder = tmp_path_factory.mktemp("photos")
+    closeup = render_closeup(
+        seed=5, shape=(256, 320), px_per_mm=100.0, density_per_cm2=200.0
+    )
+    jpeg = encode(bars_image(3), ".jpg")
+    files = {
+        "closeup": ("closeup.png", encode(closeup.image, ".png")),
+        "bars": ("bars.jpg", jpeg),
+        "empty": ("empty.jpg", b""),
+        "text": ("notes.jpg", b"This is a note, not a photo.\n"),
+        "truncated": ("cut.jpg", jpeg[: len(jpeg) // 2]),
+    }
+    out = {}
+    for key, (name, data) in files.items():
+        (folder / name).write_bytes(data)
+        out[key] = folder / name
+    return out
+
+
+@pytest.fixture(scope="module")
+def mixed_run(photos):
+    """One call with good and broken files interleaved."""
+    order = ["closeup", "empty", "text", "bars", "truncated"]
+    return order, tracker("analyze", "--json", *(photos[k] for k in order))
+
+
+@pytest.fixture(scope="module")
+def scaled_run(photos, tmp_path_factory):
+    masks = tmp_path_factory.mktemp("masks") / "nested"
+    run = tracker(
+        "analyze",
+        "--json",
+        "--roi",
+        ",".join(map(str, ROI)),
+        "--px-per-mm",
+        "100",
+        "--mask-dir",
+        masks,
+        photos["closeup"],
+        photos["bars"],
+    )
+    return run, masks
+
+
+# --- analyze --json --------------------------------------------------------------------
+
+
+def test_json_one_object_per_image_and_line(mixed_run, photos):
+    order, run = mixed_run
+    rows = json_lines(run.stdout)
+    assert [r["path"] for r in rows] == [str(photos[k]) for k in order]
+
+
+def test_json_rows_carry_the_contract_keys(mixed_run):
+    order, run = mixed_run
+    rows = dict(zip(order, json_lines(run.stdout)))
+    for key in ("closeup", "bars"):
+        row = rows[key]
+        assert CONTRACT_KEYS <= set(row), key
+        assert "error" not in row
+        # no scale given: the scale metrics are null, not made up
+        assert (
+            row["mean_width_um"] is None
+            and row["density_per_cm2"] is None
+            and row["thin_hair_pct"] is None
+        )
+        assert (
+            0 < row["coverage_pct"] < 100
+            and row["hair_count"] > 0
+            and row["mean_width_px"] > 0
+        )
+        assert row["quality"]["status"] in ("pass", "warn", "fail")
+        assert row["algorithm_version"]
+    assert rows["bars"]["hair_count"] == 3
+    assert rows["bars"]["mean_width_px"] == pytest.approx(8, rel=0.15)
+
+
+@pytest.mark.parametrize("key", ["empty", "text", "truncated"])
+def test_broken_file_fails_alone_and_names_the_file(mixed_run, photos, key):
+    order, run = mixed_run
+    assert run.returncode == 1
+    row = dict(zip(order, json_lines(run.stdout)))[key]
+    assert set(row) == {"path", "error"}
+    assert photos[key].name in row["error"]
+    assert any(
+        line.startswith("tracker analyze:") and photos[key].name in line
+        for line in run.stderr.splitlines()
+    ), run.stderr
+
+
+def test_only_broken_files_reach_stderr(mixed_run, photos):
+    _, run = mixed_run
+    assert len(run.stderr.strip().splitlines()) == 3
+    assert (
+        photos["closeup"].name not in run.stderr
+        and photos["bars"].name not in run.stderr
+    )
+
+
+def test_good_files_exit_zero(scaled_run):
+    run, _ = scaled_run
+    assert run.returncode == 0, run.stderr
+    assert run.stderr == ""
+
+
+def test_scale_and_roi_options(scaled_run):
+    run, _ = scaled_run
+    rows = json_lines(run.stdout)
+    assert len(rows) == 2
+    for row in rows:
+        assert CONTRACT_KEYS <= set(row)
+        assert row["roi"] == list(ROI)
+        assert row["scale"] == {"px_per_mm": 100.0, "source": "user"}
+        assert row["mean_width_um"] == pytest.approx(row["mean_width_px"] * 10)
+        area_cm2 = ROI[2] * ROI[3] / 100.0**2 / 100
+        assert row["density_per_cm2"] == pytest.approx(row["hair_count"] / area_cm2)
+        assert row["thin_hair_pct"] is not None
+
+
+def test_mask_dir_writes_binary_masks_of_the_image_size(scaled_run, photos):
+    run, masks = scaled_run
+    rows = json_lines(run.stdout)
+    for key, row in zip(("closeup", "bars"), rows):
+        mask_path = masks / f"{photos[key].stem}_mask.png"
+        assert mask_path.is_file()
+        mask = cv2.imread(str(mask_path), cv2.IMREAD_UNCHANGED)
+        photo = cv2.imread(str(photos[key]), cv2.IMREAD_UNCHANGED)
+        assert mask.dtype == np.uint8 and mask.shape == photo.shape[:2]
+        assert set(np.unique(mask)) <= {0, 255} and (mask == 255).any()
+        # the coverage printed is the share of hair in the ROI of the mask written
+        x, y, w, h = ROI
+        assert row["coverage_pct"] == pytest.approx(
+            100 * (mask[y : y + h, x : x + w] == 255).mean()
+        )
+    assert sorted(p.name for p in masks.iterdir()) == [
+        "bars_mask.png",
+        "closeup_mask.png",
+    ]
+
+
+def test_table_output_carries_the_observed_change_line(photos):
+    run = tracker("analyze", photos["bars"], photos["closeup"])
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[0].split()[:3] == ["photo", "mode", "coverage"]
+    assert any(line.startswith(str(photos["bars"])) and " 3 " in line for line in lines)
+    assert any(line.startswith(str(photos["closeup"])) for line in lines)
+    assert lines[-1] == OBSERVED_LINE
+
+
+def test_malformed_roi_is_an_argument_error_with_guidance(photos):
+    run = tracker("analyze", "--roi", "1,2,3", photos["bars"])
+    assert run.returncode == 2
+    assert "--roi takes X,Y,W,H in pixels" in run.stderr
+    assert run.stdout == ""
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1,2,3",
+        "a,b,c,d",
+        "0,0,0,10",
+        "0,0,10,-1",
+        "-1,0,5,5",
+        "1.5,2,3,4",
+        "1,2,3,4,5",
+        "",
+    ],
+)
+def test_malformed_roi_values(text, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["analyze", f"--roi={text}", "x.png"])
+    assert exc.value.code == 2
+    assert (
+        "--roi takes X,Y,W,H in pixels, four whole numbers with W and H above 0"
+        in capsys.readouterr().err
+    )
+
+
+@pytest.mark.parametrize("text", ["0", "-2", "nan", "inf", "ten", ""])
+def test_bad_scale_is_an_argument_error(text, capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["analyze", f"--px-per-mm={text}", "x.png"])
+    assert exc.value.code == 2
+    assert "expected a positive number" in capsys.readouterr().err
+
+
+def test_roi_outside_the_image_is_reported_per_file(photos, capsys):
+    code = cli.main(["analyze", "--json", "--roi", "0,0,5000,100", str(photos["bars"])])
+    out, err = capsys.readouterr()
+    assert code == 1
+    row = json.loads(out)
+    assert row["path"] == str(photos["bars"]) and "inside the image" in row["error"]
+    assert "inside the image" in err
+
+
+# --- evaluate --------------------------------------------------------------------------
+# `tracker evaluate` on the generated set takes about 45 s here (20 photos of
+# 768x1024); the pieces are tested on a tiny annotated folder instead.
+
+VOC = """<annotation><filename>{name}</filename>
+<size><width>320</width><height>240</height><depth>3</depth></size>
+{objects}</annotation>
+"""
+OBJECT = "<object><name>hair</name><bndbox><xmin>30</xmin><ymin>{y}</ymin><xmax>290</xmax><ymax>{y2}</ymax></bndbox></object>\n"
+
+
+@pytest.fixture(scope="module")
+def voc_folder(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("voc")
+    (folder / "Images").mkdir()
+    (folder / "Annotations").mkdir()
+    for i, n in enumerate((2, 3, 4)):
+        (folder / "Images" / f"img{i}.jpg").write_bytes(encode(bars_image(n), ".jpg"))
+        objects = "".join(
+            OBJECT.format(y=30 + 45 * k, y2=38 + 45 * k) for k in range(n)
+        )
+        (folder / "Annotations" / f"img{i}.xml").write_text(
+            VOC.format(name=f"img{i}.jpg", objects=objects)
+        )
+    # an annotation without its image is left out
+    (folder / "Annotations" / "orphan.xml").write_text(
+        VOC.format(name="orphan.jpg", objects=OBJECT.format(y=5, y2=9))
+    )
+    return folder
+
+
+def test_count_figures():
+    f = evaluate.count_figures([10, 20, 30], [12, 19, 33])
+    assert f["mae"] == 2.0
+    assert f["rmse"] == pytest.approx(math.sqrt((4 + 1 + 9) / 3), abs=1e-6)
+    assert f["bias"] == pytest.approx(4 / 3, abs=1e-6)
+    assert f["pearson_r"] == pytest.approx(
+        np.corrcoef([10, 20, 30], [12, 19, 33])[0, 1]
+    )
+    assert (f["mean_truth"], f["mean_predicted"]) == (
+        20.0,
+        pytest.approx(64 / 3, abs=1e-6),
+    )
+
+
+def test_count_figures_without_spread_has_no_correlation():
+    f = evaluate.count_figures([5], [7])
+    assert f["mae"] == 2.0 and f["bias"] == 2.0 and math.isnan(f["pearson_r"])
+    assert math.isnan(evaluate.count_figures([3, 3], [1, 2])["pearson_r"])
+
+
+@pytest.mark.parametrize(
+    ("truth", "predicted"), [([], []), ([1, 2], [1]), ([1], [1, 2])]
+)
+def test_count_figures_rejects_mismatched_input(truth, predicted):
+    with pytest.raises(ValueError, match="equally many"):
+        evaluate.count_figures(truth, predicted)
+
+
+@pytest.mark.parametrize(
+    ("rows_a", "rows_b", "expected"),
+    [
+        ((0, 2), (1, 3), 0.5),
+        ((0, 4), (0, 4), 1.0),
+        ((0, 1), (2, 3), 0.0),
+        ((0, 0), (0, 0), 1.0),
+    ],
+)
+def test_dice(rows_a, rows_b, expected):
+    a = np.zeros((4, 4), bool)
+    a[slice(*rows_a)] = True
+    b = np.zeros((4, 4), bool)
+    b[slice(*rows_b)] = True
+    assert evaluate.dice(a, b) == expected
+    assert evaluate.dice(b, a) == expected
+
+
+def test_read_voc_count(voc_folder):
+    assert [
+        evaluate.read_voc_count(voc_folder / "Annotations" / f"img{i}.xml")
+        for i in range(3)
+    ] == [2, 3, 4]
+
+
+def test_evaluate_counts_on_a_tiny_folder(voc_folder):
+    rows, summary = evaluate.evaluate_counts(voc_folder, header_px=0)
+    assert [(r["image"], r["truth"]) for r in rows] == [
+        ("img0.jpg", 2),
+        ("img1.jpg", 3),
+        ("img2.jpg", 4),
+    ]
+    assert [r["predicted"] for r in rows] == [2, 3, 4]
+    assert (
+        summary.n == 3
+        and summary.figures["mae"] == 0.0
+        and summary.figures["pearson_r"] == pytest.approx(1.0)
+    )
+    assert summary.to_dict()["set"] == f"counts: {voc_folder.name}"
+
+
+def test_evaluate_counts_header_is_left_out_of_the_roi(voc_folder):
+    # A 60-row header hides the first bar (rows 30-37) of every image.
+    rows, _ = evaluate.evaluate_counts(voc_folder, header_px=60)
+    assert [r["predicted"] for r in rows] == [1, 2, 3]
+
+
+def test_evaluate_counts_needs_annotations(tmp_path):
+    with pytest.raises(ValueError, match="Images/ and Annotations/"):
+        evaluate.evaluate_counts(tmp_path)
+
+
+def test_evaluate_masks_on_a_tiny_folder(tmp_path):
+    (tmp_path / "set").mkdir()
+    (tmp_path / "set_target").mkdir()
+    img = bars_image(3)
+    target = (
+        np.where((img[..., 0] < 128)[..., None], 0, 255)
+        .astype(np.uint8)
+        .repeat(3, axis=2)
+    )
+    (tmp_path / "set" / "01.jpg").write_bytes(encode(img, ".jpg"))
+    (tmp_path / "set_target" / "01_t.jpg").write_bytes(encode(target, ".jpg"))
+    rows, summary = evaluate.evaluate_masks(tmp_path)
+    assert len(rows) == 1 and summary.n == 1
+    assert rows[0]["dice"] > 0.8  # placement is tested in tests/imaging/test_segment.py
+    assert rows[0]["coverage_truth"] == pytest.approx(
+        100 * 3 * 8 * 260 / (240 * 320), abs=0.5
+    )
+    assert summary.figures["coverage_abs_error_median_pp"] < 1.0
+
+
+def test_evaluate_command_on_a_tiny_folder(voc_folder, tmp_path):
+    run = tracker(
+        "evaluate",
+        "--counts",
+        voc_folder,
+        "--header-px",
+        "0",
+        "--skip-masks",
+        "--skip-synthetic",
+        "--workers",
+        "1",
+        "--json",
+        "--rows-dir",
+        tmp_path / "rows",
+    )
+    assert run.returncode == 0, run.stderr
+    (summary,) = json_lines(run.stdout)
+    assert (
+        summary["set"] == f"counts: {voc_folder.name}"
+        and summary["n"] == 3
+        and summary["mae"] == 0.0
+    )
+    csv_lines = (tmp_path / "rows" / "counts.csv").read_text().splitlines()
+    assert csv_lines[0] == "image,truth,predicted" and len(csv_lines) == 4
+
+
+def test_evaluate_with_nothing_to_do(tmp_path, capsys):
+    code = cli.main(["evaluate", "--skip-counts", "--skip-masks", "--skip-synthetic"])
+    assert code == 2
+    assert "nothing to evaluate" in capsys.readouterr().err
+
+
+def test_evaluate_missing_folder(tmp_path, capsys):
+    code = cli.main(
+        ["evaluate", "--counts", str(tmp_path / "absent"), "--skip-synthetic"]
+    )
+    assert code == 2
+    assert "is not a folder" in capsys.readouterr().err
