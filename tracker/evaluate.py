@@ -51,7 +51,7 @@ def count_figures(truth: Iterable[float], predicted: Iterable[float]) -> dict[st
     --------
     >>> f = count_figures([10, 20, 30], [12, 19, 33])
     >>> f["mae"], f["bias"], round(f["pearson_r"], 3)
-    (2.0, 1.333333, 0.995)
+    (2.0, 1.333333, 0.982)
     """
     t = np.asarray(list(truth), float)
     p = np.asarray(list(predicted), float)
