@@ -177,21 +177,21 @@ def analyze(
     if mode == "auto":
         mode = segment.detect_mode(pixels)
     quality = assess_quality(pixels, mode=mode, roi=roi)
-    # Polarity and a first shaft width from a thumbnail: cheap, and enough
-    # to choose the working size.
-    thumb_factor = min(1.0, 512 / max(height, width))
-    thumb = _resize(pixels, thumb_factor)
-    polarity = segment.choose_polarity(thumb)
     notes: list[str] = []
-    parameters: dict[str, Any] = {"mode": mode, "polarity": polarity, "thin_um": thin_um}
+    parameters: dict[str, Any] = {"mode": mode, "thin_um": thin_um}
 
     if mode == "overview":
         factor = min(1.0, OVERVIEW_WORKING_SIDE / max(height, width))
         work = _resize(pixels, factor)
-        work_mask = segment.segment_overview(work, polarity=polarity)
+        work_mask = segment.segment_overview(work)
         groups: tuple[measure.HairGroup, ...] = ()
         notes.append("Overview photo: single shafts are not resolved, so only coverage is measured.")
     else:
+        # Polarity and a first shaft width from a thumbnail: cheap, and
+        # enough to choose the working size.
+        thumb_factor = min(1.0, 512 / max(height, width))
+        thumb = _resize(pixels, thumb_factor)
+        polarity = segment.choose_polarity(thumb)
         thumb_width = segment.estimate_shaft_width(thumb, polarity=polarity) / thumb_factor
         factor = min(1.0, WORKING_SHAFT_WIDTH / thumb_width, MAX_WORKING_SIDE / max(height, width))
         work = _resize(pixels, factor)
@@ -202,6 +202,7 @@ def analyze(
         work_groups = measure.find_hair_groups(work_mask, shaft_width_px=shaft_width, roi=work_roi)
         groups = tuple(_scale_group(g, factor) for g in work_groups)
         parameters.update(
+            polarity=polarity,
             shaft_width_estimate_px=round(shaft_width / factor, 3),
             high_contrast=segment.HIGH_CONTRAST,
             low_contrast=segment.LOW_CONTRAST,

@@ -137,12 +137,20 @@ def shaft_lengths(group: np.ndarray, *, shaft_width_px: float) -> list[float]:
     >>> len(shaft_lengths(g.astype(bool), shaft_width_px=8))
     2
 
-    Two touching parallel shafts:
+    Two shafts crossing at a right angle, and two touching parallel shafts:
+
+    >>> g = np.zeros((200, 200), np.uint8)
+    >>> _ = cv2.line(g, (20, 100), (180, 100), 1, 8)
+    >>> _ = cv2.line(g, (100, 20), (100, 180), 1, 8)
+    >>> len(shaft_lengths(g.astype(bool), shaft_width_px=8))
+    2
 
     >>> [round(v) for v in shaft_lengths(np.ones((16, 160), bool), shaft_width_px=8)]
     [160, 160]
     """
-    remaining = np.ascontiguousarray(group, dtype=bool).copy()
+    group = np.ascontiguousarray(group, dtype=bool)
+    remaining = group.copy()
+    ys_all, xs_all = np.nonzero(group)
     band = max(1, int(round(shaft_width_px)))
     min_length = MIN_SHAFT_LENGTH_WIDTHS * shaft_width_px
     lengths: list[float] = []
@@ -157,9 +165,10 @@ def shaft_lengths(group: np.ndarray, *, shaft_width_px: float) -> list[float]:
         score = inside - flank
         i, j = np.unravel_index(int(np.argmax(score)), score.shape)
         rho, theta = distances[i], angles[j]
-        ys, xs = np.nonzero(remaining)
-        along = -xs * np.sin(theta) + ys * np.cos(theta)
-        in_band = np.abs(xs * np.cos(theta) + ys * np.sin(theta) - rho) <= band / 2
+        # The band's extent is measured on all of the group's hair, so a
+        # shaft already taken out where it crossed this one leaves no gap.
+        along = -xs_all * np.sin(theta) + ys_all * np.cos(theta)
+        in_band = np.abs(xs_all * np.cos(theta) + ys_all * np.sin(theta) - rho) <= band / 2
         t = np.sort(along[in_band])
         if t.size == 0:
             break
@@ -169,10 +178,12 @@ def shaft_lengths(group: np.ndarray, *, shaft_width_px: float) -> list[float]:
         k = int(np.argmax(t[ends] - t[starts]))
         t0, t1 = t[starts[k]], t[ends[k]]
         length = t1 - t0 + 1
-        taken = in_band & (along >= t0) & (along <= t1)
-        if length < min_length or taken.sum() < MIN_BAND_FILL * band * length:
+        stretch = in_band & (along >= t0) & (along <= t1)
+        new = stretch & remaining[ys_all, xs_all]
+        # Well filled, and mostly hair no earlier shaft has taken.
+        if length < min_length or min(stretch.sum(), 2 * new.sum()) < MIN_BAND_FILL * band * length:
             break
-        remaining[ys[taken], xs[taken]] = False
+        remaining[ys_all[new], xs_all[new]] = False
         lengths.append(float(length))
     return lengths
 

@@ -26,6 +26,9 @@ Polarity = Literal["dark", "light"]
 #: lines and scales are under 10-15 %.
 HIGH_CONTRAST = 0.35
 LOW_CONTRAST = 0.15
+#: A photo whose typical shaft is at least this share of its short side wide
+#: is a close-up (shafts resolved); below, an overview.
+CLOSEUP_MIN_WIDTH_SHARE = 0.01
 #: Number of line orientations tested (every 15 degrees).
 N_ORIENTATIONS = 12
 
@@ -33,10 +36,10 @@ N_ORIENTATIONS = 12
 def _as_gray(image: np.ndarray, polarity: Polarity = "dark") -> np.ndarray:
     """Return an 8-bit single channel in which hair stands out most.
 
-    Dark hair is nearly achromatic while scalp, follicle halos and shadows
-    are tinted, so for dark hair the brightest channel is used (a bluish halo
-    stays bright in blue, a black shaft is dark in all three). Light hair may
-    be grey, white or blond, so for it the luminance is used.
+    Hair is nearly achromatic (black, grey, white) while scalp, follicle halos
+    and shadows are tinted. For dark hair the brightest channel is used (a
+    bluish halo stays bright in blue, a black shaft is dark in all three); for
+    light hair the darkest channel (white is bright in all three).
     """
     if image.ndim == 3 and image.shape[2] == 3:
         if image.dtype != np.uint8:
@@ -44,9 +47,7 @@ def _as_gray(image: np.ndarray, polarity: Polarity = "dark") -> np.ndarray:
                 f"expected a uint8 image, got {image.dtype}; decode photos with "
                 "tracker.photo.load_photo, which returns 8-bit RGB"
             )
-        if polarity == "dark":
-            return image.max(axis=2)
-        return cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY)
+        return image.max(axis=2) if polarity == "dark" else image.min(axis=2)
     if image.ndim != 2:
         raise ValueError(
             f"expected an (H, W) or (H, W, 3) image, got shape {image.shape}; "
@@ -98,8 +99,8 @@ def hair_contrast(
     # Specular highlights run along a shaft as a stripe narrower than it; a
     # grey opening (closing for light hair) removes such details so that a
     # shaft reads as one dark (or light) band.
-    k = int(round(max_width_px / 4))
-    if k >= 2:
+    k = int(round(max_width_px / 4)) | 1  # odd, so the result is not shifted
+    if k >= 3:
         disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
         gray = cv2.morphologyEx(gray, cv2.MORPH_OPEN if polarity == "dark" else cv2.MORPH_CLOSE, disk)
     # The median is taken on a copy small enough that the window is ~13 px.
@@ -333,7 +334,9 @@ def segment_overview(image: np.ndarray, *, polarity: Polarity | None = None) -> 
 
     Hair mass and scalp form two tone populations; Otsu's threshold on the
     smoothed luminance separates them, so the result does not depend on the
-    exposure. Small specks are removed.
+    exposure. Without a given polarity, the hair is the less coloured side
+    (black, grey and white hair are nearly achromatic, scalp is skin-toned;
+    dark hair is assumed for grayscale photos). Small specks are removed.
 
     Examples
     --------
@@ -341,13 +344,19 @@ def segment_overview(image: np.ndarray, *, polarity: Polarity | None = None) -> 
     >>> round(float(segment_overview(img).mean()), 2)
     0.6
     """
-    if polarity is None:
-        polarity = choose_polarity(image)
-    gray = _as_gray(image, polarity)
+    _as_gray(image)  # validates shape and dtype
+    gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
     smooth = cv2.GaussianBlur(gray, (0, 0), 1.0)
     if int(smooth.max()) == int(smooth.min()):
         return np.zeros(gray.shape, bool)
     t = threshold_otsu(smooth)
+    if polarity is None:
+        dark = smooth <= t
+        if image.ndim == 3 and dark.any() and not dark.all():
+            chroma = image.max(axis=2).astype(np.int16) - image.min(axis=2)
+            polarity = "dark" if chroma[dark].mean() <= chroma[~dark].mean() else "light"
+        else:
+            polarity = "dark"
     mask = smooth <= t if polarity == "dark" else smooth > t
     k = max(3, int(min(gray.shape) / 300) | 1)
     mask = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_OPEN, np.ones((k, k), np.uint8))
@@ -357,9 +366,10 @@ def segment_overview(image: np.ndarray, *, polarity: Polarity | None = None) -> 
 def detect_mode(image: np.ndarray) -> Mode:
     """Tell a close-up from an overview photo.
 
-    In a close-up, shafts are several pixels wide at a 1024-px working size
-    and contrast strongly with the scalp along their length. In an overview,
-    single hairs are about a pixel wide and hair forms large tone regions.
+    In a close-up a shaft is at least CLOSEUP_MIN_WIDTH_SHARE of the short
+    side wide (a 70 µm shaft in a field 7 mm high or less, as at 20x and
+    above); in an overview single hairs are a few pixels at most and hair
+    forms large tone regions.
 
     Examples
     --------
@@ -372,5 +382,5 @@ def detect_mode(image: np.ndarray) -> Mode:
     scale = min(1.0, 1024 / max(image.shape[:2]))
     small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     polarity = choose_polarity(small)
-    width = estimate_shaft_width(small, polarity=polarity)
-    return "closeup" if 3.0 <= width <= min(small.shape[:2]) / 8 else "overview"
+    width = estimate_shaft_width(small, polarity=polarity) / min(small.shape[:2])
+    return "closeup" if CLOSEUP_MIN_WIDTH_SHARE <= width <= 1 / 8 else "overview"
