@@ -4,7 +4,8 @@ Targets (the issue): decoding plus :func:`tracker.analysis.analyze` takes at
 most 3x as long as decoding alone, and the analysis peaks under 1 GB.
 
 The photos are made here: a synthetic close-up (and an overview) rendered
-with :mod:`tracker.synth` at a quarter of the linear size, enlarged to
+with :mod:`tracker.synth` at a third (close-up) or a quarter (overview) of
+the linear size (rendering a 12 MP overview takes minutes), enlarged to
 4000x3000, given fresh sensor noise at full size (so the JPEG holds as much
 detail as a camera's) and encoded as JPEG quality 92 in memory.
 
@@ -22,7 +23,7 @@ the ~500 MB of photo rendering), so it would report the parent, not the child.
     python benchmarks/analysis_speed.py [--runs 7] [--kinds closeup,overview]
                                         [--mode auto] [--no-memory] [--profile 25]
 
-Always exits 0: this is a benchmark, not a test.
+Exits 0 whatever the figures (a benchmark, not a test); 2 only for bad options.
 """
 
 from __future__ import annotations

@@ -43,7 +43,8 @@ def closeup(skin: str = "light", hair: str = "dark", seed: int = 1):
 
 @pytest.fixture(scope="module")
 def overview():
-    s = render_overview(seed=1, shape=(384, 512))
+    # An overview at the smallest size its resolution check passes as usable.
+    s = render_overview(seed=1, shape=(768, 1024))
     s.image.flags.writeable = False
     return s
 
@@ -274,9 +275,17 @@ def test_segment_closeup_rejects_pores(seed):
 
 
 @pytest.mark.parametrize("width", [4, 8, 16])
-def test_segment_closeup_of_drawn_bars_is_exact(width):
+def test_segment_closeup_of_drawn_bars_is_exact_but_for_rounded_corners(width):
     img = rgb(bars(width))
-    np.testing.assert_array_equal(segment_closeup(img), img[..., 0] < 128)
+    truth = img[..., 0] < 128
+    m = segment_closeup(img)
+    # Every row through the bars' middle is exact (edges at half contrast)...
+    cols = slice(20 + 2 * width, img.shape[1] - 20 - 2 * width)
+    np.testing.assert_array_equal(m[:, cols], truth[:, cols])
+    # ...and the smoothing against highlights rounds each bar's four corners
+    # by less than half a width.
+    corner_pixels = np.count_nonzero(m ^ truth)
+    assert corner_pixels <= 4 * (width // 2) ** 2 * truth[:, 30].sum() // width
 
 
 def test_segment_closeup_with_given_width_and_polarity():

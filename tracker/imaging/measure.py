@@ -56,7 +56,8 @@ class HairGroup:
     length_px : float
         Total length of the group's shafts.
     width_px : float
-        Mean shaft width: hair pixels over total shaft length.
+        Mean shaft width: hair pixels over the longer of the shafts' total
+        length and the group's centre-line length.
     hairs : int
         Number of shafts in the group.
     counted : bool
@@ -192,6 +193,16 @@ def shaft_lengths(group: np.ndarray, *, shaft_width_px: float) -> list[float]:
     return lengths
 
 
+def _path_length(centre: np.ndarray) -> float:
+    """Length of one-pixel-wide centre lines: each step to a side neighbour
+    counts 1, to a diagonal neighbour the square root of 2."""
+    c = centre.astype(np.float32)
+    side = cv2.filter2D(c, -1, np.array([[0, 1, 0], [1, 0, 1], [0, 1, 0]], np.float32), borderType=cv2.BORDER_CONSTANT)
+    diagonal = cv2.filter2D(c, -1, np.array([[1, 0, 1], [0, 0, 0], [1, 0, 1]], np.float32), borderType=cv2.BORDER_CONSTANT)
+    # Every step is seen from both of its ends.
+    return float(((side + np.sqrt(2) * diagonal) * c).sum() / 2)
+
+
 def _elongated(region) -> bool:
     return region.axis_major_length >= MIN_ELONGATION * max(region.axis_minor_length, 1.0)
 
@@ -241,8 +252,16 @@ def find_hair_groups(
     labels = label(closed & inside)
     regions = regionprops(labels)
 
+    feret: dict[int, float] = {}
+
+    def extent(r) -> float:
+        """Longest extent (maximum Feret diameter), computed once per piece."""
+        if r.label not in feret:
+            feret[r.label] = float(r.feret_diameter_max)
+        return feret[r.label]
+
     def is_shaft(r, width: float) -> bool:
-        long_enough = r.feret_diameter_max >= MIN_LENGTH_WIDTHS * width
+        long_enough = extent(r) >= MIN_LENGTH_WIDTHS * width
         return long_enough and (_elongated(r) or r.area >= BLOB_AREA_WIDTHS * width**2)
 
     shafts = [r for r in regions if is_shaft(r, shaft_width_px)]
@@ -251,9 +270,12 @@ def find_hair_groups(
     # One shaft's width: the median width along the mask's centre lines. Most
     # of the centre-line length runs through single shafts even where they
     # cross or touch, so this holds in dense scalps and follicular units.
+    # Local width: a run of n hair pixels has its centre n/2 + 1/2 pixels from
+    # the nearest scalp pixel, so the width there is twice that less one.
     hair = mask & inside
     centre = skeletonize(hair)
-    single = float(2 * np.median(cv2.distanceTransform(hair.astype(np.uint8), cv2.DIST_L2, 5)[centre]))
+    local_width = 2 * cv2.distanceTransform(hair.astype(np.uint8), cv2.DIST_L2, 5) - 1
+    single = float(np.median(local_width[centre]))
     shafts = [r for r in shafts if is_shaft(r, single)]
     if not shafts:
         return ()
@@ -265,7 +287,7 @@ def find_hair_groups(
         if not _elongated(r) and max(lengths, default=0.0) < BUNDLE_BAND_WIDTHS * single:
             continue  # a flake or pore: no long straight band of hair in it
         if not lengths:
-            lengths = [r.feret_diameter_max]  # a short thin stub is one shaft
+            lengths = [extent(r)]  # a short thin stub is one shaft
         kept.append(r)
         found.append(lengths)
         y0, x0, y1, x1 = r.bbox
@@ -273,10 +295,10 @@ def find_hair_groups(
     shafts = kept
     if not shafts:
         return ()
-    whole = [r.feret_diameter_max for r, f, c in zip(shafts, found, cut) if len(f) == 1 and not c]
+    whole = [extent(r) for r, f, c in zip(shafts, found, cut) if len(f) == 1 and not c]
     if not whole:
-        whole = [r.feret_diameter_max for r, c in zip(shafts, cut) if not c] or [
-            r.feret_diameter_max for r in shafts
+        whole = [extent(r) for r, c in zip(shafts, cut) if not c] or [
+            extent(r) for r in shafts
         ]
     typical_length = float(np.median(whole))
 
@@ -284,17 +306,21 @@ def find_hair_groups(
     for r, lengths, c in zip(shafts, found, cut):
         y0, x0, y1, x1 = r.bbox
         cy, cx = r.centroid
-        hair_pixels = np.count_nonzero(mask[r.slice] & (labels[r.slice] == r.label))
+        own = labels[r.slice] == r.label
+        centre_length = _path_length(centre[r.slice] & own)
+        hair_pixels = np.count_nonzero(mask[r.slice] & own)
         groups.append(
             HairGroup(
                 centroid=(float(cx), float(cy)),
                 bbox=(int(x0), int(y0), int(x1), int(y1)),
                 length_px=float(sum(lengths)),
-                width_px=float(hair_pixels / sum(lengths)),
+                # Hair over length: the shafts found, or the centre lines
+                # where they are longer (an arm the bands missed).
+                width_px=float(hair_pixels / max(centre_length, sum(lengths))),
                 hairs=len(lengths),
                 # Cut by the ROI edge: the midpoint is inside when more than
                 # half of a typical shaft is.
-                counted=not c or r.feret_diameter_max >= 0.5 * typical_length,
+                counted=not c or extent(r) >= 0.5 * typical_length,
             )
         )
     return tuple(groups)
