@@ -94,7 +94,7 @@ VELLUS_RGB = (196.0, 168.0, 140.0)
 RADIUS_PAD = 1.0  # rasteriser: candidate pixels reach this far beyond a shaft's radius
 SATURATION = 2.0  # overview: strands rarely pile onto more than ~2 layers of hair
 MAX_STRANDS = 60000  # overview: stop adding strands here even below the coverage asked for
-DEMO_START = date(2026, 1, 15)
+DEMO_START = date(2025, 7, 15)
 DEMO_FACTORS = (1.00, 0.95, 0.98, 1.01, 1.03)
 
 
@@ -1602,7 +1602,7 @@ def make_demo_patient(
 
     Views: ``'vertex'`` (overview, part line), ``'crown'`` (overview, whorl)
     and ``'closeup-vertex'`` (close-up at 250 px/mm). Visits start on
-    2026-01-15; the scalp's hair density (close-up) and coverage (overview)
+    2025-07-15; the scalp's hair density (close-up) and coverage (overview)
     follow the factors ``DEMO_FACTORS`` = 1.00, 0.95, 0.98, 1.01, 1.03 of
     baseline. Each photo has its own small camera shift and light, so the
     measured values of a photo scatter around that trend; each

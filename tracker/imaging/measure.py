@@ -269,9 +269,9 @@ def find_hair_groups(
         return ()
     # One shaft's width: the median width along the mask's centre lines. Most
     # of the centre-line length runs through single shafts even where they
-    # cross or touch, so this holds in dense scalps and follicular units.
-    # Local width: a run of n hair pixels has its centre n/2 + 1/2 pixels from
-    # the nearest scalp pixel, so the width there is twice that less one.
+    # cross or touch, so this holds in dense scalps and follicular units. (A
+    # run of n hair pixels has its centre (n + 1) / 2 from the nearest scalp
+    # pixel, hence twice the distance less one.)
     hair = mask & inside
     centre = skeletonize(hair)
     local_width = 2 * cv2.distanceTransform(hair.astype(np.uint8), cv2.DIST_L2, 5) - 1
@@ -295,11 +295,9 @@ def find_hair_groups(
     shafts = kept
     if not shafts:
         return ()
+    # A typical shaft's length: of whole single shafts if there are any.
     whole = [extent(r) for r, f, c in zip(shafts, found, cut) if len(f) == 1 and not c]
-    if not whole:
-        whole = [extent(r) for r, c in zip(shafts, cut) if not c] or [
-            extent(r) for r in shafts
-        ]
+    whole = whole or [extent(r) for r, c in zip(shafts, cut) if not c] or [extent(r) for r in shafts]
     typical_length = float(np.median(whole))
 
     groups = []
