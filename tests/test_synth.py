@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import time
-from datetime import date
 
 import numpy as np
 import pytest
 
 from tracker.synth import (
+    DEMO_START,
     DemoPhoto,
     Shaft,
     SyntheticScalp,
@@ -388,7 +388,7 @@ def test_demo_patient_has_views_visits_and_a_repeat():
     assert all(isinstance(p, DemoPhoto) and isinstance(p.image, SyntheticScalp) for p in photos)
     assert {p.view for p in photos} == {"vertex", "crown", "closeup-vertex"}
     dates = sorted({p.visit_date for p in photos})
-    assert dates[0] == date(2026, 1, 15) and len(dates) == 5
+    assert dates[0] == DEMO_START and len(dates) == 5
     assert all(80 <= (b - a).days <= 100 for a, b in zip(dates, dates[1:], strict=False))
     assert len({p.filename for p in photos}) == len(photos)
     repeats = [p for p in photos if p.shot > 1]

@@ -155,10 +155,10 @@ def shaft_lengths(group: np.ndarray, *, shaft_width_px: float) -> list[float]:
     group = np.ascontiguousarray(group, dtype=bool)
     remaining = group.copy()
     ys_all, xs_all = np.nonzero(group)
-    band = max(1, int(round(shaft_width_px))) | 1  # odd: the band is centred on its line
+    band = max(1, int(round(shaft_width_px))) | 1  # odd: the vote window is centred
     min_length = MIN_SHAFT_LENGTH_WIDTHS * shaft_width_px
     lengths: list[float] = []
-    while len(lengths) < MAX_SHAFTS_PER_GROUP and remaining.sum() >= MIN_BAND_FILL * band * min_length:
+    while len(lengths) < MAX_SHAFTS_PER_GROUP and remaining.sum() >= MIN_BAND_FILL * shaft_width_px * min_length:
         votes, angles, distances = hough_line(remaining, theta=BAND_ANGLES)
         inside = cv2.blur(votes.astype(np.float32), (1, band), borderType=cv2.BORDER_CONSTANT)
         # Prefer a band along an edge of the hair: its emptier flank holds
@@ -172,7 +172,7 @@ def shaft_lengths(group: np.ndarray, *, shaft_width_px: float) -> list[float]:
         # The band's extent is measured on all of the group's hair, so a
         # shaft already taken out where it crossed this one leaves no gap.
         along = -xs_all * np.sin(theta) + ys_all * np.cos(theta)
-        in_band = np.abs(xs_all * np.cos(theta) + ys_all * np.sin(theta) - rho) <= band / 2
+        in_band = np.abs(xs_all * np.cos(theta) + ys_all * np.sin(theta) - rho) <= shaft_width_px / 2
         t = np.sort(along[in_band])
         if t.size == 0:
             break
@@ -185,7 +185,7 @@ def shaft_lengths(group: np.ndarray, *, shaft_width_px: float) -> list[float]:
         stretch = in_band & (along >= t0) & (along <= t1)
         new = stretch & remaining[ys_all, xs_all]
         # Well filled, and at least half of it hair no earlier shaft took.
-        area = band * length
+        area = shaft_width_px * length
         if length < min_length or stretch.sum() < MIN_BAND_FILL * area or new.sum() < MIN_NEW_SHARE * area:
             break
         remaining[ys_all[new], xs_all[new]] = False
@@ -273,9 +273,12 @@ def find_hair_groups(
     # run of n hair pixels has its centre (n + 1) / 2 from the nearest scalp
     # pixel, hence twice the distance less one.)
     hair = mask & inside
+    distance = cv2.distanceTransform(hair.astype(np.uint8), cv2.DIST_L2, 5)
+    # Centre lines as the ridges of the distance map: unlike a thinning, the
+    # same set whichever way the photo is turned or flipped.
+    ridge = (distance > 0) & (distance >= cv2.dilate(distance, np.ones((3, 3), np.uint8)))
+    single = float(np.median(2 * distance[ridge] - 1))
     centre = skeletonize(hair)
-    local_width = 2 * cv2.distanceTransform(hair.astype(np.uint8), cv2.DIST_L2, 5) - 1
-    single = float(np.median(local_width[centre]))
     shafts = [r for r in shafts if is_shaft(r, single)]
     if not shafts:
         return ()

@@ -33,6 +33,20 @@ CLOSEUP_MIN_WIDTH_SHARE = 0.01
 N_ORIENTATIONS = 12
 
 
+def _check_image(image: np.ndarray) -> None:
+    """Raise ValueError unless `image` is (H, W) or (H, W, 3) uint8."""
+    if not isinstance(image, np.ndarray) or image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
+        raise ValueError(
+            f"expected an (H, W) or (H, W, 3) image, got shape {getattr(image, 'shape', None)}; "
+            "convert RGBA or other layouts to RGB first"
+        )
+    if image.dtype != np.uint8:
+        raise ValueError(
+            f"expected a uint8 image, got {image.dtype}; decode photos with "
+            "tracker.photo.load_photo, which returns 8-bit RGB"
+        )
+
+
 def _as_gray(image: np.ndarray, polarity: Polarity = "dark") -> np.ndarray:
     """Return an 8-bit single channel in which hair stands out most.
 
@@ -41,27 +55,13 @@ def _as_gray(image: np.ndarray, polarity: Polarity = "dark") -> np.ndarray:
     bluish halo stays bright in blue, a black shaft is dark in all three); for
     light hair the darkest channel (white is bright in all three).
     """
-    if image.ndim == 3 and image.shape[2] == 3:
-        if image.dtype != np.uint8:
-            raise ValueError(
-                f"expected a uint8 image, got {image.dtype}; decode photos with "
-                "tracker.photo.load_photo, which returns 8-bit RGB"
-            )
-        # Channel by channel: numpy reduces a length-3 last axis slowly.
-        r, g, b = image[..., 0], image[..., 1], image[..., 2]
-        pick = np.maximum if polarity == "dark" else np.minimum
-        return pick(pick(r, g), b)
-    if image.ndim != 2:
-        raise ValueError(
-            f"expected an (H, W) or (H, W, 3) image, got shape {image.shape}; "
-            "convert RGBA or other layouts to RGB first"
-        )
-    if image.dtype != np.uint8:
-        raise ValueError(
-            f"expected a uint8 image, got {image.dtype}; decode photos with "
-            "tracker.photo.load_photo, which returns 8-bit RGB"
-        )
-    return image
+    _check_image(image)
+    if image.ndim == 2:
+        return image
+    # Channel by channel: numpy reduces a length-3 last axis slowly.
+    r, g, b = image[..., 0], image[..., 1], image[..., 2]
+    pick = np.maximum if polarity == "dark" else np.minimum
+    return pick(pick(r, g), b)
 
 
 def hair_contrast(
@@ -226,7 +226,7 @@ def choose_polarity(image: np.ndarray) -> Polarity:
     >>> choose_polarity(img)
     'light'
     """
-    _as_gray(image[:1, :1])  # validates shape and dtype
+    _check_image(image)
     scale = min(1.0, 256 / max(image.shape[:2]))
     small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     width = max(2.0, min(small.shape[:2]) / 40)
@@ -347,7 +347,7 @@ def segment_overview(image: np.ndarray, *, polarity: Polarity | None = None) -> 
     >>> round(float(segment_overview(img).mean()), 2)
     0.6
     """
-    _as_gray(image[:1, :1])  # validates shape and dtype
+    _check_image(image)
     gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
     smooth = cv2.GaussianBlur(gray, (0, 0), 1.0)
     if int(smooth.max()) == int(smooth.min()):
@@ -381,7 +381,7 @@ def detect_mode(image: np.ndarray) -> Mode:
     >>> detect_mode(img)
     'closeup'
     """
-    _as_gray(image[:1, :1])  # validates shape and dtype
+    _check_image(image)
     scale = min(1.0, 1024 / max(image.shape[:2]))
     small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     polarity = choose_polarity(small)
