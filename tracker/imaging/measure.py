@@ -273,12 +273,9 @@ def find_hair_groups(
     # run of n hair pixels has its centre (n + 1) / 2 from the nearest scalp
     # pixel, hence twice the distance less one.)
     hair = mask & inside
-    distance = cv2.distanceTransform(hair.astype(np.uint8), cv2.DIST_L2, 5)
-    # Centre lines as the ridges of the distance map: unlike a thinning, the
-    # same set whichever way the photo is turned or flipped.
-    ridge = (distance > 0) & (distance >= cv2.dilate(distance, np.ones((3, 3), np.uint8)))
-    single = float(np.median(2 * distance[ridge] - 1))
     centre = skeletonize(hair)
+    distance = cv2.distanceTransform(hair.astype(np.uint8), cv2.DIST_L2, 5)
+    single = float(np.median(2 * distance[centre] - 1))
     shafts = [r for r in shafts if is_shaft(r, single)]
     if not shafts:
         return ()
