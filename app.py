@@ -16,6 +16,7 @@ import streamlit as st
 from tracker.analysis import analyze
 from tracker.imaging.overlay import draw_overlay
 from tracker.photo import load_photo
+from tracker.wording import OBSERVED_ONLY
 
 PHOTO_TYPES = ["jpg", "jpeg", "png", "tif", "tiff", "webp", "heic", "heif"]
 MODES = {
@@ -23,9 +24,6 @@ MODES = {
     "closeup": "Close-up (trichoscope, dermatoscope, macro lens)",
     "overview": "Overview (phone or camera photo of a scalp region)",
 }
-OBSERVED_ONLY = (
-    "Observed measurements only. They do not show that any treatment caused a change."
-)
 STATUS_STYLE = {"pass": ("✅", "green"), "warn": ("⚠️", "orange"), "fail": ("❌", "red")}
 # (record key, label, unit, decimals)
 MEASURES = (

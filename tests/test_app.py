@@ -13,13 +13,14 @@ from streamlit.testing.v1 import AppTest
 from tracker.analysis import analyze
 from tracker.photo import load_photo
 from tracker.synth import render_closeup
+from tracker.wording import BANNED_WORDS
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
 OBSERVED_ONLY = (
     "Observed measurements only. They do not show that any treatment caused a change."
 )
 BANNED = re.compile(
-    r"\b(improvement|improved|worse|effective|works|success|regrowth achieved|results of treatment)\b",
+    r"\b(" + "|".join(BANNED_WORDS) + r")\b",
     re.IGNORECASE,
 )
 

@@ -11,19 +11,11 @@ import numpy as np
 import pytest
 
 from tracker.imaging.quality import Check, QualityReport, assess_quality
+from tracker.wording import BANNED_WORDS
 
 DARK_HAIR, LIGHT_SKIN = (45, 32, 25), (205, 160, 140)
 LIGHT_HAIR, DARK_SKIN = (225, 220, 215), (120, 85, 65)
-BANNED = (
-    "improvement",
-    "improved",
-    "worse",
-    "effective",
-    "works",
-    "success",
-    "regrowth achieved",
-    "results of treatment",
-)
+BANNED = BANNED_WORDS
 
 
 def _fixed(point) -> tuple[int, int]:

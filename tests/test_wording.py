@@ -13,18 +13,10 @@ import re
 from pathlib import Path
 
 import pytest
+from tracker.wording import BANNED_WORDS
 
 REPO = Path(__file__).resolve().parents[1]
-BANNED = (
-    "improvement",
-    "improved",
-    "worse",
-    "effective",
-    "works",
-    "success",
-    "regrowth achieved",
-    "results of treatment",
-)
+BANNED = BANNED_WORDS
 PATTERN = re.compile(
     r"\b(?:" + "|".join(re.escape(w).replace(r"\ ", r"\s+") for w in BANNED) + r")\b",
     re.IGNORECASE,
@@ -32,8 +24,11 @@ PATTERN = re.compile(
 
 
 def sources() -> list[Path]:
+    # tracker/wording.py is the list of banned words itself.
     files = sorted(
-        p for p in (REPO / "tracker").rglob("*.py") if "__pycache__" not in p.parts
+        p
+        for p in (REPO / "tracker").rglob("*.py")
+        if "__pycache__" not in p.parts and p != REPO / "tracker" / "wording.py"
     )
     files += [p for p in (REPO / "app.py",) if p.exists()]
     files += sorted((REPO / "pages").rglob("*.py")) if (REPO / "pages").is_dir() else []

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tracker import __version__
+from tracker.wording import OBSERVED_ONLY
 
 METRICS = ("coverage_pct", "hair_count", "mean_width_px", "mean_width_um", "density_per_cm2", "thin_hair_pct")
 #: Where ``tracker evaluate`` looks for the development sets when no folder is given.
@@ -106,7 +107,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     if table:
         header = ["photo", "mode", "coverage %", "hairs", "width px", "width µm", "per cm²", "thin %", "quality"]
         _print_table(header, table)
-        print("Observed measurements only. They do not show that any treatment caused a change.")
+        print(OBSERVED_ONLY)
     return 1 if failures else 0
 
 
