@@ -18,7 +18,6 @@ from typing import Any
 from tracker import __version__
 from tracker.wording import OBSERVED_ONLY
 
-METRICS = ("coverage_pct", "hair_count", "mean_width_px", "mean_width_um", "density_per_cm2", "thin_hair_pct")
 #: Where ``tracker evaluate`` looks for the development sets when no folder is given.
 DEFAULT_DATA = Path("../shared/data")
 

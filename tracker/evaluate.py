@@ -195,7 +195,7 @@ def _synthetic_one(args: tuple[int, dict[str, Any]]) -> dict[str, Any]:
     a = analyze(s.image, px_per_mm=s.px_per_mm, mode="closeup")
     return {
         "seed": seed,
-        **{k: v for k, v in case.items()},
+        **case,
         "coverage_truth": s.coverage_pct(),
         "coverage_predicted": a.coverage_pct,
         "count_truth": s.hair_count(),
