@@ -1,6 +1,6 @@
 """No text of the product judges a treatment (DESIGN.md, "Observed change only").
 
-Every string constant in ``tracker/`` and ``app.py`` -- messages, labels,
+Every string constant in ``tracker/``, ``app.py`` and ``app_pages/`` -- messages, labels,
 help text, f-string parts -- is scanned for the banned words as whole words,
 case-insensitive. Module, class and function docstrings are left out: they
 are developer documentation, not shown to users.
@@ -31,7 +31,7 @@ def sources() -> list[Path]:
         if "__pycache__" not in p.parts and p != REPO / "tracker" / "wording.py"
     )
     files += [p for p in (REPO / "app.py",) if p.exists()]
-    files += sorted((REPO / "pages").rglob("*.py")) if (REPO / "pages").is_dir() else []
+    files += sorted((REPO / "app_pages").rglob("*.py"))
     return files
 
 

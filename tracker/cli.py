@@ -201,12 +201,15 @@ def cmd_samples(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from tracker.demo import load_demo_patient
+    from tracker.demo import DEMO_ACCOUNTS, add_demo_accounts, load_demo_patient
     from tracker.store import Store
 
     with Store.open(args.store, database_url=args.database_url) as store:
         patient = load_demo_patient(store, args.samples)
         print(f"demo patient {patient.code} is in the store at {store.location}")
+        add_demo_accounts(store)
+        for username, password, role in DEMO_ACCOUNTS:
+            print(f"  demo {role} sign-in: {username} / {password}")
     return 0
 
 
@@ -244,6 +247,10 @@ def build_parser() -> argparse.ArgumentParser:
     from tracker.store.cli import add_store_commands
 
     add_store_commands(sub)
+
+    from tracker.export.cli import add_export_command
+
+    add_export_command(sub)
 
     p = sub.add_parser("samples", help="generate the demo patient's photos (sample_images/)")
     p.add_argument("--out", default="sample_images")

@@ -17,6 +17,12 @@ from tracker.store.errors import NotFoundError
 from tracker.store.records import NewPhoto, PatientInfo
 
 DEMO_CODE = "DEMO-001"
+#: Demo sign-ins, one per role (username, password, role); documented in the README.
+DEMO_ACCOUNTS = (
+    ("demo.clinician", "demo-clinician", "clinician"),
+    ("demo.patient", "demo-patient", "patient"),
+    ("demo.researcher", "demo-researcher", "researcher"),
+)
 
 
 def _view(name: str) -> str:
@@ -66,3 +72,18 @@ def load_demo_patient(store: Store, folder: str | os.PathLike = "sample_images")
             user="demo",
         )
     return patient
+
+
+def add_demo_accounts(store: Store) -> list[str]:
+    """Add the :data:`DEMO_ACCOUNTS` that are missing; the patient one is the demo patient's.
+
+    Returns the usernames added. For a demo store only: the passwords are public.
+    """
+    have = {a.username for a in store.accounts()}
+    added = []
+    for username, password, role in DEMO_ACCOUNTS:
+        if username not in have:
+            patient = DEMO_CODE if role == "patient" else None
+            store.add_account(username, password, role, patient=patient, user="demo")
+            added.append(username)
+    return added

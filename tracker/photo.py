@@ -51,6 +51,8 @@ _PILLOW_FORMATS = ("JPEG", "PNG", "TIFF", "WEBP", "HEIF")
 _FORMAT_NAMES = {"MPO": "JPEG"}  # multi-picture JPEGs (many cameras and phones)
 _DISPLAY_NAMES = {"JPEG": "JPEG", "PNG": "PNG", "TIFF": "TIFF", "WEBP": "WebP", "HEIF": "HEIC"}
 _SUPPORTED = "JPEG, PNG, TIFF, WebP or HEIC"
+#: File name extensions of the formats :func:`load_photo` reads (for upload pickers).
+PHOTO_EXTENSIONS = ("jpg", "jpeg", "png", "tif", "tiff", "webp", "heic", "heif")
 _SIGNATURES = (
     (b"\xff\xd8\xff", "JPEG"),
     (b"\x89PNG\r\n\x1a\n", "PNG"),

@@ -17,6 +17,7 @@ Examples
 True
 """
 
+from tracker.store.accounts import ROLES, AccountInfo, SignInError
 from tracker.store.api import Store, default_location
 from tracker.store.errors import NotFoundError, OriginalError, StoreError
 from tracker.store.maintenance import CheckReport, backup, check, prune_leftovers, restore
@@ -30,13 +31,16 @@ from tracker.store.records import (
     NewPhoto,
     PatientInfo,
     PhotoInfo,
+    PhotoPreview,
     RoiInfo,
     VisitInfo,
     normalize_view,
 )
 
 __all__ = [
+    "ROLES",
     "VIEWS",
+    "AccountInfo",
     "AddedPhoto",
     "AuditInfo",
     "CheckReport",
@@ -48,7 +52,9 @@ __all__ = [
     "OriginalError",
     "PatientInfo",
     "PhotoInfo",
+    "PhotoPreview",
     "RoiInfo",
+    "SignInError",
     "Store",
     "StoreError",
     "VisitInfo",

@@ -11,7 +11,7 @@ import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy import func, select
@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from tracker.store import models as m
 from tracker.store import schema
+from tracker.store.accounts import AccountsMixin
 from tracker.store.errors import NotFoundError, StoreError
 from tracker.store.originals import Originals, sha256_hex
 from tracker.store.records import (
@@ -31,11 +32,15 @@ from tracker.store.records import (
     NewPhoto,
     PatientInfo,
     PhotoInfo,
+    PhotoPreview,
     RoiInfo,
     VisitInfo,
     as_utc,
     normalize_view,
 )
+
+if TYPE_CHECKING:
+    from tracker.analysis import Analysis
 
 DEFAULT_LOCATION = "tracker-data"
 SQLITE_NAME = "tracker.sqlite"
@@ -82,7 +87,7 @@ class _Prepared:
     measurement: dict[str, Any]
 
 
-class Store:
+class Store(AccountsMixin):
     """A folder of original photos plus a database of everything about them.
 
     Open with :meth:`Store.open`; the schema is created or upgraded on open.
@@ -252,6 +257,10 @@ class Store:
             )
             return [_visit_info(v) for v in rows]
 
+    def visit(self, visit_id: int) -> VisitInfo:
+        with self._read() as s:
+            return _visit_info(_get(s, m.Visit, visit_id, "visit"))
+
     # ------------------------------------------------------------------ photos
     def add_photos(
         self, visit_id: int, photos: Iterable[NewPhoto], *, user: str | None = None
@@ -366,6 +375,28 @@ class Store:
                 q = q.where(m.Visit.patient_id == _get_patient(s, patient).id)
             q = q.order_by(m.Visit.date, m.Visit.id, m.Photo.view, m.Photo.id)
             return [_photo_info(p) for p in s.scalars(q)]
+
+    def preview_photo(self, patient: int | str, item: NewPhoto) -> PhotoPreview:
+        """Decode and analyse ``item`` exactly as :meth:`add_photos` would, storing nothing.
+
+        Uses the patient's current ROI of the photo's view; ``duplicate`` is the
+        stored photo with the same bytes, if any.
+
+        Raises
+        ------
+        tracker.photo.PhotoError
+            The bytes are not a usable photo.
+        """
+        from tracker.photo import load_photo
+
+        view = normalize_view(item.view)
+        roi = self.current_roi(patient, view)
+        photo = load_photo(item.data, name=item.name)
+        analysis = _analysis(photo.pixels, roi, item.px_per_mm, item.scale_source)
+        with self._read() as s:
+            same = s.scalar(select(m.Photo).where(m.Photo.sha256 == photo.sha256))
+            duplicate = None if same is None else _photo_info(same)
+        return PhotoPreview(photo, view, analysis, duplicate)
 
     def photo(self, photo_id: int) -> PhotoInfo:
         with self._read() as s:
@@ -685,20 +716,26 @@ def _write_marker(location: Path, backend: str) -> None:
     os.replace(tmp, marker)
 
 
-def _analyse(
+def _analysis(
     pixels, roi: RoiInfo | None, px_per_mm: float | None, scale_source: str | None
-) -> dict:
-    """Run :func:`tracker.analysis.analyze`; return measurement column values."""
+) -> Analysis:
+    """:func:`tracker.analysis.analyze` with the ROI clipped to the photo."""
     from tracker.analysis import analyze
 
     box = None
-    roi_id = None
     if roi is not None:
         h, w = pixels.shape[:2]
         x0, y0 = min(roi.x, w - 1), min(roi.y, h - 1)
         box = (x0, y0, min(roi.w, w - x0), min(roi.h, h - y0))
-        roi_id = roi.id
-    result = analyze(pixels, roi=box, px_per_mm=px_per_mm, scale_source=scale_source)
+    return analyze(pixels, roi=box, px_per_mm=px_per_mm, scale_source=scale_source)
+
+
+def _analyse(
+    pixels, roi: RoiInfo | None, px_per_mm: float | None, scale_source: str | None
+) -> dict:
+    """Run :func:`tracker.analysis.analyze`; return measurement column values."""
+    result = _analysis(pixels, roi, px_per_mm, scale_source)
+    roi_id = None if roi is None else roi.id
     record = _jsonable(result.to_record())
     x, y, w, h = (int(v) for v in result.roi)
     return {

@@ -151,6 +151,18 @@ class Measurement(Base):
     __table_args__ = (Index("ix_measurement_photo_id_id", "photo_id", "id"),)
 
 
+class Account(Base):
+    """A person who signs in: a clinician, a researcher, or a patient tied to their record."""
+
+    __tablename__ = "account"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(20))
+    password_hash: Mapped[str] = mapped_column(String(255))
+    patient_id: Mapped[int | None] = mapped_column(ForeignKey("patient.id", ondelete="CASCADE"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
 class AuditEntry(Base):
     """Who changed what, and when. Holds no foreign keys so it outlives deletes."""
 

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tracker.analysis import Analysis
+    from tracker.photo import Photo
 
 #: Fixed overview views. A close-up site is written ``"closeup:<site>"``.
 VIEWS = (
@@ -113,6 +117,19 @@ class AddedPhoto:
     photo: PhotoInfo
     duplicate: bool
     measurement_id: int | None
+
+
+@dataclass(frozen=True)
+class PhotoPreview:
+    """A photo decoded and analysed as it would be stored, with nothing stored.
+
+    ``duplicate`` is the stored photo with the same bytes, if there is one.
+    """
+
+    photo: Photo = field(repr=False)
+    view: str
+    analysis: Analysis = field(repr=False)
+    duplicate: PhotoInfo | None
 
 
 @dataclass(frozen=True)

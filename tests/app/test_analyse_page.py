@@ -1,28 +1,26 @@
-"""Tests for the Streamlit page in app.py, driven through streamlit.testing.v1.AppTest."""
+"""The "Analyse a photo" page (app_pages/analyse.py), driven through AppTest."""
 
 from __future__ import annotations
 
 import functools
 import re
-from pathlib import Path
 
 import cv2
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from _app_util import BANNED, PAGES, all_text, run_page
 from tracker.analysis import analyze
 from tracker.photo import load_photo
 from tracker.synth import render_closeup
-from tracker.wording import BANNED_WORDS
+from tracker.wording import OBSERVED_ONLY
 
-APP = Path(__file__).resolve().parents[1] / "app.py"
-OBSERVED_ONLY = (
-    "Observed measurements only. They do not show that any treatment caused a change."
-)
-BANNED = re.compile(
-    r"\b(" + "|".join(BANNED_WORDS) + r")\b",
-    re.IGNORECASE,
-)
+PAGE = PAGES / "analyse.py"
+
+
+@pytest.fixture(autouse=True)
+def _signed_in_store(clinic, use_clinic):
+    use_clinic(clinic)
 
 
 @functools.cache
@@ -35,9 +33,8 @@ def closeup_png(seed: int = 1) -> bytes:
 
 
 def run_app(files=None, **inputs) -> AppTest:
-    """Run the page, set sidebar inputs (by key) and uploads, and run it again."""
-    at = AppTest.from_file(str(APP), default_timeout=120)
-    at.run()
+    """Run the page signed in as a clinician, set sidebar inputs (by key) and uploads, run again."""
+    at = run_page("analyse", "dr.test")
     for key, value in inputs.items():
         widget = at.selectbox(key=key) if key == "mode" else at.number_input(key=key)
         widget.set_value(value)
@@ -60,19 +57,6 @@ def table_values(at: AppTest, index: int = 0) -> dict[str, tuple[str, str]]:
     return rows
 
 
-def all_text(at: AppTest) -> str:
-    """Every string the page rendered (element protos include labels, options and values)."""
-
-    def walk(node):
-        yield node
-        for child in getattr(node, "children", {}).values():
-            yield from walk(child)
-
-    return "\n".join(
-        str(node.proto) for node in walk(at._tree) if hasattr(node, "proto")
-    )
-
-
 def test_page_loads_and_asks_for_photos():
     at = run_app()
     assert [t.value for t in at.title] == ["Analyse a scalp photo"]
@@ -92,9 +76,6 @@ def test_page_loads_and_asks_for_photos():
         "Upload one or more scalp photos to measure them."
     ]
     assert not at.error and not at.table
-    assert (
-        "Scalp hair tracker" in APP.read_text()
-    )  # page title (not part of the element tree)
 
 
 @pytest.mark.parametrize(
@@ -253,4 +234,4 @@ def test_no_banned_words_on_the_page_or_in_the_source():
         OBSERVED_ONLY in text and "Hair count" in text
     )  # the walk reaches rendered content
     assert BANNED.findall(text) == []
-    assert BANNED.findall(APP.read_text(encoding="utf-8")) == []
+    assert BANNED.findall(PAGE.read_text(encoding="utf-8")) == []

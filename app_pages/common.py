@@ -1,0 +1,172 @@
+"""What every page shares: the store, the signed-in account, errors, pictures.
+
+Pages stay thin: they gather input and show what :class:`tracker.access.Access`
+returns. Access rules live in the library, not here.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+import streamlit as st
+
+from tracker.access import Access, AccessDenied
+from tracker.imaging.compare import thumbnail
+from tracker.photo import load_photo
+from tracker.store import SignInError, Store, StoreError, default_location
+from tracker.timeline import METRICS
+from tracker.wording import OBSERVED_ONLY
+
+STATUS_STYLE = {"pass": ("✅", "green"), "warn": ("⚠️", "orange"), "fail": ("❌", "red")}
+
+
+@st.cache_resource(show_spinner=False)
+def open_store(location: str, database_url: str | None) -> Store:
+    """The store, opened once per server; makes the first clinician account if there is none.
+
+    A generated admin password is printed once on the server's console.
+    """
+    store = Store.open(location, database_url=database_url, user="app")
+    password = store.ensure_admin(os.environ.get("TRACKER_ADMIN_PASSWORD"))
+    if password is not None:
+        print(
+            f"Created the first clinician account: username 'admin', password {password!r}. "
+            "It is shown only this once; sign in and keep it safe.",
+            file=sys.stderr,
+            flush=True,
+        )
+    return store
+
+
+def store() -> Store:
+    return open_store(default_location(), os.environ.get("DATABASE_URL") or None)
+
+
+def current_access() -> Access | None:
+    """The signed-in account's access, or None when nobody is signed in."""
+    clinic = store()  # opened on the first run: creates the first clinician account
+    username = st.session_state.get("username")
+    if not username:
+        return None
+    try:
+        return Access(clinic, clinic.account(username))
+    except SignInError:  # the account was removed meanwhile
+        st.session_state.pop("username", None)
+        return None
+
+
+def require_access(*roles: str) -> Access:
+    """The signed-in account's access; stops the page with a message otherwise."""
+    access = current_access()
+    if access is None:
+        st.warning("Sign in to see this page.")
+        st.stop()
+    if roles and access.role not in roles:
+        st.error(f"This page is not available to a {access.role} account.")
+        st.stop()
+    return access
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Show the library's errors as the sentences they are, never as tracebacks."""
+    try:
+        yield
+    except AccessDenied as err:
+        st.error(f"Not available: {err}.")
+        st.stop()
+    except (ValueError, StoreError) as err:
+        st.error(str(err))
+        st.stop()
+
+
+def flash(message: str) -> None:
+    """Show ``message`` as a success note after the next rerun."""
+    st.session_state["flash"] = message
+
+
+def show_flash() -> None:
+    message = st.session_state.pop("flash", None)
+    if message:
+        st.success(message)
+
+
+def choose_patient(access: Access, *, key: str) -> str | None:
+    """The patient the page is about: a patient's own, else chosen (``?patient=`` first)."""
+    wanted = st.query_params.get("patient")
+    if access.own_patient is not None:
+        if wanted and wanted != access.own_patient:
+            access.patient(wanted)  # raises AccessDenied: a patient sees only their own record
+        return access.own_patient
+    codes = access.patient_codes()
+    if not codes:
+        st.info("No patients yet: add one on the Patients page.")
+        return None
+    wanted = wanted or st.session_state.get("patient")
+    index = codes.index(wanted) if wanted in codes else 0
+    code = st.selectbox("Patient", codes, index=index, key=key)
+    st.session_state["patient"] = code
+    return code
+
+
+@st.cache_data(max_entries=512, show_spinner=False)
+def _thumbnail(sha256: str, _data: bytes, name: str, max_side: int) -> np.ndarray:
+    return thumbnail(load_photo(_data, name=name).pixels, max_side=max_side)
+
+
+def photo_thumbnail(access: Access, photo_id: int, *, max_side: int = 320) -> np.ndarray:
+    """A thumbnail of a stored photo (checked by ``access``; cached by content)."""
+    photo = access.store.photo(photo_id)
+    return _thumbnail(photo.sha256, access.original(photo_id), photo.name, max_side)
+
+
+@st.cache_data(max_entries=64, show_spinner="Drawing what was measured ...")
+def _overlay(sha256: str, measurement_id: int, _make: Callable[[], np.ndarray]) -> np.ndarray:
+    return thumbnail(_make(), max_side=1200)
+
+
+def photo_overlay(access: Access, photo_id: int) -> np.ndarray:
+    """The photo with its newest measurement drawn on it (checked by ``access``; cached)."""
+    access.original(photo_id)  # raises AccessDenied before anything is looked up
+    photo = access.store.photo(photo_id)
+    newest = access.store.measurements(photo_id)[-1].measurement_id
+    return _overlay(photo.sha256, newest, lambda: access.overlay(photo_id))
+
+
+def show_quality(quality: dict[str, Any]) -> None:
+    """One line per quality check: status icon, verdict and advice."""
+    icon, colour = STATUS_STYLE[quality["status"]]
+    st.markdown(f"**Photo quality:** {icon} :{colour}[{quality['status']}]")
+    for name, check in quality["checks"].items():
+        icon, colour = STATUS_STYLE[check["status"]]
+        st.markdown(f"{icon} **{name.capitalize()}** :{colour}[{check['status']}]: {check['advice']}")
+
+
+def measurement_rows(record: dict[str, Any]) -> list[dict[str, str]]:
+    """Table rows of a measurement record; a value that is None reads "not measured"."""
+    reason = " ".join(record.get("notes", ()))
+    thin_um = record["parameters"]["thin_um"]
+    rows = []
+    for key, (label, unit, decimals) in METRICS.items():
+        value = record[key]
+        if key == "thin_hair_pct":
+            label = f"{label} (under {thin_um:g} µm)"
+        if value is None:
+            rows.append({"Measure": label, "Value": "not measured", "Note": reason})
+        else:
+            rows.append({"Measure": label, "Value": f"{value:.{decimals}f} {unit}", "Note": ""})
+    return rows
+
+
+def show_measurements(record: dict[str, Any]) -> None:
+    """The measurement table of one analysis, with how it was made."""
+    st.markdown(
+        f"**Measurements** (analysed as {record['mode']}, scale source: {record['scale']['source']})"
+    )
+    st.table(measurement_rows(record), hide_index=True)
+    st.caption(OBSERVED_ONLY)

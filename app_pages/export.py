@@ -1,0 +1,51 @@
+"""Export (clinicians, researchers): measurements as CSV, Parquet or JSON.
+
+A researcher's download is always de-identified; the library refuses them the
+identified table.
+"""
+
+import datetime as dt
+
+import streamlit as st
+
+from app_pages.common import require_access, user_errors
+from tracker.export import data_dictionary, table_bytes
+
+MIME = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet", "json": "application/json"}
+
+access = require_access("clinician", "researcher")
+st.title("Export measurements")
+if access.role == "clinician":
+    kind = st.radio(
+        "Table",
+        ["De-identified (for research)", "Identified by patient code (for the clinic's records)"],
+        key="export_kind",
+    )
+    deidentified = kind.startswith("De-identified")
+else:
+    deidentified = True
+    st.write("Research exports are de-identified: pseudonymous subject IDs, days since baseline, no names, birth dates or photo metadata.")
+
+with st.spinner("Collecting the measurements ..."), user_errors():
+    table = access.export_table(deidentified=deidentified)
+st.write(f"{len(table)} measurements, one per photo (the newest analysis of each).")
+st.dataframe(table.head(50), hide_index=True, width="stretch")
+stem = f"measurements-{'deidentified' if deidentified else 'identified'}-{dt.date.today():%Y%m%d}"
+columns = st.columns(4)
+for column, fmt in zip(columns, ("csv", "parquet", "json"), strict=False):
+    column.download_button(
+        f"Download {fmt.upper()}",
+        data=table_bytes(table, fmt),
+        file_name=f"{stem}.{fmt}",
+        mime=MIME[fmt],
+        key=f"download_{fmt}",
+        width="stretch",
+    )
+columns[3].download_button(
+    "Data dictionary",
+    data=data_dictionary(deidentified=deidentified),
+    file_name=f"{stem}.dictionary.csv",
+    mime="text/csv",
+    key="download_dictionary",
+    width="stretch",
+)

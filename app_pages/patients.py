@@ -1,0 +1,67 @@
+"""Patients (clinicians): list, search, create, open."""
+
+import datetime as dt
+
+import streamlit as st
+
+from app_pages.common import flash, require_access, show_flash, user_errors
+
+access = require_access("clinician")
+st.title("Patients")
+show_flash()
+
+search = st.text_input("Search by code or name", key="patient_search")
+with user_errors():
+    patients = access.patients(search)
+if patients:
+    st.dataframe(
+        [
+            {
+                "Code": p.code,
+                "Name": p.name or "",
+                "Birth date": p.birth_date,
+                "Visits": p.visits,
+                "Last visit": p.last_visit,
+            }
+            for p in patients
+        ],
+        hide_index=True,
+        width="stretch",
+    )
+    codes = [p.code for p in patients]
+    current = st.session_state.get("patient")
+    code = st.selectbox(
+        "Open patient", codes, index=codes.index(current) if current in codes else 0, key="open_code"
+    )
+    left, middle, right = st.columns(3)
+    for column, label, target in (
+        (left, "Timeline", "app_pages/timeline.py"),
+        (middle, "New visit", "app_pages/new_visit.py"),
+        (right, "Region of interest", "app_pages/roi.py"),
+    ):
+        if column.button(label, key=f"open_{target}", width="stretch"):
+            st.session_state["patient"] = code
+            st.switch_page(target)
+elif search:
+    st.info(f"No patient's code or name contains {search!r}.")
+else:
+    st.info("No patients yet: add the first one below.")
+
+st.subheader("Add a patient")
+with st.form("add_patient", clear_on_submit=True):
+    code = st.text_input(
+        "Pseudonymous code (leave empty to generate one)",
+        key="new_code",
+        help="Letters, digits, '-', '_' or '.'; not the patient's name.",
+    )
+    name = st.text_input("Name (kept in the clinic's store, never exported)", key="new_name")
+    birth = st.date_input(
+        "Birth date (optional)", value=None, min_value=dt.date(1900, 1, 1), key="new_birth"
+    )
+    add = st.form_submit_button("Add patient")
+if add:
+    with user_errors():
+        patient = access.add_patient(code.strip() or None, name=name.strip() or None, birth_date=birth)
+    st.session_state["patient"] = patient.code
+    flash(f"Added patient {patient.code}.")
+    st.rerun()

@@ -1,0 +1,117 @@
+"""Timeline (clinicians; patients for their own): each measure across visits, and photos compared."""
+
+import numpy as np
+import streamlit as st
+
+from app_pages.common import (
+    choose_patient,
+    photo_overlay,
+    photo_thumbnail,
+    require_access,
+    user_errors,
+)
+from tracker.imaging.compare import thumbnail, wipe
+from tracker.timeline import METRICS, describe_change, timeline_chart, timeline_table
+from tracker.wording import OBSERVED_ONLY
+
+STRIP_LENGTH = 8
+
+
+@st.cache_resource(max_entries=64, show_spinner=False)
+def timeline_table_cached(measurements: tuple, visit_events: tuple, _rows, _visits):
+    """:func:`timeline_table`, built again only when a measurement or a visit changes."""
+    return timeline_table(_rows, _visits)
+
+
+@st.cache_resource(max_entries=256, show_spinner=False)
+def chart_cached(data, metric: str):
+    """:func:`timeline_chart` of one view's rows (kept per content of the rows)."""
+    return timeline_chart(data, metric)
+
+access = require_access("clinician", "patient")
+st.title("Timeline")
+with user_errors():
+    patient = choose_patient(access, key="timeline_patient")
+    if patient is None:
+        st.stop()
+    visits = access.visits(patient)
+    rows = access.timeline(patient)
+table = timeline_table_cached(
+    tuple(r.measurement_id for r in rows), tuple((v.id, v.events) for v in visits), rows, visits
+)
+if table.empty:
+    st.info("No measurements yet: record a visit with photos first.")
+    st.stop()
+views = list(dict.fromkeys(table["view"]))
+view = st.selectbox("View", views, key="timeline_view")
+data = table[table["view"] == view]
+st.caption(OBSERVED_ONLY)
+
+metrics = [m for m in METRICS if m in set(data["metric"])]
+columns = st.columns(2)
+for i, metric in enumerate(metrics):
+    columns[i % 2].altair_chart(chart_cached(data, metric), width="stretch")
+
+with st.expander("Values and differences from baseline", expanded=False):
+    st.dataframe(
+        [
+            {
+                "Visit": r.visit_date,
+                "Events": r.events,
+                "Measure": f"{r.label} ({r.unit})",
+                "Value": round(r.value, METRICS[r.metric][2] + 1),
+                "Noise band (± SD)": None if np.isnan(r.noise_sd) else round(r.noise_sd, 3),
+                "Noise from": r.noise_source,
+                "Difference from baseline": describe_change(
+                    r.difference, r.difference_pct, r.unit, METRICS[r.metric][2]
+                ),
+            }
+            for r in data.itertuples()
+        ],
+        hide_index=True,
+        width="stretch",
+    )
+    st.caption(OBSERVED_ONLY)
+
+# one photo of this view per visit (the first, when a visit has repeats)
+photo_of_visit: dict[int, int] = {}
+for row in rows:
+    if row.view == view:
+        photo_of_visit.setdefault(row.visit_id, row.photo_id)
+view_visits = [v for v in visits if v.id in photo_of_visit]
+label = {v.id: f"{v.date:%d %b %Y}" + (f" ({', '.join(v.events)})" if v.events else "") for v in view_visits}
+
+st.subheader("Photos")
+picks = np.unique(np.linspace(0, len(view_visits) - 1, min(STRIP_LENGTH, len(view_visits))).round().astype(int))
+strip = st.columns(len(picks))
+with user_errors():
+    for column, k in zip(strip, picks, strict=True):
+        v = view_visits[k]
+        column.image(photo_thumbnail(access, photo_of_visit[v.id], max_side=240), caption=label[v.id])
+if len(view_visits) > len(picks):
+    st.caption(f"{len(picks)} of {len(view_visits)} visits shown, spread evenly; compare any two below.")
+
+st.subheader("Compare two visits")
+ids = [v.id for v in view_visits]
+left_pick, right_pick, how_pick = st.columns(3)
+first = left_pick.selectbox("Earlier visit", ids, index=0, format_func=label.get, key="compare_a")
+second = right_pick.selectbox("Later visit", ids, index=len(ids) - 1, format_func=label.get, key="compare_b")
+how = how_pick.radio("Show", ["Side by side", "Slider"], horizontal=True, key="compare_how")
+with_overlay = st.checkbox("Show the hair overlay (what was measured)", value=True, key="compare_overlay")
+with user_errors():
+    pictures = [
+        photo_overlay(access, photo_of_visit[v]) if with_overlay else photo_thumbnail(access, photo_of_visit[v], max_side=1200)
+        for v in (first, second)
+    ]
+if how == "Side by side":
+    a, b = st.columns(2)
+    a.image(pictures[0], caption=label[first], width="stretch")
+    b.image(pictures[1], caption=label[second], width="stretch")
+else:
+    position = st.slider("Split", 0, 100, 50, format="%d%%", key="compare_split")
+    st.image(
+        wipe(thumbnail(pictures[0], max_side=1200), pictures[1], position=position / 100),
+        caption=f"Left of the line: {label[first]}. Right of the line: {label[second]}.",
+        width="stretch",
+    )
+st.caption(OBSERVED_ONLY)

@@ -1,0 +1,92 @@
+"""New visit page (clinicians): upload several photos, check each, save them."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from _app_util import closeup_png, run_page
+
+from tracker.wording import OBSERVED_ONLY
+
+
+def upload(at, files):
+    at.file_uploader(key="visit_photos_0").set_value(files)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def open_page(clinic, use_clinic, patient="P-A"):
+    use_clinic(clinic)
+    at = run_page("new_visit", "dr.test", query={"patient": patient})
+    assert [i.value for i in at.info] == [
+        "Upload the photos of this visit; each is checked and measured before you save."
+    ]
+    return at
+
+
+def test_each_upload_shows_thumbnail_quality_and_measurements(clinic, use_clinic):
+    at = open_page(clinic, use_clinic)
+    upload(at, [("one.png", closeup_png(1), "image/png"), ("two.png", closeup_png(2), "image/png")])
+    assert [h.value for h in at.subheader] == ["one.png", "two.png"]
+    quality_lines = [m.value for m in at.markdown if m.value.startswith("**Photo quality:**")]
+    assert len(quality_lines) == 2
+    assert len(at.table) == 2  # a measurement table per photo
+    assert [c.value for c in at.caption].count(OBSERVED_ONLY) == 2
+    # thumbnail and the baseline laid faintly over it, per photo
+    assert len(at.image) == 4
+    assert at.button(key="save_visit").label == "Save visit with 2 photos"
+
+
+def test_a_duplicate_upload_is_named_and_not_saved_again(clinic, use_clinic):
+    at = open_page(clinic, use_clinic)
+    upload(at, [("again.png", closeup_png(101), "image/png")])  # P-A's baseline photo
+    assert len(at.warning) == 1
+    assert at.warning[0].value.startswith("Duplicate: this exact photo is already stored (visit of 10 Jan 2025")
+    assert at.button(key="save_visit").disabled
+
+
+def test_a_bad_file_gets_an_actionable_error(clinic, use_clinic):
+    at = open_page(clinic, use_clinic)
+    upload(at, [("notes.jpg", b"not a photo at all", "image/jpeg"), ("ok.png", closeup_png(3), "image/png")])
+    assert len(at.error) == 1 and at.error[0].value.startswith("notes.jpg:")
+    assert at.button(key="save_visit").label == "Save visit with 1 photo"
+
+
+def test_saving_stores_the_visit_with_its_photos_and_events(fresh_clinic, use_clinic):
+    at = open_page(fresh_clinic, use_clinic)
+    at.date_input(key="visit_date").set_value(dt.date(2025, 10, 10))
+    at.text_input(key="visit_events").input("dose changed, new device")
+    at.selectbox(key="visit_patient").select("P-A")
+    upload(at, [("one.png", closeup_png(11), "image/png"), ("two.png", closeup_png(12), "image/png")])
+    shown = [t.value for t in at.table]
+    at.button(key="save_visit").click().run()
+    assert not at.exception
+    assert [s.value for s in at.success] == ["Saved the visit of 10 Oct 2025 with 2 photos for P-A."]
+    assert at.file_uploader(key="visit_photos_1").value in (None, [])  # a fresh, empty uploader
+    with fresh_clinic.open() as store:
+        visit = store.visits("P-A")[-1]
+        assert visit.date == dt.date(2025, 10, 10)
+        assert visit.events == ("dose changed", "new device")
+        rows = [r for r in store.timeline("P-A") if r.visit_id == visit.id]
+        assert len(rows) == 2
+        # the stored numbers are the ones the page showed
+        counts = sorted(str(r.hair_count) for r in rows)
+        shown_counts = sorted(t.loc[t["Measure"] == "Hair count", "Value"].item().split()[0] for t in shown)
+        assert counts == shown_counts
+
+
+def test_the_view_of_each_photo_can_be_chosen(fresh_clinic, use_clinic):
+    at = open_page(fresh_clinic, use_clinic)
+    upload(at, [("top.png", closeup_png(21), "image/png")])
+    at.selectbox(key="view_0_0").select("closeup:crown").run()
+    at.button(key="save_visit").click().run()
+    with fresh_clinic.open() as store:
+        assert store.photos(patient="P-A")[-1].view == "closeup:crown"
+
+
+def test_not_for_patients(clinic, use_clinic):
+    use_clinic(clinic)
+    at = run_page("new_visit", "pat.a")
+    assert not at.file_uploader
+    assert at.error[0].value.startswith("This page is not available")

@@ -1,0 +1,75 @@
+"""Patients page (clinicians): list, search, create, open."""
+
+from __future__ import annotations
+
+import pytest
+from _app_util import run_page
+
+from tracker.store import Store
+
+
+def rows(at) -> list[dict]:
+    return at.dataframe[0].value.to_dict("records")
+
+
+def test_lists_every_patient_with_visits(clinic, use_clinic):
+    use_clinic(clinic)
+    at = run_page("patients", "dr.test")
+    table = {r["Code"]: r for r in rows(at)}
+    assert set(table) == {"P-A", "P-B"}
+    assert table["P-A"]["Name"] == "Alice Example" and table["P-A"]["Visits"] == 3
+    assert str(table["P-A"]["Last visit"])[:10] == "2025-07-10"
+
+
+@pytest.mark.parametrize(("search", "codes"), [("alice", ["P-A"]), ("p-b", ["P-B"]), ("P-", ["P-A", "P-B"])])
+def test_search_by_name_or_code(clinic, use_clinic, search, codes):
+    use_clinic(clinic)
+    at = run_page("patients", "dr.test")
+    at.text_input(key="patient_search").input(search).run()
+    assert [r["Code"] for r in rows(at)] == codes
+
+
+def test_search_without_match_says_so(clinic, use_clinic):
+    use_clinic(clinic)
+    at = run_page("patients", "dr.test")
+    at.text_input(key="patient_search").input("zzz").run()
+    assert not at.dataframe
+    assert [i.value for i in at.info] == ["No patient's code or name contains 'zzz'."]
+
+
+def test_add_a_patient(fresh_clinic, use_clinic):
+    use_clinic(fresh_clinic)
+    at = run_page("patients", "dr.test")
+    at.text_input(key="new_code").input("P-NEW")
+    at.text_input(key="new_name").input("Carol New")
+    at.button(key="FormSubmitter:add_patient-Add patient").click().run()
+    assert not at.exception
+    assert [s.value for s in at.success] == ["Added patient P-NEW."]
+    assert "P-NEW" in [r["Code"] for r in rows(at)]
+    with fresh_clinic.open() as store:
+        assert store.identity("P-NEW").name == "Carol New"
+        assert store.audit_log(limit=1)[0].who == "dr.test"
+
+
+def test_a_code_that_exists_gets_an_actionable_error(fresh_clinic, use_clinic):
+    use_clinic(fresh_clinic)
+    at = run_page("patients", "dr.test")
+    at.text_input(key="new_code").input("P-A")
+    at.button(key="FormSubmitter:add_patient-Add patient").click().run()
+    assert [e.value for e in at.error] == ["a patient with code 'P-A' exists already; pick another code"]
+
+
+def test_opening_a_patient_goes_to_their_timeline(clinic, use_clinic):
+    use_clinic(clinic)
+    at = run_page("patients", "dr.test")
+    at.selectbox(key="open_code").select("P-B").run()
+    at.button(key="open_app_pages/timeline.py").click().run()
+    assert at.session_state["patient"] == "P-B"
+
+
+@pytest.mark.parametrize("username", ["pat.a", "res.test"])
+def test_not_for_patients_or_researchers(clinic, use_clinic, username):
+    use_clinic(clinic)
+    at = run_page("patients", username)
+    assert not at.dataframe
+    assert [e.value for e in at.error][0].startswith("This page is not available")

@@ -1,0 +1,108 @@
+"""Signing in (app.py): argon2-checked passwords, and the pages each role gets."""
+
+from __future__ import annotations
+
+import pytest
+from _app_util import ACCOUNTS, APP, PAGES, run_page
+
+from tracker.store import Store
+
+#: Pages each role sees after signing in (the app's navigation).
+ROLE_PAGES = {
+    "clinician": {"patients", "new_visit", "roi", "timeline", "export", "analyse"},
+    "patient": {"timeline"},
+    "researcher": {"export", "analyse"},
+}
+FIRST_TITLE = {"clinician": "Patients", "patient": "Timeline", "researcher": "Export measurements"}
+
+
+@pytest.fixture(autouse=True)
+def _store(clinic, use_clinic):
+    use_clinic(clinic)
+
+
+def sign_in(username: str, password: str):
+    at = run_page("app", None)
+    at.text_input(key="sign_in_username").input(username)
+    at.text_input(key="sign_in_password").input(password)
+    at.button[0].click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def registered_pages(at) -> set[str]:
+    """Pages the navigation offers now, by file stem (AppTest refuses to switch to any other)."""
+    found = set()
+    for path in sorted(PAGES.glob("*.py")):
+        try:
+            at.switch_page(str(path))
+        except ValueError:
+            continue
+        found.add(path.stem)
+    return found
+
+
+def test_signed_out_app_shows_only_the_sign_in_form():
+    at = run_page("app", None)
+    assert [t.value for t in at.title] == ["Scalp hair tracker"]
+    assert at.text_input(key="sign_in_password").proto.type == at.text_input(key="sign_in_password").proto.PASSWORD
+    assert registered_pages(at) == {"sign_in"}
+
+
+@pytest.mark.parametrize("username", list(ACCOUNTS))
+def test_each_role_signs_in_to_its_own_pages(username):
+    password, role = ACCOUNTS[username]
+    at = sign_in(username.upper(), password)  # usernames are not case-sensitive
+    assert [t.value for t in at.title] == [FIRST_TITLE[role]]
+    assert registered_pages(at) == ROLE_PAGES[role]
+    assert f"Signed in as **{username}** ({role})" in [c.value for c in at.sidebar.caption]
+
+
+@pytest.mark.parametrize(
+    ("username", "password"), [("dr.test", "wrong-password"), ("nobody", "clinician-pass")]
+)
+def test_wrong_password_or_unknown_user_gets_the_same_error(username, password):
+    at = sign_in(username, password)
+    assert [e.value for e in at.error] == [
+        "Not signed in: the username or password is wrong; check both and try again."
+    ]
+    assert registered_pages(at) == {"sign_in"}
+    assert "username" not in at.session_state
+
+
+def test_sign_out_returns_to_the_sign_in_form():
+    at = sign_in("dr.test", "clinician-pass")
+    at.sidebar.button(key="sign_out").click().run()
+    at.run()
+    assert [t.value for t in at.title] == ["Scalp hair tracker"]
+    assert registered_pages(at) == {"sign_in"}
+
+
+def test_first_start_creates_the_admin_clinician_from_the_environment(tmp_path, use_clinic, monkeypatch):
+    from _app_util import Clinic
+
+    use_clinic(Clinic(tmp_path / "empty"))
+    monkeypatch.setenv("TRACKER_ADMIN_PASSWORD", "first-admin-pass")
+    at = sign_in("admin", "first-admin-pass")
+    assert [t.value for t in at.title] == ["Patients"]
+    with Store.open(tmp_path / "empty") as store:
+        assert [(a.username, a.role) for a in store.accounts()] == [("admin", "clinician")]
+
+
+def test_first_start_without_a_password_prints_one_once(tmp_path, use_clinic, monkeypatch, capfd):
+    from _app_util import Clinic
+
+    use_clinic(Clinic(tmp_path / "empty"))
+    monkeypatch.delenv("TRACKER_ADMIN_PASSWORD")
+    run_page("app", None)
+    printed = capfd.readouterr().err
+    password = printed.split("password '", 1)[1].split("'", 1)[0]
+    assert len(password) >= 12
+    at = sign_in("admin", password)
+    assert [t.value for t in at.title] == ["Patients"]
+    assert "password" not in capfd.readouterr().err  # shown only the once
+
+
+def test_app_entry_holds_no_store_logic():
+    source = APP.read_text()
+    assert "Store" not in source and "authenticate" not in source

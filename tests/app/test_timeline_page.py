@@ -1,0 +1,114 @@
+"""Timeline page (clinicians; patients for their own record)."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow as pa
+import pytest
+from _app_util import BANNED, all_text, charts, run_page
+
+from tracker.store import Store
+from tracker.timeline import NOISE_POOLED, NOISE_REPEATS
+from tracker.wording import OBSERVED_ONLY
+
+METRIC_TITLES = [
+    "Coverage (%)",
+    "Hair count (hairs)",
+    "Density (hairs/cm²)",
+    "Mean shaft width (px)",
+    "Mean shaft width (µm)",
+    "Thin hairs (%)",
+]
+
+
+def chart_titles(at) -> list[tuple[str, str]]:
+    out = []
+    for chart in charts(at):
+        title = json.loads(chart.proto.spec)["title"]
+        out.append((title["text"], " ".join(title["subtitle"])))
+    return out
+
+
+def test_one_chart_per_metric_each_with_the_observed_only_line(clinic, use_clinic):
+    use_clinic(clinic)
+    at = run_page("timeline", "dr.test", query={"patient": "P-A"})
+    assert at.selectbox(key="timeline_patient").value == "P-A"
+    titles = chart_titles(at)
+    assert sorted(t for t, _ in titles) == sorted(METRIC_TITLES)  # in two columns
+    assert all(subtitle == OBSERVED_ONLY for _, subtitle in titles)
+    assert OBSERVED_ONLY in [c.value for c in at.caption]
+
+
+def test_chart_points_are_the_stored_visit_means(clinic, use_clinic):
+    use_clinic(clinic)
+    at = run_page("timeline", "dr.test", query={"patient": "P-A"})
+    chart = next(c for c in charts(at) if json.loads(c.proto.spec)["title"]["text"] == "Hair count (hairs)")
+    # the layers' data, as Streamlit sends it (Arrow); the first dataset holds every visit
+    values = pa.ipc.open_stream(chart.proto.datasets[0].data.data).read_pandas().to_dict("records")
+    with Store.open(clinic.location) as store:
+        rows = store.timeline("P-A")
+    by_visit: dict = {}
+    for r in rows:
+        by_visit.setdefault(r.visit_date, []).append(r.hair_count)
+    expected = [sum(v) / len(v) for _, v in sorted(by_visit.items())]
+    assert [d["value"] for d in values] == pytest.approx(expected)
+    assert values[0]["change"] == "same as baseline"
+    for d, mean in zip(values[1:], expected[1:], strict=True):
+        side = "higher" if mean > expected[0] else "lower"
+        assert f"{side} than baseline" in d["change"] or d["change"] == "same as baseline"
+
+
+def test_values_table_has_noise_and_difference_from_baseline(clinic, use_clinic):
+    use_clinic(clinic)
+    at = run_page("timeline", "dr.test", query={"patient": "P-A"})
+    table = at.dataframe[0].value
+    counts = table[table["Measure"] == "Hair count (hairs)"]
+    assert list(counts["Noise from"]) == [NOISE_POOLED, NOISE_REPEATS, NOISE_POOLED]
+    assert counts["Noise band (± SD)"].notna().all()
+    assert counts["Difference from baseline"].iloc[0] == "same as baseline"
+    assert list(counts["Events"]) == ["baseline", "", ""]
+
+
+def test_photo_strip_and_two_visits_compared(clinic, use_clinic):
+    use_clinic(clinic)
+    at = run_page("timeline", "dr.test", query={"patient": "P-A"})
+    captions = [c for im in at.image for c in im.captions]
+    assert captions[:3] == ["10 Jan 2025 (baseline)", "10 Apr 2025", "10 Jul 2025"]  # the strip
+    assert captions[3:] == ["10 Jan 2025 (baseline)", "10 Jul 2025"]  # side by side
+    at.radio(key="compare_how").set_value("Slider").run()
+    assert at.image[-1].captions == [
+        "Left of the line: 10 Jan 2025 (baseline). Right of the line: 10 Jul 2025."
+    ]
+    assert at.slider(key="compare_split").value == 50
+
+
+def test_a_patient_sees_their_own_timeline_without_choosing(clinic, use_clinic):
+    use_clinic(clinic)
+    at = run_page("timeline", "pat.a")
+    assert "timeline_patient" not in [s.key for s in at.selectbox]
+    assert len(charts(at)) == 6
+
+
+@pytest.mark.parametrize("asked", ["P-B", "P-NONE"])
+def test_a_patient_asking_for_another_record_gets_nothing_of_it(clinic, use_clinic, asked):
+    use_clinic(clinic)
+    at = run_page("timeline", "pat.a", query={"patient": asked})
+    assert [e.value for e in at.error] == ["Not available: this account can see only its own record."]
+    assert not charts(at) and not at.image and not at.dataframe
+    text = all_text(at)
+    assert "b900.png" not in text and "Bob" not in text
+
+
+def test_not_for_researchers(clinic, use_clinic):
+    use_clinic(clinic)
+    at = run_page("timeline", "res.test", query={"patient": "P-A"})
+    assert not charts(at) and at.error[0].value.startswith("This page is not available")
+
+
+def test_no_banned_words_on_the_page(clinic, use_clinic):
+    use_clinic(clinic)
+    at = run_page("timeline", "dr.test", query={"patient": "P-A"})
+    text = all_text(at)
+    assert OBSERVED_ONLY in text
+    assert BANNED.findall(text) == []

@@ -1,0 +1,261 @@
+"""What a signed-in account may see and do, enforced in one place.
+
+The app's pages never call the :class:`~tracker.store.Store` directly: they
+call an :class:`Access` made for the signed-in account, which checks every
+request against the account's role before it reaches the store.
+
+- **clinician**: every patient; adds patients, visits and photos, sets ROIs,
+  exports measurements (identified by patient code, or de-identified).
+- **patient**: their own record only, read-only.
+- **researcher**: de-identified measurement tables only.
+
+Examples
+--------
+>>> import tempfile, datetime
+>>> from tracker.store import Store
+>>> store = Store.open(tempfile.mkdtemp(), user="setup")
+>>> _ = store.add_patient("P-1"); _ = store.add_patient("P-2")
+>>> _ = store.add_account("pat.one", "a long password", "patient", patient="P-1")
+>>> me = Access(store, store.authenticate("pat.one", "a long password"))
+>>> [v.date for v in me.visits("P-1")]
+[]
+>>> me.visits("P-2")
+Traceback (most recent call last):
+...
+tracker.access.AccessDenied: this account can see only its own record
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from tracker.analysis import analyze
+from tracker.imaging.overlay import draw_overlay
+from tracker.photo import load_photo
+
+from tracker.store import (
+    AccountInfo,
+    AddedPhoto,
+    MeasurementRow,
+    NewPhoto,
+    NotFoundError,
+    PatientInfo,
+    PhotoInfo,
+    PhotoPreview,
+    RoiInfo,
+    Store,
+    VisitInfo,
+)
+
+
+class AccessDenied(PermissionError):
+    """The signed-in account may not see or do this."""
+
+
+@dataclass(frozen=True)
+class PatientSummary:
+    """A row of the clinician's patient list."""
+
+    code: str
+    name: str | None
+    birth_date: dt.date | None
+    visits: int
+    last_visit: dt.date | None
+
+
+class Access:
+    """The store as one account may use it. Every method checks the role first."""
+
+    def __init__(self, store: Store, account: AccountInfo) -> None:
+        self.store = store
+        self.account = account
+
+    @property
+    def role(self) -> str:
+        return self.account.role
+
+    @property
+    def own_patient(self) -> str | None:
+        """The patient code of a patient account, else None."""
+        return self.account.patient_code if self.role == "patient" else None
+
+    # ------------------------------------------------------------------ checks
+    def _require(self, *roles: str) -> None:
+        if self.role not in roles:
+            raise AccessDenied(f"a {self.role} account cannot do this; it needs a {' or '.join(roles)} account")
+
+    def _patient(self, patient: int | str) -> PatientInfo:
+        """The patient, if this account may see them (missing and forbidden look alike)."""
+        if self.role == "clinician":
+            return self.store.patient(patient)
+        if self.role == "patient":
+            try:
+                info = self.store.patient(patient)
+            except NotFoundError:
+                info = None
+            if info is None or info.id != self.account.patient_id:
+                raise AccessDenied("this account can see only its own record")
+            return info
+        raise AccessDenied("a researcher account sees de-identified exports only, not patient records")
+
+    # ------------------------------------------------------------------ patients
+    def patients(self, search: str = "") -> list[PatientSummary]:
+        """Patients whose code or name contains ``search`` (any case), by code."""
+        self._require("clinician")
+        needle = search.strip().lower()
+        out = []
+        for p in self.store.patients():
+            ident = self.store.identity(p.id)
+            name = ident.name if ident else None
+            if needle and needle not in p.code.lower() and needle not in (name or "").lower():
+                continue
+            visits = self.store.visits(p.id)
+            out.append(
+                PatientSummary(
+                    p.code,
+                    name,
+                    ident.birth_date if ident else None,
+                    len(visits),
+                    visits[-1].date if visits else None,
+                )
+            )
+        return out
+
+    def patient_codes(self) -> list[str]:
+        """Codes of the patients this account may open, by code."""
+        if self.own_patient is not None:
+            return [self.own_patient]
+        self._require("clinician")
+        return [p.code for p in self.store.patients()]
+
+    def add_patient(
+        self, code: str | None = None, *, name: str | None = None, birth_date: dt.date | None = None
+    ) -> PatientInfo:
+        self._require("clinician")
+        return self.store.add_patient(code, name=name, birth_date=birth_date, user=self.account.username)
+
+    def patient(self, patient: int | str) -> PatientInfo:
+        return self._patient(patient)
+
+    # ------------------------------------------------------------------ record
+    def visits(self, patient: int | str) -> list[VisitInfo]:
+        return self.store.visits(self._patient(patient).id)
+
+    def photos(self, patient: int | str) -> list[PhotoInfo]:
+        return self.store.photos(patient=self._patient(patient).id)
+
+    def views(self, patient: int | str) -> list[str]:
+        """Views photographed for the patient, in order of first appearance."""
+        return list(dict.fromkeys(p.view for p in self.photos(patient)))
+
+    def baseline_photo(self, patient: int | str, view: str) -> PhotoInfo | None:
+        """The first photo of ``view`` at the patient's earliest visit with one."""
+        return next((p for p in self.photos(patient) if p.view == view), None)
+
+    def timeline(self, patient: int | str, *, view: str | None = None) -> list[MeasurementRow]:
+        return self.store.timeline(self._patient(patient).id, view=view)
+
+    def original(self, photo_id: int) -> bytes:
+        """The original bytes of a photo the account may see."""
+        photo = self.store.photo(photo_id)
+        owner = self.store.visit(photo.visit_id).patient_id
+        self._patient(owner)
+        return self.store.read_original(photo_id)
+
+    def pixels(self, photo_id: int) -> np.ndarray:
+        """The photo as the analysis sees it: oriented 8-bit RGB."""
+        photo = self.store.photo(photo_id)
+        return load_photo(self.original(photo_id), name=photo.name).pixels
+
+    def overlay(self, photo_id: int) -> np.ndarray:
+        """The photo with what its newest measurement counted drawn on it.
+
+        The analysis is run again with the stored ROI and scale, so the picture
+        shows exactly what those numbers were made from.
+        """
+        pixels = self.pixels(photo_id)
+        row = self.store.measurements(photo_id)[-1]
+        result = analyze(pixels, roi=row.roi, px_per_mm=row.px_per_mm, scale_source=row.scale_source)
+        return draw_overlay(pixels, result.mask, roi=result.roi, groups=result.groups)
+
+    def current_roi(self, patient: int | str, view: str) -> RoiInfo | None:
+        return self.store.current_roi(self._patient(patient).id, view)
+
+    # ------------------------------------------------------------------ changes
+    def add_visit(
+        self, patient: int | str, date: dt.date, *, notes: str = "", events: Iterable[str] = ()
+    ) -> VisitInfo:
+        self._require("clinician")
+        return self.store.add_visit(
+            patient, date, notes=notes, events=events, user=self.account.username
+        )
+
+    def record_visit(
+        self,
+        patient: int | str,
+        date: dt.date,
+        photos: Sequence[NewPhoto],
+        *,
+        notes: str = "",
+        events: Iterable[str] = (),
+    ) -> tuple[VisitInfo, list[AddedPhoto]]:
+        """Add a visit with its photos, all or nothing.
+
+        If a photo cannot be stored, the new visit is removed again (and the
+        removal written to the audit log), so no half-recorded visit remains.
+        """
+        self._require("clinician")
+        if not photos:
+            raise ValueError("a visit needs at least one photo; upload the photos of this visit")
+        visit = self.add_visit(patient, date, notes=notes, events=events)
+        try:
+            added = self.add_photos(visit.id, photos)
+        except BaseException:
+            self.store.delete(
+                "visit", visit.id, user=self.account.username, reason="its photos could not be stored"
+            )
+            raise
+        return visit, added
+
+    def preview_photo(self, patient: int | str, item: NewPhoto) -> PhotoPreview:
+        self._require("clinician")
+        return self.store.preview_photo(self._patient(patient).id, item)
+
+    def add_photos(self, visit_id: int, photos: Sequence[NewPhoto]) -> list[AddedPhoto]:
+        self._require("clinician")
+        return self.store.add_photos(visit_id, photos, user=self.account.username)
+
+    def set_roi(
+        self, patient: int | str, view: str, roi: tuple[int, int, int, int], *, baseline_photo_id: int
+    ) -> RoiInfo:
+        self._require("clinician")
+        return self.store.set_roi(
+            patient, view, roi, baseline_photo_id=baseline_photo_id, user=self.account.username
+        )
+
+    def reanalyse(self, patient: int | str, photo_ids: Iterable[int] | None = None) -> list[int]:
+        """Measure the patient's photos again (e.g. with a new ROI); older values stay."""
+        self._require("clinician")
+        return self.store.reanalyse(
+            patient=self._patient(patient).id, photo_ids=photo_ids, user=self.account.username
+        )
+
+    # ------------------------------------------------------------------ export
+    def export_table(self, *, deidentified: bool = True) -> pd.DataFrame:
+        """Every patient's measurements with provenance.
+
+        Researchers get the de-identified table only; asking for the identified
+        one raises :class:`AccessDenied`.
+        """
+        from tracker.export import deidentify, export_key, measurement_table
+
+        self._require("clinician", "researcher")
+        if not deidentified and self.role != "clinician":
+            raise AccessDenied("researchers can export de-identified measurements only")
+        table = measurement_table(self.store)
+        return deidentify(table, key=export_key(self.store)) if deidentified else table

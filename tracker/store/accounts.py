@@ -1,0 +1,186 @@
+"""Accounts that sign in: clinicians, researchers and patients.
+
+Passwords are kept only as argon2id hashes (``argon2-cffi``). A patient's
+account is tied to that patient's record; what each role may see is enforced
+by :class:`tracker.access.Access`, which the app's pages call.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from dataclasses import dataclass
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from tracker.store import models as m
+from tracker.store.errors import StoreError
+from tracker.store.records import as_utc
+
+#: Roles an account can have.
+ROLES = ("clinician", "patient", "researcher")
+MIN_PASSWORD_LENGTH = 8
+_USERNAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-_.@")
+_HASHER = PasswordHasher()
+# verified against when the username is unknown, so a wrong name costs as much time as a wrong password
+_DUMMY_HASH = _HASHER.hash(secrets.token_hex(16))
+
+
+class SignInError(StoreError):
+    """The username or password is wrong. Deliberately does not say which."""
+
+
+@dataclass(frozen=True)
+class AccountInfo:
+    """An account, without its password hash."""
+
+    id: int
+    username: str
+    role: str
+    patient_id: int | None
+    patient_code: str | None
+    created_at: dt.datetime
+
+
+def check_password_rules(password: str) -> None:
+    """Raise ValueError, saying what to change, if ``password`` is too weak to store."""
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD_LENGTH:
+        raise ValueError(
+            f"a password needs at least {MIN_PASSWORD_LENGTH} characters; choose a longer one"
+        )
+
+
+def normalize_username(username: str) -> str:
+    """Lower-case ``username`` and check it; raise ValueError saying what is allowed."""
+    name = str(username).strip().lower()
+    if not 3 <= len(name) <= 64 or not set(name) <= _USERNAME_CHARS:
+        raise ValueError(
+            f"username {username!r} must be 3-64 characters of letters, digits, '.', '-', '_' or '@'"
+        )
+    return name
+
+
+class AccountsMixin:
+    """Account methods of :class:`tracker.store.Store`."""
+
+    def add_account(
+        self,
+        username: str,
+        password: str,
+        role: str,
+        *,
+        patient: int | str | None = None,
+        user: str | None = None,
+    ) -> AccountInfo:
+        """Add an account. A ``'patient'`` account needs the ``patient`` it belongs to.
+
+        Examples
+        --------
+        >>> import tempfile
+        >>> from tracker.store import Store
+        >>> store = Store.open(tempfile.mkdtemp(), user="admin")
+        >>> store.add_account("dr.a", "correct horse", "clinician").role
+        'clinician'
+        >>> store.authenticate("DR.A", "correct horse").username
+        'dr.a'
+        """
+        from tracker.store.api import _get_patient
+
+        name = normalize_username(username)
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+        if (role == "patient") != (patient is not None):
+            raise ValueError(
+                "a patient account needs the patient it belongs to (patient=code); "
+                "clinician and researcher accounts take no patient"
+            )
+        check_password_rules(password)
+        digest = _HASHER.hash(password)
+        try:
+            with self._write() as s, s.begin():
+                pid = None if patient is None else _get_patient(s, patient).id
+                row = m.Account(username=name, role=role, password_hash=digest, patient_id=pid)
+                s.add(row)
+                s.flush()
+                self._audit(s, user, "add", "account", row.id, username=name, role=role)
+        except IntegrityError:
+            raise StoreError(f"the username {name!r} is taken; pick another") from None
+        return self.account(name)
+
+    def account(self, username: str) -> AccountInfo:
+        """The account called ``username``; raise :class:`SignInError` if there is none."""
+        name = str(username).strip().lower()
+        with self._read() as s:
+            row = s.execute(_account_select().where(m.Account.username == name)).first()
+        if row is None:
+            raise SignInError(f"no account called {name!r}")
+        return _account_info(row)
+
+    def accounts(self) -> list[AccountInfo]:
+        """All accounts, by username."""
+        with self._read() as s:
+            return [
+                _account_info(r)
+                for r in s.execute(_account_select().order_by(m.Account.username))
+            ]
+
+    def authenticate(self, username: str, password: str) -> AccountInfo:
+        """The account whose username and password these are.
+
+        Raises
+        ------
+        SignInError
+            Unknown username or wrong password (the message does not say which).
+        """
+        name = str(username).strip().lower()
+        with self._read() as s:
+            row = s.scalar(select(m.Account).where(m.Account.username == name))
+        stored = _DUMMY_HASH if row is None else row.password_hash
+        try:
+            _HASHER.verify(stored, password)
+            ok = row is not None
+        except (VerificationError, InvalidHashError):
+            ok = False
+        if not ok:
+            raise SignInError("the username or password is wrong; check both and try again")
+        if _HASHER.check_needs_rehash(row.password_hash):
+            self._store_hash(row.id, _HASHER.hash(password), user=name)
+        return self.account(name)
+
+    def set_password(self, username: str, password: str, *, user: str | None = None) -> None:
+        """Replace an account's password."""
+        check_password_rules(password)
+        self._store_hash(self.account(username).id, _HASHER.hash(password), user=user)
+
+    def ensure_admin(self, password: str | None = None, *, username: str = "admin") -> str | None:
+        """Create the first clinician account if the store has no clinician yet.
+
+        Returns the generated password when one was made (``password`` None),
+        so the caller can show it once; otherwise None.
+        """
+        if any(a.role == "clinician" for a in self.accounts()):
+            return None
+        generated = None
+        if not password:
+            password = generated = secrets.token_urlsafe(12)
+        self.add_account(username, password, "clinician", user="setup")
+        return generated
+
+    def _store_hash(self, account_id: int, digest: str, *, user: str | None) -> None:
+        with self._write() as s, s.begin():
+            s.get(m.Account, account_id).password_hash = digest
+            self._audit(s, user, "set_password", "account", account_id)
+
+
+def _account_select():
+    return select(m.Account, m.Patient.code).outerjoin(
+        m.Patient, m.Patient.id == m.Account.patient_id
+    )
+
+
+def _account_info(row) -> AccountInfo:
+    a, code = row
+    return AccountInfo(a.id, a.username, a.role, a.patient_id, code, as_utc(a.created_at))

@@ -1,0 +1,188 @@
+"""A patient's measurements across visits: values, noise bands, change from baseline.
+
+:func:`timeline_table` turns the store's measurement rows into one row per
+view, visit and metric; :func:`timeline_chart` draws one metric of one view
+as an Altair chart. Both show observed values only (see
+:mod:`tracker.wording`): a change is described as higher or lower than the
+baseline, never judged.
+
+The noise band of a visit is the standard deviation of repeat photos of that
+view at that visit. A visit with a single photo takes the band pooled from the
+repeat photos of that view at the patient's other visits; with no repeats at
+all the band is not measured, and the table says so.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import altair as alt
+import numpy as np
+import pandas as pd
+
+from tracker.store import MeasurementRow, VisitInfo
+from tracker.wording import OBSERVED_ONLY
+
+#: metric -> (label, unit, decimals), in the order of the design notes.
+METRICS: dict[str, tuple[str, str, int]] = {
+    "coverage_pct": ("Coverage", "%", 1),
+    "hair_count": ("Hair count", "hairs", 0),
+    "density_per_cm2": ("Density", "hairs/cm²", 0),
+    "mean_width_px": ("Mean shaft width", "px", 1),
+    "mean_width_um": ("Mean shaft width", "µm", 0),
+    "thin_hair_pct": ("Thin hairs", "%", 1),
+}
+
+NOISE_REPEATS = "repeat photos at this visit"
+NOISE_POOLED = "pooled from repeat photos at other visits"
+NOISE_NONE = "not measured: no repeat photos of this view"
+
+COLUMNS = [
+    "view",
+    "visit_id",
+    "visit_date",
+    "events",
+    "metric",
+    "label",
+    "unit",
+    "value",
+    "n_photos",
+    "noise_sd",
+    "noise_source",
+    "baseline_value",
+    "difference",
+    "difference_pct",
+]
+
+
+def timeline_table(rows: Sequence[MeasurementRow], visits: Sequence[VisitInfo]) -> pd.DataFrame:
+    """One row per view, visit and metric that was measured.
+
+    ``value`` is the mean over the visit's photos of that view, ``noise_sd``
+    its noise band (see the module notes), ``difference`` and
+    ``difference_pct`` the change from the view's first visit (the baseline).
+
+    Examples
+    --------
+    >>> table = timeline_table([], [])
+    >>> list(table.columns) == COLUMNS, len(table)
+    (True, 0)
+    """
+    events = {v.id: ", ".join(v.events) for v in visits}
+    records = []
+    for row in rows:
+        for metric in METRICS:
+            value = getattr(row, metric)
+            if value is not None:
+                records.append((row.view, row.visit_id, row.visit_date, metric, float(value)))
+    if not records:
+        return pd.DataFrame(columns=COLUMNS)
+    raw = pd.DataFrame(records, columns=["view", "visit_id", "visit_date", "metric", "value"])
+    keys = ["view", "metric", "visit_date", "visit_id"]
+    per_visit = (
+        raw.groupby(keys, sort=True)["value"]
+        .agg(value="mean", n_photos="size", sd="std")  # one photo: NaN (ddof=1)
+        .reset_index()
+    )
+    parts = []
+    for (_, _), group in per_visit.groupby(["view", "metric"], sort=False):
+        group = group.sort_values(["visit_date", "visit_id"]).copy()
+        repeats = group[group["n_photos"] > 1]
+        pooled = _pooled_sd(repeats["sd"].to_numpy(), repeats["n_photos"].to_numpy())
+        has_own = group["n_photos"] > 1
+        group["noise_sd"] = np.where(has_own, group["sd"], pooled)
+        group["noise_source"] = np.where(
+            has_own, NOISE_REPEATS, NOISE_NONE if math.isnan(pooled) else NOISE_POOLED
+        )
+        base = float(group["value"].iloc[0])
+        group["baseline_value"] = base
+        group["difference"] = group["value"] - base
+        group["difference_pct"] = (
+            group["difference"] / base * 100.0 if base != 0 else np.nan
+        )
+        parts.append(group)
+    table = pd.concat(parts, ignore_index=True)
+    table["events"] = table["visit_id"].map(events).fillna("")
+    table["label"] = table["metric"].map({k: v[0] for k, v in METRICS.items()})
+    table["unit"] = table["metric"].map({k: v[1] for k, v in METRICS.items()})
+    return table[COLUMNS].reset_index(drop=True)
+
+
+def _pooled_sd(sds: np.ndarray, ns: np.ndarray) -> float:
+    """Pooled standard deviation of groups with sizes ``ns``; NaN with no groups."""
+    dof = (ns - 1).sum()
+    if dof <= 0:
+        return math.nan
+    return float(math.sqrt(((ns - 1) * sds**2).sum() / dof))
+
+
+def describe_change(difference: float, difference_pct: float, unit: str, decimals: int) -> str:
+    """Neutral words for a change from baseline, e.g. ``'2.0 % higher than baseline (+5.1 %)'``.
+
+    Examples
+    --------
+    >>> describe_change(-3.0, -10.0, "hairs", 0)
+    '3 hairs lower than baseline (-10.0 %)'
+    >>> describe_change(0.0, 0.0, "%", 1)
+    'same as baseline'
+    """
+    if round(difference, decimals) == 0:
+        return "same as baseline"
+    side = "higher" if difference > 0 else "lower"
+    pct = "" if math.isnan(difference_pct) else f" ({difference_pct:+.1f} %)"
+    return f"{abs(difference):.{decimals}f} {unit} {side} than baseline{pct}"
+
+
+def timeline_chart(table: pd.DataFrame, metric: str) -> alt.LayerChart:
+    """Chart of one metric of one view's :func:`timeline_table` rows.
+
+    Points joined by a line, each with its noise band (± one standard
+    deviation), a dashed baseline, neutral event markers, and the observed-only
+    line as subtitle. The tooltip gives the difference from baseline.
+    """
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {', '.join(METRICS)}, not {metric!r}")
+    label, unit, decimals = METRICS[metric]
+    data = table[table["metric"] == metric].copy()
+    if data["view"].nunique() > 1:
+        raise ValueError("timeline_chart draws one view; filter the table to one view first")
+    data["date"] = pd.to_datetime(data["visit_date"])
+    data["low"] = data["value"] - data["noise_sd"]
+    data["high"] = data["value"] + data["noise_sd"]
+    data["change"] = [
+        describe_change(d, p, unit, decimals)
+        for d, p in zip(data["difference"], data["difference_pct"], strict=True)
+    ]
+    data["noise"] = [
+        f"± {sd:.{decimals + 1}f} {unit} ({src})" if not math.isnan(sd) else src
+        for sd, src in zip(data["noise_sd"], data["noise_source"], strict=True)
+    ]
+    data = data[["date", "value", "low", "high", "change", "noise", "n_photos", "events", "baseline_value"]]
+    # the observed-only line, broken after its first sentence so it fits a narrow chart
+    subtitle = [s if s.endswith(".") else s + "." for s in OBSERVED_ONLY.split(". ")]
+    title = alt.TitleParams(f"{label} ({unit})", subtitle=subtitle, anchor="start")
+    # one dataset for every layer: Streamlit serialises each layer's data separately
+    base = alt.Chart().encode(x=alt.X("date:T", title="Visit date"))
+    y = alt.Y("value:Q", title=f"{label} ({unit})", scale=alt.Scale(zero=False))
+    band = base.mark_rule(strokeWidth=3, opacity=0.35).encode(
+        y=alt.Y("low:Q", title=f"{label} ({unit})"), y2="high:Q"
+    )
+    line = base.mark_line(point=alt.OverlayMarkDef(size=60, filled=True)).encode(
+        y=y,
+        tooltip=[
+            alt.Tooltip("date:T", title="Visit"),
+            alt.Tooltip("value:Q", title=f"{label} ({unit})", format=f".{decimals}f"),
+            alt.Tooltip("noise:N", title="Noise band"),
+            alt.Tooltip("change:N", title="Difference from baseline"),
+            alt.Tooltip("n_photos:Q", title="Photos"),
+            alt.Tooltip("events:N", title="Events"),
+        ],
+    )
+    baseline = alt.Chart().mark_rule(strokeDash=[6, 4], color="gray").encode(y="mean(baseline_value):Q")
+    marked = base.transform_filter(alt.datum.events != "")
+    events = marked.mark_rule(color="gray", opacity=0.5)
+    event_text = marked.mark_text(align="left", dx=3, dy=-5, color="gray", baseline="top").encode(
+        y=alt.value(0), text="events:N"
+    )
+    return alt.layer(band, line, baseline, events, event_text, data=data, title=title)
