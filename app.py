@@ -12,6 +12,8 @@ see is enforced by :class:`tracker.access.Access`.
 
 from __future__ import annotations
 
+import logging
+
 import streamlit as st
 
 from app_pages.common import current_access
@@ -31,15 +33,30 @@ ROLE_PAGES = {
     "researcher": ["export", "analyse"],
 }
 
+LOG = logging.getLogger("tracker.app")
+UNEXPECTED = (
+    "Something went wrong on this page, and nothing was changed half-way. Try again; if it "
+    "keeps happening, tell the person who runs this app (the details are in the server's log)."
+)
+
+
+def main() -> None:
+    access = current_access()
+    if access is None:
+        page = st.navigation([st.Page("app_pages/sign_in.py", title="Sign in", icon=":material/login:")])
+    else:
+        page = st.navigation([PAGES[name] for name in ROLE_PAGES[access.role]])
+        with st.sidebar:
+            st.caption(f"Signed in as **{access.account.username}** ({access.role})")
+            if st.button("Sign out", key="sign_out"):
+                st.session_state.clear()
+                st.rerun()
+    page.run()
+
+
 st.set_page_config(page_title="Scalp hair tracker", page_icon=":material/timeline:", layout="wide")
-access = current_access()
-if access is None:
-    page = st.navigation([st.Page("app_pages/sign_in.py", title="Sign in", icon=":material/login:")])
-else:
-    page = st.navigation([PAGES[name] for name in ROLE_PAGES[access.role]])
-    with st.sidebar:
-        st.caption(f"Signed in as **{access.account.username}** ({access.role})")
-        if st.button("Sign out", key="sign_out"):
-            st.session_state.clear()
-            st.rerun()
-page.run()
+try:
+    main()
+except Exception:  # a sentence for the person, the traceback for the log
+    LOG.exception("the page failed")
+    st.error(UNEXPECTED)

@@ -106,3 +106,18 @@ def test_first_start_without_a_password_prints_one_once(tmp_path, use_clinic, mo
 def test_app_entry_holds_no_store_logic():
     source = APP.read_text()
     assert "Store" not in source and "authenticate" not in source
+
+
+def test_an_unexpected_failure_is_a_sentence_not_a_traceback(tmp_path, use_clinic):
+    from _app_util import Clinic
+
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "tracker.sqlite").write_bytes(b"this is not a database" * 100)
+    use_clinic(Clinic(broken))
+    at = run_page("app", None)
+    assert [e.value for e in at.error] == [
+        "Something went wrong on this page, and nothing was changed half-way. Try again; if it "
+        "keeps happening, tell the person who runs this app (the details are in the server's log)."
+    ]
+    assert not at.exception

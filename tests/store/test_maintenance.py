@@ -8,6 +8,7 @@ import hashlib
 import io
 import json
 import sqlite3
+import stat
 import tarfile
 
 import pytest
@@ -346,3 +347,19 @@ def test_plain_postgresql_url_uses_psycopg(tmp_path):
     url = reset_postgres().replace("postgresql+psycopg://", "postgresql://")
     with Store.open(tmp_path / "s", database_url=url) as store:
         assert store.engine.dialect.driver == "psycopg"
+
+
+def test_backup_keeps_the_export_key_so_pseudonyms_survive_a_restore(store, tmp_path, monkeypatch):
+    from tracker.export import deidentify, export_key, measurement_table
+
+    monkeypatch.delenv("TRACKER_EXPORT_KEY", raising=False)
+    _fill(store)
+    before = deidentify(measurement_table(store), key=export_key(store))["subject_id"]
+    archive = tmp_path / "backup.tar"
+    assert backup(store, archive)["export_key"] is True
+    target = tmp_path / "restored"
+    restore(archive, target)
+    assert stat.S_IMODE((target / "export.key").stat().st_mode) == 0o600
+    with Store.open(target) as copy:
+        after = deidentify(measurement_table(copy), key=export_key(copy))["subject_id"]
+    assert list(after) == list(before)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tracker.export.table import MIN_KEY_BYTES
+from tracker.store.api import EXPORT_KEY_NAME
 
 if TYPE_CHECKING:
     from tracker.store import Store
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
 #: Environment variable that holds the export key as text.
 KEY_ENV = "TRACKER_EXPORT_KEY"
 #: File in the store folder that holds the key when the variable is not set.
-KEY_FILE = "export.key"
+KEY_FILE = EXPORT_KEY_NAME
 
 
 def key_path(store: Store) -> Path:

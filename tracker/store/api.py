@@ -44,6 +44,8 @@ if TYPE_CHECKING:
 
 DEFAULT_LOCATION = "tracker-data"
 SQLITE_NAME = "tracker.sqlite"
+#: The secret behind research pseudonyms (:func:`tracker.export.export_key`), kept in the store folder.
+EXPORT_KEY_NAME = "export.key"
 MARKER_NAME = "store.json"
 _CODE_CHARS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
 _USER_SCALE_SOURCES = ("magnification", "field_width", "user")

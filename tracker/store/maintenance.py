@@ -22,7 +22,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from tracker.store import schema
-from tracker.store.api import SQLITE_NAME, Store
+from tracker.store.api import EXPORT_KEY_NAME, SQLITE_NAME, Store
 from tracker.store.errors import OriginalError, StoreError
 from tracker.store.originals import TEMP_PREFIX, Originals, sha256_hex
 
@@ -199,6 +199,7 @@ def backup(store: Store, archive_path: str | os.PathLike) -> dict:
         "tables": counts,
         "table_sha256": {name: sha256_hex(data) for name, data in dumps.items()},
         "originals": shas,
+        "export_key": (store.location / EXPORT_KEY_NAME).exists(),
     }
     archive_path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=archive_path.parent)
@@ -211,6 +212,9 @@ def backup(store: Store, archive_path: str | os.PathLike) -> dict:
                 _add_bytes(tar, f"db/{name}.jsonl", data)
             for sha in shas:
                 _add_bytes(tar, f"originals/{sha[:2]}/{sha}", store.originals.get(sha))
+            if manifest["export_key"]:  # research pseudonyms stay the same after a restore
+                key = (store.location / EXPORT_KEY_NAME).read_bytes()
+                _add_bytes(tar, EXPORT_KEY_NAME, key, mode=0o600)
         with open(tmp, "rb+") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, archive_path)
@@ -220,9 +224,10 @@ def backup(store: Store, archive_path: str | os.PathLike) -> dict:
     return manifest
 
 
-def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes, *, mode: int = 0o644) -> None:
     info = tarfile.TarInfo(name)
     info.size = len(data)
+    info.mode = mode
     info.mtime = int(time.time())
     tar.addfile(info, io.BytesIO(data))
 
@@ -272,6 +277,10 @@ def restore(
             tables = _load_tables(tar, manifest)
             _restore_originals(tar, manifest, Originals(build / "originals"))
             _restore_rows(url, manifest, tables)
+            if manifest.get("export_key"):
+                key = build / EXPORT_KEY_NAME
+                key.touch(mode=0o600)
+                key.write_bytes(tar.extractfile(EXPORT_KEY_NAME).read())
             if target.exists():
                 target.rmdir()
             os.replace(build, target)
