@@ -160,17 +160,26 @@ class Access:
     def timeline(self, patient: int | str, *, view: str | None = None) -> list[MeasurementRow]:
         return self.store.timeline(self._patient(patient).id, view=view)
 
+    def photo(self, photo_id: int) -> PhotoInfo:
+        """A photo the account may see (an unknown id and another patient's look alike)."""
+        try:
+            photo = self.store.photo(photo_id)
+        except NotFoundError:
+            if self.role == "clinician":
+                raise
+            photo = None
+        self._patient(-1 if photo is None else self.store.visit(photo.visit_id).patient_id)
+        return photo
+
     def original(self, photo_id: int) -> bytes:
         """The original bytes of a photo the account may see."""
-        photo = self.store.photo(photo_id)
-        owner = self.store.visit(photo.visit_id).patient_id
-        self._patient(owner)
+        self.photo(photo_id)
         return self.store.read_original(photo_id)
 
     def pixels(self, photo_id: int) -> np.ndarray:
         """The photo as the analysis sees it: oriented 8-bit RGB."""
-        photo = self.store.photo(photo_id)
-        return load_photo(self.original(photo_id), name=photo.name).pixels
+        photo = self.photo(photo_id)
+        return load_photo(self.store.read_original(photo_id), name=photo.name).pixels
 
     def overlay(self, photo_id: int) -> np.ndarray:
         """The photo with what its newest measurement counted drawn on it.

@@ -79,6 +79,7 @@ def add_demo_accounts(store: Store) -> list[str]:
 
     Returns the usernames added. For a demo store only: the passwords are public.
     """
+    store.patient(DEMO_CODE)  # NotFoundError before any account is added: load the patient first
     have = {a.username for a in store.accounts()}
     added = []
     for username, password, role in DEMO_ACCOUNTS:

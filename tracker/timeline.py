@@ -118,12 +118,17 @@ def _pooled_sd(sds: np.ndarray, ns: np.ndarray) -> float:
 
 
 def describe_change(difference: float, difference_pct: float, unit: str, decimals: int) -> str:
-    """Neutral words for a change from baseline, e.g. ``'2.0 % higher than baseline (+5.1 %)'``.
+    """Neutral words for a change from baseline, e.g. ``'12 hairs higher than baseline (+5.1 %)'``.
+
+    A difference of a percentage (coverage, thin-hair share) is given in
+    percentage points, its relative change in %.
 
     Examples
     --------
     >>> describe_change(-3.0, -10.0, "hairs", 0)
     '3 hairs lower than baseline (-10.0 %)'
+    >>> describe_change(2.0, 18.2, "%", 1)
+    '2.0 percentage points higher than baseline (+18.2 %)'
     >>> describe_change(0.0, 0.0, "%", 1)
     'same as baseline'
     """
@@ -131,6 +136,8 @@ def describe_change(difference: float, difference_pct: float, unit: str, decimal
         return "same as baseline"
     side = "higher" if difference > 0 else "lower"
     pct = "" if math.isnan(difference_pct) else f" ({difference_pct:+.1f} %)"
+    if unit == "%":  # a difference of percentages is in percentage points
+        unit = "percentage points"
     return f"{abs(difference):.{decimals}f} {unit} {side} than baseline{pct}"
 
 

@@ -1,0 +1,337 @@
+"""tracker.timeline: per-visit values, noise bands, change from baseline, chart.
+
+Rows are built by hand, so every expected figure below is worked out from the
+inputs written here (see the comments), not read back from the code.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tracker.store import MeasurementRow, VisitInfo
+from tracker.timeline import (
+    COLUMNS,
+    METRICS,
+    NOISE_NONE,
+    NOISE_POOLED,
+    NOISE_REPEATS,
+    describe_change,
+    timeline_chart,
+    timeline_table,
+)
+from tracker.wording import BANNED_WORDS, OBSERVED_ONLY
+
+D1, D2, D3 = dt.date(2025, 1, 6), dt.date(2025, 4, 1), dt.date(2025, 7, 1)
+_ids = iter(range(1, 10_000))
+
+
+def mrow(visit_id: int, date: dt.date, view: str, **metrics) -> MeasurementRow:
+    """A measurement row of one photo; metrics not given are None (not measured)."""
+    values = dict.fromkeys(METRICS)
+    values.update(metrics)
+    n = next(_ids)
+    return MeasurementRow(
+        measurement_id=n,
+        photo_id=n,
+        visit_id=visit_id,
+        visit_date=date,
+        view=view,
+        sha256=f"{n:064x}",
+        roi_id=None,
+        roi=(0, 0, 100, 100),
+        mode="closeup",
+        quality_status="pass",
+        quality={},
+        px_per_mm=None,
+        scale_source="none",
+        algorithm_version="test",
+        parameters={},
+        created_at=dt.datetime(2025, 1, 1, tzinfo=dt.UTC),
+        **values,
+    )
+
+
+VISITS = [
+    VisitInfo(1, 1, D1, "", ("treatment started",)),
+    VisitInfo(2, 1, D2, "notes are not events", ()),
+    VisitInfo(3, 1, D3, "", ("photo card B", "new camera")),
+]
+
+# vertex coverage: visit 1 repeats 10, 12; visit 2 one photo 13; visit 3 repeats 9, 10, 14
+# vertex hair count: visit 1: 20, 24; visit 2: 18; visit 3: 21, (not measured), 27
+# crown coverage: one photo at visits 1 and 3 only (no repeats anywhere)
+ROWS = [
+    mrow(3, D3, "vertex", coverage_pct=9.0, hair_count=21),
+    mrow(1, D1, "vertex", coverage_pct=10.0, hair_count=20),
+    mrow(2, D2, "vertex", coverage_pct=13.0, hair_count=18),
+    mrow(1, D1, "vertex", coverage_pct=12.0, hair_count=24),
+    mrow(3, D3, "vertex", coverage_pct=10.0, hair_count=None),
+    mrow(3, D3, "vertex", coverage_pct=14.0, hair_count=27),
+    mrow(1, D1, "crown", coverage_pct=40.0),
+    mrow(3, D3, "crown", coverage_pct=44.0),
+]
+
+
+@pytest.fixture(scope="module")
+def table() -> pd.DataFrame:
+    return timeline_table(ROWS, VISITS)
+
+
+def _series(table: pd.DataFrame, view: str, metric: str) -> pd.DataFrame:
+    return table[(table["view"] == view) & (table["metric"] == metric)].reset_index(drop=True)
+
+
+# ---------------------------------------------------------------------- table
+def test_table_has_one_row_per_view_visit_and_measured_metric(table):
+    assert list(table.columns) == COLUMNS
+    keys = sorted(zip(table["view"], table["metric"], table["visit_id"], strict=True))
+    assert keys == [
+        ("crown", "coverage_pct", 1),
+        ("crown", "coverage_pct", 3),
+        ("vertex", "coverage_pct", 1),
+        ("vertex", "coverage_pct", 2),
+        ("vertex", "coverage_pct", 3),
+        ("vertex", "hair_count", 1),
+        ("vertex", "hair_count", 2),
+        ("vertex", "hair_count", 3),
+    ]  # metrics never measured (density, widths, thin share) get no rows
+
+
+def test_values_are_visit_means_and_noise_is_the_sd_of_repeats(table):
+    cov = _series(table, "vertex", "coverage_pct")
+    assert list(cov["visit_date"]) == [D1, D2, D3]  # oldest first
+    assert list(cov["n_photos"]) == [2, 1, 3]
+    np.testing.assert_allclose(cov["value"], [11.0, 13.0, 11.0])
+    # visit 1: (10, 12) -> SD sqrt(2); visit 3: (9, 10, 14), deviations -2, -1, 3 -> SD sqrt(14 / 2)
+    # visit 2 has one photo: pooled SD sqrt((1 * 2 + 2 * 7) / (1 + 2)) = sqrt(16 / 3)
+    np.testing.assert_allclose(cov["noise_sd"], [math.sqrt(2), math.sqrt(16 / 3), math.sqrt(7)])
+    assert list(cov["noise_source"]) == [NOISE_REPEATS, NOISE_POOLED, NOISE_REPEATS]
+
+
+def test_not_measured_photos_do_not_count(table):
+    hairs = _series(table, "vertex", "hair_count")
+    assert list(hairs["n_photos"]) == [2, 1, 2]  # the photo without a count is left out
+    np.testing.assert_allclose(hairs["value"], [22.0, 18.0, 24.0])
+    # visit 1: (20, 24) -> SD sqrt(8); visit 3: (21, 27) -> SD sqrt(18); pooled sqrt((8 + 18) / 2)
+    np.testing.assert_allclose(hairs["noise_sd"], [math.sqrt(8), math.sqrt(13), math.sqrt(18)])
+    assert hairs["label"].unique().tolist() == ["Hair count"]
+    assert hairs["unit"].unique().tolist() == ["hairs"]
+
+
+def test_pooled_sd_is_not_taken_from_another_view(table):
+    crown = _series(table, "crown", "coverage_pct")
+    assert list(crown["n_photos"]) == [1, 1]
+    assert crown["noise_sd"].isna().all()
+    assert list(crown["noise_source"]) == [NOISE_NONE, NOISE_NONE]
+
+
+def test_difference_from_the_first_visit(table):
+    cov = _series(table, "vertex", "coverage_pct")
+    assert cov["baseline_value"].tolist() == [11.0] * 3
+    np.testing.assert_allclose(cov["difference"], [0.0, 2.0, 0.0])
+    np.testing.assert_allclose(cov["difference_pct"], [0.0, 2 / 11 * 100, 0.0])
+    hairs = _series(table, "vertex", "hair_count")
+    np.testing.assert_allclose(hairs["difference"], [0.0, -4.0, 2.0])
+    np.testing.assert_allclose(hairs["difference_pct"], [0.0, -4 / 22 * 100, 2 / 22 * 100])
+    crown = _series(table, "crown", "coverage_pct")
+    np.testing.assert_allclose(crown["difference"], [0.0, 4.0])
+    np.testing.assert_allclose(crown["difference_pct"], [0.0, 10.0])
+
+
+def test_baseline_is_the_first_visit_of_each_view():
+    """A view first photographed later has its own, later baseline."""
+    rows = [
+        mrow(1, D1, "vertex", coverage_pct=10.0),
+        mrow(2, D2, "crown", coverage_pct=30.0),
+        mrow(3, D3, "crown", coverage_pct=33.0),
+        mrow(3, D3, "vertex", coverage_pct=12.0),
+    ]
+    table = timeline_table(rows, VISITS)
+    crown = _series(table, "crown", "coverage_pct")
+    assert crown["baseline_value"].tolist() == [30.0, 30.0]
+    np.testing.assert_allclose(crown["difference_pct"], [0.0, 10.0])
+    vertex = _series(table, "vertex", "coverage_pct")
+    np.testing.assert_allclose(vertex["difference_pct"], [0.0, 20.0])
+
+
+def test_zero_baseline_gives_no_percentage():
+    rows = [mrow(1, D1, "vertex", hair_count=0), mrow(2, D2, "vertex", hair_count=5)]
+    hairs = _series(timeline_table(rows, VISITS), "vertex", "hair_count")
+    np.testing.assert_allclose(hairs["difference"], [0.0, 5.0])
+    assert hairs["difference_pct"].isna().all()
+
+
+def test_events_are_mapped_to_their_visits(table):
+    cov = _series(table, "vertex", "coverage_pct")
+    assert cov["events"].tolist() == ["treatment started", "", "photo card B, new camera"]
+    unknown = timeline_table([mrow(99, D1, "vertex", coverage_pct=1.0)], VISITS)
+    assert unknown["events"].tolist() == [""]
+
+
+def test_inputs_are_not_reordered_or_changed():
+    rows = list(ROWS)
+    timeline_table(rows, VISITS)
+    assert rows == ROWS
+
+
+def test_empty_table_has_the_columns():
+    for rows in ([], [mrow(1, D1, "vertex")]):  # nothing measured at all
+        empty = timeline_table(rows, VISITS)
+        assert list(empty.columns) == COLUMNS and len(empty) == 0
+
+
+# ---------------------------------------------------------------------- words
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        ((2.0, 2 / 11 * 100, "%", 1), "2.0 percentage points higher than baseline (+18.2 %)"),
+        ((-4.0, -4 / 22 * 100, "hairs", 0), "4 hairs lower than baseline (-18.2 %)"),
+        ((12.6, 5.04, "hairs/cm²", 0), "13 hairs/cm² higher than baseline (+5.0 %)"),
+        ((-0.26, -0.5, "µm", 1), "0.3 µm lower than baseline (-0.5 %)"),
+        ((5.0, math.nan, "hairs", 0), "5 hairs higher than baseline"),
+        ((0.0, 0.0, "%", 1), "same as baseline"),
+        ((0.04, 0.3, "%", 1), "same as baseline"),  # below the shown precision
+        ((-0.4, -1.0, "hairs", 0), "same as baseline"),
+    ],
+)
+def test_describe_change(args, expected):
+    assert describe_change(*args) == expected
+
+
+def _banned_in(text: str) -> list[str]:
+    low = text.lower()
+    return [w for w in BANNED_WORDS if w in low]
+
+
+def test_change_descriptions_use_no_banned_words(table):
+    texts = [
+        describe_change(d, p, unit, decimals)
+        for _, unit, decimals in METRICS.values()
+        for d, p in [(3.0, 10.0), (-3.0, -10.0), (0.0, 0.0), (1.0, math.nan), (-250.0, -99.0)]
+    ]
+    texts += [
+        describe_change(d, p, u, 1)
+        for d, p, u in zip(table["difference"], table["difference_pct"], table["unit"], strict=True)
+    ]
+    for text in texts:
+        assert _banned_in(text) == [], text
+        assert "higher than baseline" in text or "lower than baseline" in text or (
+            text == "same as baseline"
+        )
+
+
+# ---------------------------------------------------------------------- chart
+def _chart_dict(table: pd.DataFrame, view: str, metric: str) -> dict:
+    return timeline_chart(table[table["view"] == view], metric).to_dict()
+
+
+_FILTER = re.compile(r"""\(?\s*datum\.(\w+)\s*(!==|===|!=|==)\s*(['"])(.*?)\3\s*\)?""")
+
+
+def _passes(expression: str, row: dict) -> bool:
+    """Evaluate a Vega filter of the form ``(datum.field !== 'text')`` on one row."""
+    match = _FILTER.fullmatch(expression.strip())
+    if match is None:
+        raise NotImplementedError(f"this test cannot evaluate the filter {expression!r}")
+    field, operator, _, text = match.groups()
+    return (row[field] == text) == operator.startswith("=")
+
+
+def _layer_data(spec: dict, layer: dict) -> list[dict]:
+    """The rows a layer draws: its own data or the chart's, after its filters."""
+    source = layer.get("data", spec.get("data"))
+    rows = spec["datasets"][source["name"]]
+    for step in layer.get("transform", []):
+        if set(step) != {"filter"} or not isinstance(step["filter"], str):
+            raise NotImplementedError(f"this test cannot apply the transform {step!r}")
+        rows = [r for r in rows if _passes(step["filter"], r)]
+    return rows
+
+
+def test_chart_title_carries_the_observed_only_line(table):
+    spec = _chart_dict(table, "vertex", "coverage_pct")
+    assert spec["title"]["text"] == "Coverage (%)"
+    assert " ".join(spec["title"]["subtitle"]) == OBSERVED_ONLY
+
+
+def test_chart_layers_band_line_baseline_and_events(table):
+    spec = _chart_dict(table, "vertex", "coverage_pct")
+    band, line, baseline, events, event_text = spec["layer"]
+
+    assert band["mark"]["type"] == "rule"
+    assert (band["encoding"]["y"]["field"], band["encoding"]["y2"]["field"]) == ("low", "high")
+    points = _layer_data(spec, band)
+    np.testing.assert_allclose(
+        [p["high"] - p["low"] for p in points],
+        [2 * math.sqrt(2), 2 * math.sqrt(16 / 3), 2 * math.sqrt(7)],
+    )  # plus and minus one noise SD
+
+    assert line["mark"]["type"] == "line" and line["encoding"]["y"]["field"] == "value"
+    assert [p["value"] for p in _layer_data(spec, line)] == [11.0, 13.0, 11.0]
+    tooltip = {t["title"]: t["field"] for t in line["encoding"]["tooltip"]}
+    assert tooltip["Difference from baseline"] == "change"
+    assert [p["change"] for p in _layer_data(spec, line)] == [
+        "same as baseline",
+        "2.0 percentage points higher than baseline (+18.2 %)",
+        "same as baseline",
+    ]
+    assert [p["noise"].split(" (")[1] for p in _layer_data(spec, line)] == [
+        NOISE_REPEATS + ")",
+        NOISE_POOLED + ")",
+        NOISE_REPEATS + ")",
+    ]
+
+    assert baseline["mark"]["type"] == "rule" and baseline["mark"]["strokeDash"]
+    assert baseline["encoding"]["y"]["field"] == "baseline_value"
+    assert baseline["encoding"]["y"].get("aggregate") in (None, "mean", "min", "max", "median")
+    assert {p["baseline_value"] for p in _layer_data(spec, baseline)} == {11.0}  # one level
+
+    assert events["mark"]["type"] == "rule" and events["encoding"]["x"]["field"] == "date"
+    assert event_text["mark"]["type"] == "text"
+    assert event_text["encoding"]["text"]["field"] == "events"
+    marked = [(p["date"][:10], p["events"]) for p in _layer_data(spec, events)]
+    assert marked == [("2025-01-06", "treatment started"), ("2025-07-01", "photo card B, new camera")]
+    assert _layer_data(spec, event_text) == _layer_data(spec, events)
+
+
+def test_chart_of_a_view_without_repeats_says_noise_not_measured(table):
+    spec = _chart_dict(table, "crown", "coverage_pct")
+    line = spec["layer"][1]
+    assert [p["noise"] for p in _layer_data(spec, line)] == [NOISE_NONE, NOISE_NONE]
+    assert [p["change"] for p in _layer_data(spec, line)] == [
+        "same as baseline",
+        "4.0 percentage points higher than baseline (+10.0 %)",
+    ]
+
+
+@pytest.mark.parametrize("metric", list(METRICS))
+def test_chart_text_has_no_banned_words(metric):
+    rows = [
+        mrow(1, D1, "vertex", **{metric: 10.0}),
+        mrow(1, D1, "vertex", **{metric: 12.0}),
+        mrow(2, D2, "vertex", **{metric: 8.0}),
+        mrow(3, D3, "vertex", **{metric: 15.0}),
+    ]
+    spec = timeline_chart(timeline_table(rows, VISITS), metric).to_dict()
+    text = json.dumps(spec, ensure_ascii=False)
+    assert _banned_in(text) == []
+    label, unit, _ = METRICS[metric]
+    assert spec["title"]["text"] == f"{label} ({unit})"
+    changes = [p["change"] for p in _layer_data(spec, spec["layer"][1])]
+    assert "lower than baseline" in changes[1] and "higher than baseline" in changes[2]
+
+
+def test_chart_refuses_an_unknown_metric_or_several_views(table):
+    with pytest.raises(ValueError, match="metric must be one of coverage_pct"):
+        timeline_chart(table, "density")
+    with pytest.raises(ValueError, match="one view; filter the table"):
+        timeline_chart(table, "coverage_pct")  # vertex and crown
+    # one view of the two: fine
+    assert len(timeline_chart(table[table["view"] == "crown"], "coverage_pct").to_dict()["layer"]) == 5
