@@ -55,7 +55,7 @@ dates = {v.id: v.date for v in access.visits(patient)}
 columns = st.columns(4)
 for i, photo in enumerate(photos):
     thumb = photo_thumbnail(access, photo.id)
-    scale = thumb.shape[1] / W
+    scale = thumb.shape[1] / photo.width  # the region is applied in each photo's own pixels
     columns[i % 4].image(
         draw_roi(thumb, tuple(round(v * scale) for v in roi)),
         caption=f"{dates[photo.visit_id]:%d %b %Y}",

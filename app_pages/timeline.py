@@ -28,6 +28,7 @@ def chart_cached(data, metric: str):
     """:func:`timeline_chart` of one view's rows (kept per content of the rows)."""
     return timeline_chart(data, metric)
 
+
 access = require_access("clinician", "patient")
 st.title("Timeline")
 with user_errors():
@@ -37,7 +38,7 @@ with user_errors():
     visits = access.visits(patient)
     rows = access.timeline(patient)
 table = timeline_table_cached(
-    tuple(r.measurement_id for r in rows), tuple((v.id, v.events) for v in visits), rows, visits
+    tuple(r.measurement_id for r in rows), tuple((v.id, v.date, v.events) for v in visits), rows, visits
 )
 if table.empty:
     st.info("No measurements yet: record a visit with photos first.")

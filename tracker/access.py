@@ -37,7 +37,6 @@ import pandas as pd
 from tracker.analysis import analyze
 from tracker.imaging.overlay import draw_overlay
 from tracker.photo import load_photo
-
 from tracker.store import (
     AccountInfo,
     AddedPhoto,
@@ -268,3 +267,15 @@ class Access:
             raise AccessDenied("researchers can export de-identified measurements only")
         table = measurement_table(self.store)
         return deidentify(table, key=export_key(self.store)) if deidentified else table
+
+    # ------------------------------------------------------------------ report
+    def report(self, patient: int | str, *, include_name: bool = False) -> bytes:
+        """The patient's PDF report (:func:`tracker.report.patient_report`).
+
+        Clinicians, or the patient themself; pseudonymous (code only) unless a
+        clinician asks for the name with ``include_name``.
+        """
+        from tracker.report import patient_report
+
+        self._require("clinician", "patient")
+        return patient_report(self, patient, include_name=include_name)

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
-import pytest
 from streamlit.testing.v1 import AppTest
 
 from tracker.store import NewPhoto, Store

@@ -7,9 +7,9 @@ import re
 
 import cv2
 import pytest
+from _app_util import BANNED, PAGES, all_text, run_page
 from streamlit.testing.v1 import AppTest
 
-from _app_util import BANNED, PAGES, all_text, run_page
 from tracker.analysis import analyze
 from tracker.photo import load_photo
 from tracker.synth import render_closeup

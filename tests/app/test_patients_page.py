@@ -5,8 +5,6 @@ from __future__ import annotations
 import pytest
 from _app_util import run_page
 
-from tracker.store import Store
-
 
 def rows(at) -> list[dict]:
     return at.dataframe[0].value.to_dict("records")
@@ -72,4 +70,4 @@ def test_not_for_patients_or_researchers(clinic, use_clinic, username):
     use_clinic(clinic)
     at = run_page("patients", username)
     assert not at.dataframe
-    assert [e.value for e in at.error][0].startswith("This page is not available")
+    assert at.error[0].value.startswith("This page is not available")

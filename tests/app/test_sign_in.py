@@ -7,6 +7,11 @@ from _app_util import ACCOUNTS, APP, PAGES, run_page
 
 from tracker.store import Store
 
+UNEXPECTED = (
+    "Something went wrong on this page, and nothing was changed half-way. Try again; if it "
+    "keeps happening, tell the person who runs this app (the details are in the server's log)."
+)
+
 #: Pages each role sees after signing in (the app's navigation).
 ROLE_PAGES = {
     "clinician": {"patients", "new_visit", "roi", "timeline", "export", "analyse"},
@@ -116,8 +121,5 @@ def test_an_unexpected_failure_is_a_sentence_not_a_traceback(tmp_path, use_clini
     (broken / "tracker.sqlite").write_bytes(b"this is not a database" * 100)
     use_clinic(Clinic(broken))
     at = run_page("app", None)
-    assert [e.value for e in at.error] == [
-        "Something went wrong on this page, and nothing was changed half-way. Try again; if it "
-        "keeps happening, tell the person who runs this app (the details are in the server's log)."
-    ]
+    assert [e.value for e in at.error] == [UNEXPECTED]
     assert not at.exception
