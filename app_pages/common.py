@@ -22,7 +22,12 @@ from tracker.store import SignInError, Store, StoreError, default_location
 from tracker.timeline import METRICS
 from tracker.wording import OBSERVED_ONLY
 
-STATUS_STYLE = {"pass": ("✅", "green"), "warn": ("⚠️", "orange"), "fail": ("❌", "red")}
+#: quality status -> (icon, colour); Material icons render in every browser, emoji fonts may be missing
+STATUS_STYLE = {
+    "pass": (":material/check_circle:", "green"),
+    "warn": (":material/warning:", "orange"),
+    "fail": (":material/cancel:", "red"),
+}
 
 
 @st.cache_resource(show_spinner=False)

@@ -7,7 +7,8 @@ import re
 
 import cv2
 import pytest
-from _app_util import BANNED, PAGES, all_text, run_page
+from _app_util import BANNED, PAGES, all_text, run_page  # also puts the app's folder on sys.path
+from app_pages.common import STATUS_STYLE
 from streamlit.testing.v1 import AppTest
 
 from tracker.analysis import analyze
@@ -128,7 +129,7 @@ def test_quality_verdict_per_check_with_advice():
     quality = analyze(load_photo(data).pixels).quality
     at = run_app(("scalp.png", data, "image/png"))
     lines = [m.value for m in at.markdown]
-    icons = {"pass": "✅", "warn": "⚠️", "fail": "❌"}
+    icons = {status: icon for status, (icon, _) in STATUS_STYLE.items()}
     for check in quality.checks:
         line = next(line for line in lines if f"**{check.name.capitalize()}**" in line)
         assert line.startswith(icons[check.status])
