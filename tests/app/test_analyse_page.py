@@ -7,10 +7,15 @@ import re
 
 import cv2
 import pytest
-from _app_util import BANNED, PAGES, all_text, run_page  # also puts the app's folder on sys.path
-from app_pages.common import STATUS_STYLE
+from _app_util import (  # also puts the app's folder on sys.path
+    BANNED,
+    PAGES,
+    all_text,
+    run_page,
+)
 from streamlit.testing.v1 import AppTest
 
+from app_pages.common import STATUS_STYLE
 from tracker.analysis import analyze
 from tracker.photo import load_photo
 from tracker.synth import render_closeup
