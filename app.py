@@ -43,7 +43,9 @@ UNEXPECTED = (
 def main() -> None:
     access = current_access()
     if access is None:
-        page = st.navigation([st.Page("app_pages/sign_in.py", title="Sign in", icon=":material/login:")])
+        # every page is reachable by its link, and asks for sign-in first (require_access)
+        sign_in = st.Page("app_pages/sign_in.py", title="Sign in", icon=":material/login:", default=True)
+        page = st.navigation([sign_in, *PAGES.values()], position="hidden")
     else:
         page = st.navigation([PAGES[name] for name in ROLE_PAGES[access.role]])
         with st.sidebar:

@@ -65,11 +65,33 @@ def current_access() -> Access | None:
         return None
 
 
+def sign_in_form() -> None:
+    """The sign-in form; a correct username and password reruns the page signed in."""
+    st.title("Scalp hair tracker")
+    st.write("Sign in to see and record scalp measurements.")
+    with st.form("sign_in"):
+        username = st.text_input("Username", key="sign_in_username")
+        password = st.text_input("Password", type="password", key="sign_in_password")
+        submitted = st.form_submit_button("Sign in")
+    if submitted:
+        try:
+            account = store().authenticate(username, password)
+        except SignInError as err:
+            st.error(f"Not signed in: {err}.")
+        else:
+            st.session_state["username"] = account.username
+            st.rerun()
+
+
 def require_access(*roles: str) -> Access:
-    """The signed-in account's access; stops the page with a message otherwise."""
+    """The signed-in account's access; otherwise the sign-in form (or a message) and stop.
+
+    A link to a page opened while signed out shows the form, and the same page
+    (with its query parameters) after signing in.
+    """
     access = current_access()
     if access is None:
-        st.warning("Sign in to see this page.")
+        sign_in_form()
         st.stop()
     if roles and access.role not in roles:
         st.error(f"This page is not available to a {access.role} account.")

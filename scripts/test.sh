@@ -5,5 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --test
 eval "$(bash tests/store/start_postgres.sh)"
-export TRACKER_REQUIRE_POSTGRES=1
+export TRACKER_REQUIRE_POSTGRES=1 TRACKER_REQUIRE_BROWSER=1
 exec .venv/bin/python -m pytest "$@"

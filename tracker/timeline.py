@@ -170,10 +170,13 @@ def timeline_chart(table: pd.DataFrame, metric: str) -> alt.LayerChart:
     subtitle = [s if s.endswith(".") else s + "." for s in OBSERVED_ONLY.split(". ")]
     title = alt.TitleParams(f"{label} ({unit})", subtitle=subtitle, anchor="start")
     # one dataset for every layer: Streamlit serialises each layer's data separately
-    base = alt.Chart().encode(x=alt.X("date:T", title="Visit date"))
-    y = alt.Y("value:Q", title=f"{label} ({unit})", scale=alt.Scale(zero=False))
+    base = alt.Chart().encode(
+        x=alt.X("date:T", title="Visit date", axis=alt.Axis(format="%b %Y", labelOverlap=True))
+    )
+    axis = alt.Axis(format=f",.{decimals}f")
+    y = alt.Y("value:Q", title=f"{label} ({unit})", scale=alt.Scale(zero=False), axis=axis)
     band = base.mark_rule(strokeWidth=3, opacity=0.35).encode(
-        y=alt.Y("low:Q", title=f"{label} ({unit})"), y2="high:Q"
+        y=alt.Y("low:Q", title=f"{label} ({unit})", axis=axis), y2="high:Q"
     )
     line = base.mark_line(point=alt.OverlayMarkDef(size=60, filled=True)).encode(
         y=y,
