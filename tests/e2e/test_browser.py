@@ -11,8 +11,8 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import re
 import os
+import re
 from pathlib import Path
 
 import pandas as pd
