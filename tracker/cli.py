@@ -213,6 +213,52 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_card(args: argparse.Namespace) -> int:
+    from tracker.card import write_card
+
+    try:
+        pdf, png = write_card(args.out, dpi=args.dpi)
+    except (ValueError, OSError) as err:
+        print(f"tracker card: {err}", file=sys.stderr)
+        return 2
+    print(f"wrote {pdf} (A4, the card at exact size) and {png} ({args.dpi} dpi)")
+    print("Print at 100 % (actual size, no 'fit to page') and check that the card's ruler measures 40 mm.")
+    return 0
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    from tracker.batch import run_batch
+
+    try:
+        summary = run_batch(
+            args.input,
+            args.out,
+            fmt=args.format,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            retry_errors=args.retry_errors,
+            progress=not args.quiet,
+            roi=args.roi,
+            px_per_mm=args.px_per_mm,
+            mode=args.mode,
+        )
+    except KeyboardInterrupt:
+        print(f"tracker batch: stopped; the rows written so far are kept in {args.out}. "
+              "Run the same command again to go on.", file=sys.stderr)
+        return 130
+    except (ValueError, OSError) as err:
+        print(f"tracker batch: {err}", file=sys.stderr)
+        return 2
+    for _path, error in summary.failures[:10]:
+        print(f"tracker batch: {error}", file=sys.stderr)
+    if summary.failed:
+        print(f"tracker batch: {summary.failed} photos could not be analysed; their rows say why "
+              "(column 'error')", file=sys.stderr)
+    print(f"analysed {summary.analysed} photos, skipped {summary.skipped} already in {summary.out}, "
+          f"in {summary.seconds:.1f} s ({summary.photos_per_second:.2f} photos/s)")
+    return 1 if summary.failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tracker", description="Hair-density progress tracker: measure hair in scalp photos."
@@ -251,6 +297,30 @@ def build_parser() -> argparse.ArgumentParser:
     from tracker.export.cli import add_export_command
 
     add_export_command(sub)
+
+    p = sub.add_parser("batch", help="analyse a folder or CSV manifest of photos into one CSV or Parquet file (resumable)")
+    p.add_argument("input", metavar="FOLDER|MANIFEST.csv", help="a folder of photos, or a CSV with a path column "
+                   "(and optional view, px_per_mm, scale_source, mode, roi or roi_x..roi_h)")
+    p.add_argument("--out", required=True, metavar="FILE", help="results (.csv or .parquet); photos already in it are skipped")
+    p.add_argument("--format", choices=("csv", "parquet"), help="default: from FILE's suffix, else csv")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, default=1, metavar="N", help="processes on this machine (default 1)")
+    where.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="run on the workers of this Dask cluster")
+    p.add_argument("--roi", type=_roi, metavar="X,Y,W,H", help="region of interest for photos the manifest gives none")
+    p.add_argument("--px-per-mm", type=_positive, metavar="F", help="scale for photos the manifest gives none")
+    p.add_argument("--mode", choices=("auto", "closeup", "overview"), default="auto")
+    p.add_argument("--retry-errors", action="store_true", help="analyse again the photos whose rows have an error")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_batch)
+
+    from tracker.report.cli import add_report_command
+
+    add_report_command(sub)
+
+    p = sub.add_parser("card", help="write the printable calibration card (card.pdf and card.png)")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder for card.pdf and card.png")
+    p.add_argument("--dpi", type=int, default=600, help="resolution of card.png (default 600)")
+    p.set_defaults(func=cmd_card)
 
     p = sub.add_parser("samples", help="generate the demo patient's photos (sample_images/)")
     p.add_argument("--out", default="sample_images")

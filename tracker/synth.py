@@ -1664,3 +1664,540 @@ def make_demo_patient(
         add(view, images, visits)
     photos.sort(key=lambda p: (p.visit, p.view, p.shot))
     return photos
+
+
+# --------------------------------------------------------------------------
+# moved cameras (registration) and the calibration card in a scene
+# --------------------------------------------------------------------------
+
+__all__ += [
+    "CameraMove",
+    "CardScene",
+    "MovedPhoto",
+    "card_homography",
+    "random_moves",
+    "render_card_scene",
+    "render_moved_series",
+]
+
+
+@dataclass(frozen=True)
+class CameraMove:
+    """How the camera of one photo differs from the reference framing of a scalp.
+
+    The photo shows the scalp scaled by ``scale`` and turned by
+    ``rotation_deg`` about the frame centre (positive is counter-clockwise
+    on screen, as :func:`cv2.getRotationMatrix2D`), then shifted by
+    ``(dx, dy)`` pixels, with the light multiplied by ``brightness``.
+
+    Examples
+    --------
+    >>> CameraMove(dx=12.0, rotation_deg=-5.0, scale=1.08, brightness=0.85).scale
+    1.08
+    """
+
+    dx: float = 0.0
+    dy: float = 0.0
+    rotation_deg: float = 0.0
+    scale: float = 1.0
+    brightness: float = 1.0
+
+    def matrix(self, canvas: tuple[int, int], shape: tuple[int, int]) -> np.ndarray:
+        """2x3 affine map from scalp canvas ``(H, W)`` pixels to frame ``(h, w)`` pixels."""
+        ch, cw = canvas
+        h, w = shape
+        m = cv2.getRotationMatrix2D(((cw - 1) / 2.0, (ch - 1) / 2.0), self.rotation_deg, self.scale)
+        m[:, 2] += ((w - 1) / 2.0 - (cw - 1) / 2.0 + self.dx, (h - 1) / 2.0 - (ch - 1) / 2.0 + self.dy)
+        return m
+
+
+@dataclass(frozen=True, eq=False)
+class MovedPhoto:
+    """One photo of a moved-camera series and its exact geometry.
+
+    Attributes
+    ----------
+    image : SyntheticScalp
+        The photo and its truth (``image.px_per_mm`` is the series scale
+        times ``move.scale``, when the series has a scale).
+    move : CameraMove
+    to_baseline : ndarray, shape (3, 3)
+        Exact homography (here a similarity) from this photo's pixels to
+        the first photo's pixels.
+    """
+
+    image: SyntheticScalp
+    move: CameraMove
+    to_baseline: np.ndarray
+
+
+def random_moves(
+    seed: int,
+    n: int,
+    *,
+    shape: tuple[int, int],
+    max_shift: float = 0.05,
+    max_rotation_deg: float = 10.0,
+    max_scale: float = 0.10,
+    max_brightness: float = 0.20,
+) -> list[CameraMove]:
+    """``n`` camera moves drawn uniformly within the limits (reproducible).
+
+    Shifts are up to ``max_shift`` of the frame's width and height,
+    rotations up to ``max_rotation_deg`` either way, scale within
+    ``1 +- max_scale`` and brightness within ``1 +- max_brightness``.
+
+    Examples
+    --------
+    >>> moves = random_moves(0, 20, shape=(200, 300))
+    >>> all(abs(m.rotation_deg) <= 10 and abs(m.scale - 1) <= 0.1 and abs(m.dx) <= 15 for m in moves)
+    True
+    """
+    if n < 0 or min(max_shift, max_rotation_deg, max_scale, max_brightness) < 0 or max_scale >= 1 or max_brightness >= 1:
+        raise ValueError(
+            "n and the limits must be >= 0, with max_scale and max_brightness below 1 (fractions)"
+        )
+    rng = np.random.default_rng([seed, 21])
+    h, w = shape
+    out = []
+    for _ in range(n):
+        dx, dy = rng.uniform(-1, 1, 2) * max_shift * np.array([w, h])
+        out.append(
+            CameraMove(
+                dx=float(dx),
+                dy=float(dy),
+                rotation_deg=float(rng.uniform(-1, 1) * max_rotation_deg),
+                scale=float(1.0 + rng.uniform(-1, 1) * max_scale),
+                brightness=float(1.0 + rng.uniform(-1, 1) * max_brightness),
+            )
+        )
+    return out
+
+
+def _moved_pad(moves: Sequence[CameraMove], shape: tuple[int, int], extra: int) -> int:
+    """Canvas margin so that every moved frame sees only drawn scalp (no mirrored border)."""
+    h, w = shape
+    need = 0.0
+    corners = np.array([[-0.5, -0.5], [w - 0.5, -0.5], [w - 0.5, h - 0.5], [-0.5, h - 0.5]])
+    for mv in moves:
+        a = np.radians(mv.rotation_deg)
+        rot = np.array([[np.cos(a), np.sin(a)], [-np.sin(a), np.cos(a)]])
+        rel = (corners - [(w - 1) / 2 + mv.dx, (h - 1) / 2 + mv.dy]) @ np.linalg.inv(rot).T / mv.scale
+        need = max(need, np.abs(rel[:, 0]).max() - w / 2, np.abs(rel[:, 1]).max() - h / 2)
+    return int(math.ceil(max(need, 0.0))) + extra
+
+
+def _homog(m: np.ndarray) -> np.ndarray:
+    return np.vstack([m, [0.0, 0.0, 1.0]])
+
+
+def _moved_hair(hair: _Hair, move: CameraMove) -> _Hair:
+    b = move.brightness
+    return replace(
+        hair,
+        width=hair.width * move.scale,
+        rgb=tuple(float(c) * b for c in hair.rgb),
+        highlight_rgb=tuple(float(c) * b for c in hair.highlight_rgb),
+    )
+
+
+def _check_moves(moves: Sequence[CameraMove]) -> list[CameraMove]:
+    moves = list(moves)
+    if not moves:
+        raise ValueError("moves must hold one CameraMove per photo (the first is the baseline)")
+    for mv in moves:
+        if not isinstance(mv, CameraMove):
+            raise ValueError(f"moves must be CameraMove objects, got {type(mv).__name__}")
+        if not (0.5 <= mv.scale <= 2.0 and 0.2 <= mv.brightness <= 3.0 and abs(mv.rotation_deg) <= 90):
+            raise ValueError(
+                f"{mv} is out of range: scale must be 0.5-2, brightness 0.2-3 and rotation within 90 degrees"
+            )
+    return moves
+
+
+def render_moved_series(
+    *,
+    seed: int,
+    moves: Sequence[CameraMove],
+    factors: Sequence[float] | None = None,
+    visits: Sequence[int] | None = None,
+    kind: str = "closeup",
+    **options,
+) -> list[MovedPhoto]:
+    """Photograph the same scalp with known camera moves; the first photo is the baseline.
+
+    Like :func:`render_scalp_series`, but each photo's camera is given
+    exactly (shift, rotation, scale, brightness), so the true mapping of
+    every photo onto the baseline photo is known (:attr:`MovedPhoto.to_baseline`).
+    A scale change also scales the shafts' widths, the skin and the
+    photo's ``px_per_mm``; brightness multiplies the light on skin and hair
+    before noise. Close-ups keep their follicles, pores and skin across
+    photos and thin out shafts with ``factors`` as
+    :func:`render_scalp_series` does. Overviews draw the same strands in the
+    same order; each visit keeps the strands that bring the reference
+    framing (no move) to ``coverage * factor``, and every photo of the visit
+    draws exactly those strands, so recaptures of one visit show the same
+    hair.
+
+    Parameters
+    ----------
+    seed : int
+    moves : sequence of CameraMove
+        One per photo.
+    factors : sequence of float, optional
+        Density (close-up) or coverage (overview) factor per photo; default 1.
+    visits : sequence of int, optional
+        Visit per photo; photos of one visit must share a factor. Default:
+        photos with equal factors share a visit.
+    kind : {'closeup', 'overview'}
+    **options
+        As for :func:`render_closeup` or :func:`render_overview`.
+
+    Returns
+    -------
+    list of MovedPhoto
+
+    Examples
+    --------
+    >>> a, b = render_moved_series(seed=0, moves=[CameraMove(), CameraMove(dx=10.0, rotation_deg=5.0)],
+    ...                            shape=(120, 160), px_per_mm=100.0, density_per_cm2=300)
+    >>> x, y, _ = b.to_baseline @ [b.image.shafts[0].x0, b.image.shafts[0].y0, 1.0]
+    >>> any(abs(s.x0 - x) < 1e-6 and abs(s.y0 - y) < 1e-6 for s in a.image.shafts)
+    True
+    """
+    _check_choice("kind", kind, ("closeup", "overview"))
+    moves = _check_moves(moves)
+    factors = [1.0] * len(moves) if factors is None else [float(f) for f in factors]
+    if len(factors) != len(moves) or min(factors) < 0:
+        raise ValueError("give one factor >= 0 per move")
+    if visits is None:
+        order = sorted(set(factors))
+        visits = [order.index(f) for f in factors]
+    visits = [int(v) for v in visits]
+    if len(visits) != len(moves):
+        raise ValueError("give one visit per move")
+    for v in set(visits):
+        if len({f for f, vv in zip(factors, visits, strict=True) if vv == v}) > 1:
+            raise ValueError(f"photos of visit {v} have different factors; repeat photos must share one")
+    if kind == "closeup":
+        defaults = dict(
+            shape=(1024, 1280), px_per_mm=DEFAULT_PX_PER_MM, density_per_cm2=200.0, mean_width_um=70.0,
+            thin_share=0.1, skin="light", hair="dark", length="clipped", blur_sigma=0.0, noise_sigma=2.0,
+            jpeg_quality=None, vignette=0.3,
+        )
+    else:
+        defaults = dict(
+            shape=(1536, 2048), coverage=0.6, pattern="whorl", skin="light", hair="dark", px_per_mm=None,
+            blur_sigma=0.6, noise_sigma=2.0, jpeg_quality=None, vignette=0.15,
+        )
+    unknown = set(options) - set(defaults)
+    if unknown:
+        raise ValueError(f"unknown {kind} options {sorted(unknown)}; use those of render_{kind}")
+    opts = {**defaults, **options}
+    shape = _check_common(opts["shape"], opts["blur_sigma"], opts["noise_sigma"], opts["jpeg_quality"], opts["vignette"])
+    _check_choice("skin", opts["skin"], SKIN_RGB)
+    _check_choice("hair", opts["hair"], HAIR_RGB)
+    px_per_mm = opts["px_per_mm"]
+    if px_per_mm is not None and px_per_mm <= 0:
+        raise ValueError(f"px_per_mm={px_per_mm} must be > 0, or None when the scale is unknown")
+    h, w = shape
+    pad = _moved_pad(moves, shape, extra=int(round(0.02 * max(h, w))) + 4)
+    canvas = (h + 2 * pad, w + 2 * pad)
+    cameras = [mv.matrix(canvas, shape) for mv in moves]
+    to_base = [_homog(cameras[0]) @ np.linalg.inv(_homog(m)) for m in cameras]
+    if kind == "closeup":
+        images = _moved_closeups(seed, moves, factors, visits, cameras, canvas, pad, opts)
+    else:
+        images = _moved_overviews(seed, moves, factors, visits, cameras, canvas, pad, opts)
+    return [MovedPhoto(img, mv, t) for img, mv, t in zip(images, moves, to_base, strict=True)]
+
+
+def _move_params(mv: CameraMove) -> dict:
+    return dict(
+        move=dict(dx=mv.dx, dy=mv.dy, rotation_deg=mv.rotation_deg, scale=mv.scale, brightness=mv.brightness)
+    )
+
+
+def _moved_closeups(seed, moves, factors, visits, cameras, canvas, pad, opts) -> list[SyntheticScalp]:
+    shape = tuple(opts["shape"])
+    h, w = shape
+    _check_choice("length", opts["length"], ("clipped", "long"))
+    if opts["density_per_cm2"] < 0 or not 0 <= opts["thin_share"] <= 1:
+        raise ValueError("density_per_cm2 must be >= 0 and thin_share a fraction in [0, 1]")
+    px_per_mm = opts["px_per_mm"]
+    ppm = float(px_per_mm) if px_per_mm is not None else DEFAULT_PX_PER_MM
+    long = opts["length"] == "long"
+    top = max(max(factors), 1.0)
+    fol = _follicles(
+        np.random.default_rng([seed, 1]), canvas=canvas, ppm=ppm, density=opts["density_per_cm2"] * top,
+        mean_width_um=opts["mean_width_um"], thin_share=opts["thin_share"], hair=opts["hair"], long=long,
+    )
+    all_hairs = _closeup_hairs(np.random.default_rng([seed, 3]), fol, ppm, long)
+    usable = np.array([not long or _single_run(hh, cameras, shape) for hh in all_hairs], bool)
+    # the reference frame (no move) decides which shafts are 'inside' when thinning out
+    x, y = fol.start.T
+    inner = (x >= pad) & (x < pad + w) & (y >= pad) & (y < pad + h)
+    pores = _pores(np.random.default_rng([seed, 4]), canvas, ppm, all_hairs)
+    base_params = dict(
+        kind="closeup", series="moved", seed=seed, **{k: (list(v) if k == "shape" else v) for k, v in opts.items()}
+    )
+    scenes: dict[int, tuple[np.ndarray, list[_Hair]]] = {}
+    out = []
+    for i, (f, v, mv) in enumerate(zip(factors, visits, moves, strict=True)):
+        if v not in scenes:
+            keep = np.zeros(len(fol.rank), bool)
+            for group in (inner, ~inner):
+                idx = np.flatnonzero(usable & group)
+                keep[idx[np.argsort(fol.rank[idx])][: int(round(len(idx) * f / top))]] = True
+            hairs = [hh for hh, k in zip(all_hairs, keep, strict=True) if k]
+            units = np.unique(fol.unit[keep])
+            exits = fol.exits[units] if not long else fol.start[keep]
+            skin_img = _skin_canvas(
+                np.random.default_rng([seed, 6]), canvas, opts["skin"], ppm, detail=True, exits=exits, pores=pores
+            )
+            scenes[v] = (skin_img, hairs)
+        skin_img, hairs = scenes[v]
+        scene = _Scene(
+            skin_img * np.float32(mv.brightness),
+            [_moved_hair(hh, mv) for hh in hairs],
+            np.c_[pores[:, :2], pores[:, 2] * mv.scale] if len(pores) else pores,
+        )
+        params = dict(base_params, density_factor=float(f), visit=int(v), photo=i, **_move_params(mv))
+        out.append(
+            _photograph(
+                scene, shape=shape, camera=cameras[i], rng=np.random.default_rng([seed, 7, i]), kind="closeup",
+                px_per_mm=None if px_per_mm is None else float(px_per_mm) * mv.scale,
+                blur_sigma=opts["blur_sigma"], noise_sigma=opts["noise_sigma"], jpeg_quality=opts["jpeg_quality"],
+                vignette=opts["vignette"], params=params, visible_only=long,
+            )
+        )
+    return out
+
+
+def _moved_overviews(seed, moves, factors, visits, cameras, canvas, pad, opts) -> list[SyntheticScalp]:
+    shape = tuple(opts["shape"])
+    h, w = shape
+    _check_choice("pattern", opts["pattern"], ("whorl", "part"))
+    for f in factors:
+        if not 0 <= opts["coverage"] * f <= 0.9:
+            raise ValueError(f"coverage x factor = {opts['coverage'] * f} must be a fraction in [0, 0.9]")
+    ch, cw = canvas
+    ppm = max(h, w) / 100.0
+    skin_img = _skin_canvas(
+        np.random.default_rng([seed, 12]), canvas, opts["skin"], ppm, detail=False,
+        exits=np.empty((0, 2)), pores=np.empty((0, 3)),
+    )
+    sheen = _smooth_noise(np.random.default_rng([seed, 15]), canvas, max(h, w) / 5)[..., 0]
+    sheen_gain = (1.0 + 0.9 * np.clip(sheen - 0.6, 0, None) ** 1.5).astype(np.float32)
+    reference = CameraMove().matrix(canvas, shape)
+    strands = _strands(seed, shape, opts["pattern"], opts["hair"], [reference, *cameras], pad)
+    # how many strands each visit keeps: drawn in order until the reference framing is covered
+    targets = sorted({(opts["coverage"] * f, v) for f, v in zip(factors, visits, strict=True)})
+    img = np.zeros((h, w, 3), np.float32)
+    mask = np.zeros(shape, bool)
+    scratch = np.zeros(shape, np.uint16)
+    kept: list[_Hair] = []
+    n_keep: dict[int, int] = {}
+    covered = 0
+    for cov, v in targets:
+        target = int(round(cov * h * w))
+        while covered < target and len(kept) < MAX_STRANDS:
+            batch = [next(strands) for _ in range(64)]
+            moved = [replace(s, pts=_apply(reference, s.pts)) for s in batch]
+            used, new = _draw_hairs(img, mask, scratch, moved, None, target - covered)
+            covered += new
+            kept.extend(batch[:used])
+            if used < len(batch):  # the rest would overshoot this target: keep them for the next
+                strands = itertools.chain(batch[used:], strands)
+        n_keep[v] = len(kept)
+    base_params = dict(
+        kind="overview", series="moved", seed=seed, **{k: (list(v) if k == "shape" else v) for k, v in opts.items()}
+    )
+    out = []
+    px_per_mm = opts["px_per_mm"]
+    for i, (f, v, mv) in enumerate(zip(factors, visits, moves, strict=True)):
+        gain = cv2.warpAffine(sheen_gain, cameras[i], (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        scene = _Scene(skin_img * np.float32(mv.brightness), [], np.empty((0, 3)))
+        params = dict(base_params, coverage=float(opts["coverage"] * f), visit=int(v), photo=i,
+                      strands=n_keep[v], **_move_params(mv))
+        out.append(
+            _photograph(
+                scene, shape=shape, camera=cameras[i], rng=np.random.default_rng([seed, 14, i]), kind="overview",
+                px_per_mm=None if px_per_mm is None else float(px_per_mm) * mv.scale,
+                blur_sigma=opts["blur_sigma"], noise_sigma=opts["noise_sigma"], jpeg_quality=opts["jpeg_quality"],
+                vignette=opts["vignette"], params=params, hairs=iter([_moved_hair(s, mv) for s in kept[: n_keep[v]]]),
+                coverage=None, gain=gain,
+            )
+        )
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class CardScene:
+    """A photo with the calibration card in it, and the card's exact geometry.
+
+    Attributes
+    ----------
+    image : ndarray, shape (H, W, 3), uint8
+    card_to_image : ndarray, shape (3, 3)
+        Exact homography from card millimetres to photo pixels.
+    px_per_mm : float
+        True scale at the card centre, ``sqrt(|det J|)`` of that homography
+        (the definition :func:`tracker.imaging.calibrate.detect_card` reports).
+    px_per_mm_range : (float, float)
+        True largest and smallest stretch at the card centre.
+    wb_gains : ndarray, shape (3,)
+        The R, G, B gains that make the grey patch neutral again (mean kept).
+    params : dict
+    """
+
+    image: np.ndarray
+    card_to_image: np.ndarray
+    px_per_mm: float
+    px_per_mm_range: tuple[float, float]
+    wb_gains: np.ndarray
+    params: dict = field(default_factory=dict)
+
+
+def card_homography(
+    *,
+    shape: tuple[int, int],
+    px_per_mm: float,
+    tilt_deg: float = 0.0,
+    tilt_axis_deg: float = 0.0,
+    rotation_deg: float = 0.0,
+    centre: tuple[float, float] | None = None,
+    focal_px: float | None = None,
+    layout=None,
+) -> np.ndarray:
+    """Homography from card mm to the pixels of a pinhole camera looking at the card.
+
+    The card lies in a plane turned by ``rotation_deg`` in itself and then
+    tilted by ``tilt_deg`` about an axis in the plane at ``tilt_axis_deg``;
+    the camera (focal length ``focal_px``, default 0.6 x the frame diagonal,
+    like a phone's main camera; principal point at the frame centre) stands
+    at the distance where an untilted card would show ``px_per_mm``, and the
+    card centre lands on ``centre`` (default: the frame centre).
+
+    Examples
+    --------
+    >>> from tracker.imaging.calibrate import CARD, local_scale
+    >>> H = card_homography(shape=(480, 640), px_per_mm=5.0)
+    >>> round(local_scale(H, CARD.centre_mm)[0], 6)
+    5.0
+    """
+    from tracker.imaging.calibrate import CARD
+
+    layout = CARD if layout is None else layout
+    h, w = shape
+    f = float(focal_px) if focal_px is not None else 0.6 * math.hypot(h, w)
+    if not (px_per_mm > 0 and f > 0 and 0 <= tilt_deg < 80):
+        raise ValueError("px_per_mm and focal_px must be positive and tilt_deg within 0-80 degrees")
+    dist = f / px_per_mm  # mm from the camera to the card centre
+    pp = np.array([(w - 1) / 2.0, (h - 1) / 2.0])
+    c = pp if centre is None else np.asarray(centre, float)
+    psi = np.radians(rotation_deg)
+    rz = np.array([[np.cos(psi), -np.sin(psi), 0], [np.sin(psi), np.cos(psi), 0], [0, 0, 1]])
+    axis = np.array([np.cos(np.radians(tilt_axis_deg)), np.sin(np.radians(tilt_axis_deg)), 0.0])
+    rt, _ = cv2.Rodrigues(axis * np.radians(tilt_deg))
+    r = rt @ rz
+    t = np.array([(c[0] - pp[0]) * dist / f, (c[1] - pp[1]) * dist / f, dist])
+    k = np.array([[f, 0, pp[0]], [0, f, pp[1]], [0, 0, 1]])
+    cu, cv = layout.centre_mm
+    hm = k @ np.c_[r[:, 0], r[:, 1], t] @ np.array([[1, 0, -cu], [0, 1, -cv], [0, 0, 1]])
+    return hm / hm[2, 2]
+
+
+def render_card_scene(
+    *,
+    seed: int,
+    shape: tuple[int, int] = (768, 1024),
+    px_per_mm: float = 6.0,
+    tilt_deg: float = 0.0,
+    tilt_axis_deg: float = 0.0,
+    rotation_deg: float = 0.0,
+    centre: tuple[float, float] | None = None,
+    focal_px: float | None = None,
+    colour_cast: tuple[float, float, float] = (1.0, 1.0, 1.0),
+    brightness: float = 1.0,
+    skin: str = "light",
+    hair: str = "dark",
+    background: np.ndarray | None = None,
+    blur_sigma: float = 0.7,
+    noise_sigma: float = 2.0,
+    jpeg_quality: int | None = None,
+) -> CardScene:
+    """Photograph the calibration card lying on a scalp, with exact geometry and colour truth.
+
+    The card (:func:`tracker.imaging.calibrate.render_card`) is seen through
+    :func:`card_homography` (pinhole camera, tilt and rotation as given),
+    drawn with 3x supersampling onto skin with some loose hair (or onto
+    ``background``), lit by ``brightness`` x ``colour_cast`` (per channel)
+    and a gentle grey light gradient, then blurred, noised and optionally
+    JPEG-compressed.
+
+    Examples
+    --------
+    >>> s = render_card_scene(seed=0, shape=(240, 320), px_per_mm=3.0, tilt_deg=20.0)
+    >>> s.image.shape, 2.5 < s.px_per_mm < 3.5
+    ((240, 320, 3), True)
+    """
+    from tracker.imaging.calibrate import CARD, local_scale, render_card
+
+    shape = _check_common(shape, blur_sigma, noise_sigma, jpeg_quality, 0.0)
+    _check_choice("skin", skin, SKIN_RGB)
+    _check_choice("hair", hair, HAIR_RGB)
+    cast = np.asarray(colour_cast, float)
+    if cast.shape != (3,) or np.any(cast <= 0) or not brightness > 0:
+        raise ValueError("colour_cast must be three positive channel factors and brightness positive")
+    h, w = shape
+    hm = card_homography(
+        shape=shape, px_per_mm=px_per_mm, tilt_deg=tilt_deg, tilt_axis_deg=tilt_axis_deg,
+        rotation_deg=rotation_deg, centre=centre, focal_px=focal_px,
+    )
+    rng = np.random.default_rng([seed, 31])
+    if background is None:
+        bg = _skin_canvas(rng, shape, skin, max(px_per_mm, 1.0), detail=False, exits=np.empty((0, 2)), pores=np.empty((0, 3)))
+        strands = []
+        for _ in range(int(h * w / 4000)):
+            p = rng.uniform([0, 0], [w, h])
+            a = rng.uniform(0, 2 * np.pi)
+            bend = rng.normal(0, 0.01)
+            n = int(rng.uniform(6, 30))
+            ang = a + bend * np.arange(n) * 10
+            pts = p + np.cumsum(np.c_[np.cos(ang), np.sin(ang)] * 10.0, axis=0)
+            rgb, hl_rgb, hl = _hair_colour(rng, hair, False)
+            strands.append(_Hair(np.vstack([p, pts]), float(rng.uniform(1.5, 3.0)), rgb, hl_rgb, 0.0))
+        _draw_hairs(bg, np.zeros(shape, bool), np.zeros(shape, np.uint16), strands)
+    else:
+        if background.shape != (h, w, 3):
+            raise ValueError(f"background must be an (H, W, 3) image of shape {shape}")
+        bg = background.astype(np.float32)
+    # card: supersampled by ss, from a raster finer than the supersampled frame
+    ss = 3
+    corners = CARD.outline_mm
+    stretch = max(local_scale(hm, tuple(c))[1] for c in corners)
+    rppm = max(4.0, 1.5 * ss * stretch)
+    card = render_card(rppm).astype(np.float32)
+    raster_from_mm = np.array([[rppm, 0, -0.5], [0, rppm, -0.5], [0, 0, 1]])
+    ss_from_img = np.array([[ss, 0, (ss - 1) / 2.0], [0, ss, (ss - 1) / 2.0], [0, 0, 1]])
+    m = ss_from_img @ hm @ np.linalg.inv(raster_from_mm)
+    size = (w * ss, h * ss)
+    warped = cv2.warpPerspective(card, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+    alpha = cv2.warpPerspective(np.ones(card.shape[:2], np.float32), m, size, flags=cv2.INTER_LINEAR)
+    big = cv2.resize(bg, size, interpolation=cv2.INTER_LINEAR)
+    big = big * (1.0 - alpha[..., None]) + warped * alpha[..., None]
+    img = cv2.resize(big, (w, h), interpolation=cv2.INTER_AREA)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    g = rng.uniform(-1, 1, 2) * 0.08
+    light = 1.0 + g[0] * (xx / w - 0.5) + g[1] * (yy / h - 0.5)
+    img = img * (light[..., None] * np.float32(brightness) * cast.astype(np.float32))
+    image = _finish(img, rng, blur_sigma=blur_sigma, noise_sigma=noise_sigma, jpeg_quality=jpeg_quality)
+    area, big_s, small_s = local_scale(hm, CARD.centre_mm)
+    params = dict(
+        kind="card", seed=seed, shape=[h, w], px_per_mm=px_per_mm, tilt_deg=tilt_deg, tilt_axis_deg=tilt_axis_deg,
+        rotation_deg=rotation_deg, centre=None if centre is None else list(centre), focal_px=focal_px,
+        colour_cast=cast.tolist(), brightness=brightness, blur_sigma=blur_sigma, noise_sigma=noise_sigma,
+        jpeg_quality=jpeg_quality, synth_version=SYNTH_VERSION,
+    )
+    return CardScene(image, hm, area, (big_s, small_s), cast.mean() / cast, params)
