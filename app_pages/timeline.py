@@ -1,5 +1,7 @@
 """Timeline (clinicians; patients for their own): each measure across visits, and photos compared."""
 
+import datetime as dt
+
 import numpy as np
 import streamlit as st
 
@@ -43,6 +45,21 @@ table = timeline_table_cached(
 if table.empty:
     st.info("No measurements yet: record a visit with photos first.")
     st.stop()
+with st.container(horizontal=True, vertical_alignment="bottom"):
+    with_name = access.role == "clinician" and st.checkbox(
+        "Name and birth date on the report", value=False, key="report_name",
+        help="Without it the report carries the patient code only.",
+    )
+    st.download_button(
+        "PDF report",
+        # made when clicked (charts and overlays of every visit take a few seconds)
+        data=lambda: access.report(patient, include_name=with_name),
+        file_name=f"report-{patient}-{dt.date.today():%Y%m%d}.pdf",
+        mime="application/pdf",
+        icon=":material/picture_as_pdf:",
+        key="report_pdf",
+        on_click="ignore",
+    )
 views = list(dict.fromkeys(table["view"]))
 view = st.selectbox("View", views, key="timeline_view")
 data = table[table["view"] == view]

@@ -112,3 +112,12 @@ def test_no_banned_words_on_the_page(clinic, use_clinic):
     text = all_text(at)
     assert OBSERVED_ONLY in text
     assert BANNED.findall(text) == []
+
+
+@pytest.mark.parametrize(("login", "name_choice"), [("dr.test", True), ("pat.a", False)])
+def test_report_button_for_clinicians_and_the_patient_name_only_for_clinicians(clinic, use_clinic, login, name_choice):
+    use_clinic(clinic)
+    at = run_page("timeline", login, query={"patient": "P-A"})
+    buttons = at.get("download_button")
+    assert [b.proto.label for b in buttons] == ["PDF report"]
+    assert ("report_name" in [c.key for c in at.checkbox]) is name_choice

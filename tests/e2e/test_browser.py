@@ -13,6 +13,7 @@ import datetime as dt
 import io
 import os
 import re
+import subprocess
 from pathlib import Path
 
 import pandas as pd
@@ -386,3 +387,43 @@ def test_researcher_sees_export_and_analyse_and_the_export_is_deidentified(app, 
     assert len(frame) == n_photos and set(frame["subject_id"]) == {r["subject_id"] for r in rows}
     assert not frame.astype(str).apply(lambda col: col.str.contains("|".join(codes))).any().any()
     save_screenshot(page, "researcher-export")
+
+
+# ---------------------------------------------------------------------- the PDF report from the timeline
+
+
+def pdf_text(path) -> str:
+    return subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True).stdout
+
+
+def test_patient_downloads_own_report_from_the_timeline(app, page, store):
+    sign_in(page, app.url, *ROLE_LOGIN["patient"])
+    expect(page.get_by_test_id("stVegaLiteChart").first).to_be_visible(timeout=SLOW)
+    expect(main(page).get_by_role("checkbox", name="Name and birth date on the report")).to_have_count(0)
+    with page.expect_download(timeout=SLOW) as download:
+        page.get_by_role("button", name="PDF report").click()
+    assert download.value.suggested_filename.startswith(f"report-{DEMO_CODE}-")
+    path = download.value.path()
+    assert path.read_bytes()[:5] == b"%PDF-"
+    text = pdf_text(path)
+    assert DEMO_CODE in text and OTHER_CODE not in text
+    assert " ".join(OBSERVED_ONLY.split()) in " ".join(text.split())
+    identity = store.identity(store.patient(DEMO_CODE).id)
+    assert identity is not None and identity.name and identity.name not in text
+
+
+def test_clinician_report_carries_the_name_only_when_asked(app, page, store):
+    identity = store.identity(store.patient(DEMO_CODE).id)
+    sign_in(page, app.url, *ROLE_LOGIN["clinician"], path=f"timeline?patient={DEMO_CODE}")
+    expect(page.get_by_test_id("stVegaLiteChart").first).to_be_visible(timeout=SLOW)
+    texts = []
+    for with_name in (False, True):
+        if with_name:
+            main(page).get_by_text("Name and birth date on the report").click()
+            expect(main(page).get_by_role("checkbox", name="Name and birth date on the report")).to_be_checked()
+            check_page_text(page)  # the rerun has ended
+        with page.expect_download(timeout=SLOW) as download:
+            page.get_by_role("button", name="PDF report").click()
+        texts.append(pdf_text(download.value.path()))
+    assert DEMO_CODE in texts[0] and identity.name not in texts[0]
+    assert identity.name in texts[1]
