@@ -197,3 +197,43 @@ def show_measurements(record: dict[str, Any]) -> None:
     )
     st.table(measurement_rows(record), hide_index=True)
     st.caption(OBSERVED_ONLY)
+
+
+def show_scale(analysis: Any) -> None:
+    """Where the photo's scale came from, in words."""
+    source = analysis.scale.source
+    # the photo's own scale (a registered photo is measured on the baseline's grid)
+    ppm = analysis.parameters.get("photo_px_per_mm", analysis.scale.px_per_mm)
+    if source == "card":
+        st.success(f"Scale from the calibration card in the photo: {ppm:.2f} px/mm.")
+    elif source == "field_width":
+        st.caption(f"Scale from the typed field-of-view width: {ppm:.2f} px/mm.")
+    elif source in ("magnification", "user"):
+        st.caption(f"Scale as typed: {ppm:.2f} px/mm.")
+    else:
+        st.caption("No scale: no calibration card found and none typed.")
+    for note in analysis.notes:
+        if "calibration card" in note.lower():
+            st.caption(note)
+
+
+def show_registration(preview: Any) -> None:
+    """The registration of an uploaded photo to its view's baseline photo, in words."""
+    from tracker.timeline import describe_placement
+
+    reg = preview.registration
+    if reg is None:
+        st.caption("First photo of this view: it becomes the baseline photo the others are registered to.")
+        return
+    level, words = describe_placement(preview.analysis.roi_source, reg.score, reg.reason)
+    if preview.analysis.roi_source == "whole_photo":
+        words = (
+            f"Registered to the baseline photo (score {reg.score:.2f}); no region set yet."
+            if reg.ok
+            else f"Not registered to the baseline photo ({reg.reason}); no region set yet."
+        )
+        level = "ok" if reg.ok else "failed"
+    if level == "ok":
+        st.caption(words)
+    else:
+        st.warning(words)

@@ -12,6 +12,8 @@ from app_pages.common import (
     show_flash,
     show_measurements,
     show_quality,
+    show_registration,
+    show_scale,
     user_errors,
 )
 from tracker.access import Access
@@ -30,6 +32,7 @@ def preview(
     sha256: str,
     roi: tuple[int, int, int, int] | None,
     px_per_mm: float | None,
+    field_width_mm: float | None,
     _access: Access,
     _item: NewPhoto,
 ) -> PhotoPreview:
@@ -52,12 +55,26 @@ events_text = right.text_input(
     help="Neutral markers shown on the timeline, e.g. 'treatment started', 'dose changed'.",
 )
 notes = st.text_area("Notes (optional)", key="visit_notes", height=68)
-px_per_mm = st.number_input(
+st.caption(
+    "Scale: with the calibration card (Tracker card) in the photo, the card gives the scale. "
+    "Without it, type the device's scale or the width of the field of view as a fallback; "
+    "without any, density, width in µm and thin-hair share are not measured."
+)
+scale_left, scale_right = st.columns(2)
+px_per_mm = scale_left.number_input(
     "Scale of close-ups in pixels per mm (optional)",
     min_value=0.01,
     value=None,
     key="visit_scale",
-    help="From the device's known magnification. Needed for density, width in µm and thin-hair share.",
+    help="From the device's known magnification. Used for photos without the calibration card.",
+)
+field_width_mm = scale_right.number_input(
+    "Width of the field of view in mm (optional)",
+    min_value=0.1,
+    value=None,
+    key="visit_field_width",
+    help="How wide the photographed patch of scalp is, e.g. from the dermatoscope's specification. "
+    "Used for photos without the calibration card when no scale in pixels per mm is given.",
 )
 round_no = st.session_state.setdefault("upload_round", 0)
 uploads = st.file_uploader(
@@ -87,11 +104,12 @@ for i, upload in enumerate(uploads):
         name=upload.name,
         px_per_mm=px_per_mm,
         scale_source="magnification" if px_per_mm else None,
+        field_width_mm=field_width_mm,
     )
     roi = access.current_roi(patient, view)
     try:
         result = preview(
-            patient, view, sha256_hex(data), roi and roi.box, px_per_mm, access, item
+            patient, view, sha256_hex(data), roi and roi.box, px_per_mm, field_width_mm, access, item
         )
     except PhotoError as err:
         st.error(str(err))
@@ -119,6 +137,9 @@ for i, upload in enumerate(uploads):
         )
     with quality_col:
         show_quality(result.analysis.quality.to_dict())
+        show_scale(result.analysis)
+        if result.duplicate is None:
+            show_registration(result)
     with numbers_col:
         show_measurements(result.analysis.to_record())
 progress.empty()

@@ -1,4 +1,4 @@
-"""Region of interest (clinicians): set it on a view's baseline photo, preview it on every visit."""
+"""Region of interest (clinicians): set it on a view's baseline photo, see where it lands on every photo."""
 
 import streamlit as st
 
@@ -10,7 +10,8 @@ from app_pages.common import (
     show_flash,
     user_errors,
 )
-from tracker.imaging.compare import draw_roi
+from tracker.imaging.compare import draw_quad, draw_roi, roi_quad
+from tracker.timeline import describe_placement
 
 PREVIEW_SIDE = 900
 
@@ -25,14 +26,15 @@ if not views:
     st.info("This patient has no photos yet: record a visit first.")
     st.stop()
 view = st.selectbox("View", views, key="roi_view")
-baseline = access.baseline_photo(patient, view)
 current = access.current_roi(patient, view)
+baseline = access.photo(current.baseline_photo_id) if current and current.baseline_photo_id else access.baseline_photo(patient, view)
 W, H = baseline.width, baseline.height
 x, y, w, h = current.box if current else (0, 0, W, H)
 
 st.write(
-    f"The region is drawn on the baseline photo of this view ({baseline.name}, {W} × {H} px) "
-    "and measured at the same place in every photo of the view."
+    f"The region is drawn on the baseline photo of this view ({baseline.name}, {W} × {H} px). "
+    "Every other photo of the view is registered to the baseline photo, so the region lands on the "
+    "same scalp at every visit."
 )
 if current is None:
     st.caption("No region set yet: the whole photo is measured.")
@@ -49,17 +51,58 @@ st.image(
     width=720,
 )
 
-st.subheader("The region on every visit of this view")
-photos = [p for p in access.photos(patient) if p.view == view]
+st.subheader("The region on every photo of this view")
+photos = {p.id: p for p in access.photos(patient) if p.view == view}
 dates = {v.id: v.date for v in access.visits(patient)}
+with user_errors():
+    placements = access.placements(patient, view)
 columns = st.columns(4)
-for i, photo in enumerate(photos):
+to_fix = []
+for i, place in enumerate(placements):
+    photo = photos[place.photo_id]
     thumb = photo_thumbnail(access, photo.id)
-    scale = thumb.shape[1] / photo.width  # the region is applied in each photo's own pixels
-    columns[i % 4].image(
-        draw_roi(thumb, tuple(round(v * scale) for v in roi)),
-        caption=f"{dates[photo.visit_id]:%d %b %Y}",
+    scale = thumb.shape[1] / photo.width
+    reg = place.registration
+    if place.manual_roi is not None:
+        source, quad = "manual", roi_quad(place.manual_roi.box)
+    elif photo.id == baseline.id:
+        source, quad = "baseline", roi_quad(roi)
+    elif reg is not None and reg.ok and reg.baseline_photo_id == baseline.id:
+        source, quad = "registered", roi_quad(roi, reg.matrix)
+    else:
+        source, quad = "unregistered", None
+    if current is None and source in ("baseline", "registered") and roi == (0, 0, W, H):
+        source = "whole_photo" if source == "baseline" else source
+    level, words = describe_placement(source, None if reg is None else reg.score, "" if reg is None else reg.reason)
+    column = columns[i % 4]
+    picture = draw_quad(thumb, quad * scale + (scale - 1) / 2) if quad is not None else thumb
+    column.image(picture, caption=f"{dates[photo.visit_id]:%d %b %Y} · {photo.name}")
+    if level == "ok":
+        column.caption(words)
+    else:
+        column.warning(words)
+        to_fix.append((photo, words))
+
+if to_fix:
+    st.subheader("Place the region by hand")
+    st.write(
+        "These photos could not be registered reliably to the baseline photo. Place the region on "
+        "each by hand, on the same scalp as on the baseline photo; its values are then marked as placed by hand."
     )
+    for photo, words in to_fix:
+        with st.expander(f"{dates[photo.visit_id]:%d %b %Y} · {photo.name}", expanded=False):
+            pw, ph = photo.width, photo.height
+            gx = st.slider("Left and right edge (px)", 0, pw, (0, pw), key=f"manual_x_{photo.id}")
+            gy = st.slider("Top and bottom edge (px)", 0, ph, (0, ph), key=f"manual_y_{photo.id}")
+            box = (gx[0], gy[0], max(gx[1] - gx[0], 1), max(gy[1] - gy[0], 1))
+            thumb = photo_thumbnail(access, photo.id, max_side=640)
+            f = thumb.shape[1] / pw
+            st.image(draw_roi(thumb, tuple(round(v * f) for v in box)), width=480)
+            if st.button("Place the region here and measure this photo again", key=f"manual_save_{photo.id}"):
+                with user_errors():
+                    access.set_photo_roi(photo.id, box)
+                flash(f"Placed the region by hand on {photo.name} and measured it again.")
+                st.rerun()
 
 if st.button(
     f"Save the region and measure the {len(photos)} photos of this view again",
@@ -69,8 +112,8 @@ if st.button(
     with user_errors():
         access.set_roi(patient, view, roi, baseline_photo_id=baseline.id)
         bar = st.progress(0.0, text="Measuring again ...")
-        for i, photo in enumerate(photos):
-            access.reanalyse(patient, [photo.id])
+        for i, photo_id in enumerate(photos):
+            access.reanalyse(patient, [photo_id])
             bar.progress((i + 1) / len(photos), text=f"Measured {i + 1} of {len(photos)} photos")
     flash(f"Saved the region of {view} and measured its {len(photos)} photos again.")
     st.rerun()

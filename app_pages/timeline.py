@@ -13,7 +13,7 @@ from app_pages.common import (
     user_errors,
 )
 from tracker.imaging.compare import thumbnail, wipe
-from tracker.timeline import METRICS, describe_change, timeline_chart, timeline_table
+from tracker.timeline import METRICS, NOT_PLACED, describe_change, timeline_chart, timeline_table
 from tracker.wording import OBSERVED_ONLY
 
 STRIP_LENGTH = 8
@@ -64,6 +64,12 @@ views = list(dict.fromkeys(table["view"]))
 view = st.selectbox("View", views, key="timeline_view")
 data = table[table["view"] == view]
 st.caption(OBSERVED_ONLY)
+if (data["roi_placement"] == NOT_PLACED).any():
+    st.warning(
+        "Values circled in red come from photos whose region could not be registered to the baseline "
+        "photo: the whole photo was measured, not the same patch of scalp. Place the region by hand "
+        "on those photos (Region of interest page)."
+    )
 
 metrics = [m for m in METRICS if m in set(data["metric"])]
 columns = st.columns(2)
@@ -80,6 +86,7 @@ with st.expander("Values and differences from baseline", expanded=False):
                 "Value": round(r.value, METRICS[r.metric][2] + 1),
                 "Noise band (± SD)": None if np.isnan(r.noise_sd) else round(r.noise_sd, 3),
                 "Noise from": r.noise_source,
+                "Region": r.roi_placement,
                 "Difference from baseline": describe_change(
                     r.difference, r.difference_pct, r.unit, METRICS[r.metric][2]
                 ),

@@ -68,8 +68,8 @@ VARIANTS = {
     "registered": "registered ROI (map_roi box, whole photo analysed)",
     "crop": "registered crop (warp_roi, ROI + margin analysed)",
     "fixed": "no registration (control)",
-    # overviews only, a diagnostic: the crop analysed with the hair polarity the baseline's crop
-    # got (analyze() chooses it per photo; a fixed choice is not an option of analyze() today)
+    # overviews only: the crop analysed with the hair polarity the baseline's crop got
+    # (what tracker.store does: the view's mode and polarity are fixed from its baseline photo)
     "crop_fixed_polarity": "registered crop, overview polarity fixed to the baseline's (diagnostic)",
 }
 
@@ -227,20 +227,12 @@ def _overview_polarity(pixels: np.ndarray) -> str:
     """The hair polarity segment_overview chooses for a picture (dark or light hair)."""
     from tracker.imaging import segment
 
-    chosen = segment.segment_overview(pixels)
-    return "dark" if np.array_equal(chosen, segment.segment_overview(pixels, polarity="dark")) else "light"
+    return segment.choose_overview_polarity(pixels)
 
 
 def _analyze_with_polarity(pixels: np.ndarray, roi, polarity: str):
-    """Diagnostic only: analyze() with the overview hair polarity fixed (analyze has no such option)."""
-    from functools import partial
-    from unittest import mock
-
-    from tracker.imaging import segment
-
-    fixed = partial(segment.segment_overview, polarity=polarity)
-    with mock.patch.object(segment, "segment_overview", fixed):
-        return analyze(pixels, roi=roi, mode="overview")
+    """analyze() with the overview hair polarity fixed (as the store fixes it per view)."""
+    return analyze(pixels, roi=roi, mode="overview", polarity=polarity)
 
 
 def _area_corners(roi) -> np.ndarray:

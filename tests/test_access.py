@@ -42,6 +42,22 @@ def closeup_png(seed: int) -> bytes:
     return buf.tobytes()
 
 
+def moved_pngs(seed: int) -> tuple[bytes, bytes]:
+    """A close-up and the same scalp photographed again: shifted, turned 6 degrees, 5 % closer."""
+    from tracker.synth import CameraMove, render_moved_series
+
+    moved = CameraMove(dx=8.0, dy=-5.0, rotation_deg=6.0, scale=1.05, brightness=1.1)
+    series = render_moved_series(
+        seed=seed, moves=[CameraMove(), moved], kind="closeup", shape=(240, 320), px_per_mm=100.0
+    )
+    out = []
+    for photo in series:
+        ok, buf = cv2.imencode(".png", cv2.cvtColor(photo.image.image, cv2.COLOR_RGB2BGR))
+        assert ok
+        out.append(buf.tobytes())
+    return out[0], out[1]
+
+
 @dataclass
 class World:
     store: Store
@@ -419,10 +435,12 @@ def test_record_visit_needs_photos_and_a_known_patient(fresh):
 def test_preview_matches_what_add_photos_stores(fresh):
     c, s = fresh.clinician, fresh.store
     visit = s.add_visit("P-1", dt.date(2025, 9, 1))
-    (baseline,) = s.add_photos(visit.id, [NewPhoto("closeup:crown", closeup_png(1))])
+    first, again = moved_pngs(1)
+    (baseline,) = s.add_photos(visit.id, [NewPhoto("closeup:crown", first)])
     s.set_roi("P-1", "closeup:crown", (20, 30, 200, 150), baseline_photo_id=baseline.photo.id)
+    # the same scalp photographed again, moved: it registers to the baseline
     item = NewPhoto(
-        "CloseUp: crown", closeup_png(2), name="b.png", px_per_mm=100.0, scale_source="magnification"
+        "CloseUp: crown", again, name="b.png", px_per_mm=100.0, scale_source="magnification"
     )
     before = _state(s)
     preview = c.preview_photo("P-1", item)
@@ -430,7 +448,9 @@ def test_preview_matches_what_add_photos_stores(fresh):
     assert preview.duplicate is None and preview.view == "closeup:crown"
     assert preview.photo.sha256 == hashlib.sha256(item.data).hexdigest()
     result = preview.analysis
-    assert result.roi == (20, 30, 200, 150)  # the patient's current ROI of that view
+    # the patient's current ROI of that view, carried over by the registration
+    assert preview.registration.ok and preview.baseline_photo_id == baseline.photo.id
+    assert result.roi_source == "registered" and result.placement["baseline_roi"] == [20, 30, 200, 150]
     assert result.hair_count and result.hair_count > 0  # a photo with hairs to compare
 
     (added,) = c.add_photos(visit.id, [item])
@@ -458,8 +478,8 @@ def test_preview_matches_what_add_photos_stores(fresh):
         result.density_per_cm2,
         result.thin_hair_pct,
         result.mode,
-        result.roi,
-        result.scale.px_per_mm,
+        tuple(result.placement["photo_roi"]),
+        result.parameters.get("photo_px_per_mm", result.scale.px_per_mm),  # the photo's own scale
         result.scale.source,
         result.quality.status,
         result.algorithm_version,

@@ -6,6 +6,7 @@ inputs written here (see the comments), not read back from the code.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import math
@@ -15,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tracker.repeatability import visit_noise
 from tracker.store import MeasurementRow, VisitInfo
 from tracker.timeline import (
     COLUMNS,
@@ -22,7 +24,11 @@ from tracker.timeline import (
     NOISE_NONE,
     NOISE_POOLED,
     NOISE_REPEATS,
+    NOT_PLACED,
+    PLACED,
+    ROI_SOURCE_WORDS,
     describe_change,
+    describe_placement,
     timeline_chart,
     timeline_table,
 )
@@ -263,7 +269,8 @@ def test_chart_title_carries_the_observed_only_line(table):
 
 def test_chart_layers_band_line_baseline_and_events(table):
     spec = _chart_dict(table, "vertex", "coverage_pct")
-    band, line, baseline, events, event_text = spec["layer"]
+    band, line, baseline, events, event_text, unplaced = spec["layer"]
+    assert unplaced["mark"]["type"] == "point" and _layer_data(spec, unplaced) == []  # every region placed
 
     assert band["mark"]["type"] == "rule"
     assert (band["encoding"]["y"]["field"], band["encoding"]["y2"]["field"]) == ("low", "high")
@@ -334,4 +341,35 @@ def test_chart_refuses_an_unknown_metric_or_several_views(table):
     with pytest.raises(ValueError, match="one view; filter the table"):
         timeline_chart(table, "coverage_pct")  # vertex and crown
     # one view of the two: fine
-    assert len(timeline_chart(table[table["view"] == "crown"], "coverage_pct").to_dict()["layer"]) == 5
+    assert len(timeline_chart(table[table["view"] == "crown"], "coverage_pct").to_dict()["layer"]) == 6
+
+
+def test_values_whose_region_was_not_registered_are_marked():
+    rows = [
+        mrow(1, D1, "vertex", coverage_pct=10.0),
+        mrow(2, D2, "vertex", coverage_pct=12.0),
+        mrow(2, D2, "vertex", coverage_pct=13.0),
+        mrow(3, D3, "vertex", coverage_pct=30.0),
+    ]
+    rows[2] = dataclasses.replace(rows[2], roi_source="registered")
+    rows[3] = dataclasses.replace(rows[3], roi_source="unregistered")
+    table = timeline_table(rows, VISITS)
+    assert list(table["roi_placement"]) == [PLACED, PLACED, NOT_PLACED]
+    assert list(table["unregistered_photos"]) == [0, 0, 1]
+    # the noise band is tracker.repeatability's visit noise
+    assert table["noise_sd"].iloc[1] == pytest.approx(visit_noise([12.0, 13.0]).sd)
+    spec = timeline_chart(table, "coverage_pct").to_dict()
+    unplaced = spec["layer"][-1]
+    marked = [p["value"] for p in _layer_data(spec, unplaced)]
+    assert marked == [30.0]
+
+
+def test_placement_words():
+    assert describe_placement("registered", 0.9)[0] == "ok"
+    assert describe_placement("registered", 0.1)[0] == "weak"
+    level, words = describe_placement("unregistered", 0.0, "too few matching features")
+    assert level == "failed" and "by hand" in words and "too few matching features" in words
+    text = " ".join(
+        [*ROI_SOURCE_WORDS.values(), *(w for s in ROI_SOURCE_WORDS for w in describe_placement(s, 0.5, "why"))]
+    )
+    assert not re.search(r"\b(" + "|".join(BANNED_WORDS) + r")\b", text, re.IGNORECASE)

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from tracker.analysis import analyze
+from tracker.analysis import analyze, patch_mask_in_photo
 from tracker.imaging.overlay import draw_overlay
 from tracker.photo import load_photo
 from tracker.store import (
@@ -45,7 +45,9 @@ from tracker.store import (
     NotFoundError,
     PatientInfo,
     PhotoInfo,
+    PhotoPlacement,
     PhotoPreview,
+    RegistrationInfo,
     RoiInfo,
     Store,
     VisitInfo,
@@ -188,11 +190,28 @@ class Access:
         """
         pixels = self.pixels(photo_id)
         row = self.store.measurements(photo_id)[-1]
-        result = analyze(pixels, roi=row.roi, px_per_mm=row.px_per_mm, scale_source=row.scale_source)
+        if row.roi_source in ("baseline", "registered"):
+            # measured on the ROI's patch cut out on the baseline's grid: carry that mask back
+            result = self.store.replay(photo_id)
+            mask, groups = patch_mask_in_photo(result, self.store.registration(photo_id), pixels.shape)
+            return draw_overlay(pixels, mask, roi=tuple(result.placement["photo_roi"]), groups=groups)
+        result = analyze(
+            pixels, roi=row.roi, px_per_mm=row.px_per_mm, scale_source=row.scale_source,
+            mode=row.mode, polarity=row.parameters.get("polarity"),
+        )
         return draw_overlay(pixels, result.mask, roi=result.roi, groups=result.groups)
 
     def current_roi(self, patient: int | str, view: str) -> RoiInfo | None:
         return self.store.current_roi(self._patient(patient).id, view)
+
+    def registration(self, photo_id: int) -> RegistrationInfo | None:
+        """How a photo was aligned to its view's baseline photo (None for a baseline photo)."""
+        self.photo(photo_id)
+        return self.store.registration(photo_id)
+
+    def placements(self, patient: int | str, view: str) -> list[PhotoPlacement]:
+        """Where the view's ROI lands on each of its photos, with the registration behind it."""
+        return self.store.placements(self._patient(patient).id, view)
 
     # ------------------------------------------------------------------ changes
     def add_visit(
@@ -245,6 +264,17 @@ class Access:
         return self.store.set_roi(
             patient, view, roi, baseline_photo_id=baseline_photo_id, user=self.account.username
         )
+
+    def set_photo_roi(self, photo_id: int, roi: tuple[int, int, int, int]) -> list[int]:
+        """Place the ROI by hand on one photo (its own pixels) and measure it again.
+
+        For a photo whose registration to the baseline is weak or failed;
+        returns the new measurement's id.
+        """
+        self._require("clinician")
+        self.photo(photo_id)
+        self.store.set_photo_roi(photo_id, roi, user=self.account.username)
+        return self.store.reanalyse(photo_ids=[photo_id], user=self.account.username)
 
     def reanalyse(self, patient: int | str, photo_ids: Iterable[int] | None = None) -> list[int]:
         """Measure the patient's photos again (e.g. with a new ROI); older values stay."""

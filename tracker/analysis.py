@@ -6,23 +6,46 @@ light hair), a working copy at a size where shafts are about
 ROI, and conversion back to the photo's pixels and, with a scale, to
 micrometres and square centimetres.
 
+Scale: a typed ``px_per_mm`` or field-of-view width is a fallback; when the
+calibration card (``tracker card``) is in the photo, its markers give the
+scale (``scale_source='card'``), its grey patch the white balance, and its
+area is left out of the measurement. Without either, results are scale-free
+and say so.
+
+:func:`analyze_in_view` measures one photo of a view the way the store does:
+the ROI drawn on the view's baseline photo is cut out of every photo on the
+baseline's grid (:func:`tracker.imaging.register.warp_roi`) after the photo
+was registered to the baseline, with the mode and hair polarity fixed for the
+view from the baseline photo (:func:`view_settings`). How the ROI was placed
+is recorded (:attr:`Analysis.roi_source`).
+
 Everything that shapes a number is in :attr:`Analysis.parameters` together
 with :data:`ALGORITHM_VERSION`, so every stored measurement can be recomputed.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import cv2
 import numpy as np
 
-from tracker.imaging import measure, segment
+from tracker.imaging import calibrate, measure, segment
 from tracker.imaging.quality import QualityReport, assess_quality
+from tracker.imaging.register import (
+    Registration,
+    map_points,
+    register,
+    roi_corners,
+    warp_roi,
+)
 
 #: Bumped whenever a change can move any measured number.
-ALGORITHM_VERSION = "0.1.0"
+#: 0.2.0: calibration card (scale, white balance, card area left out), view-fixed
+#: mode and polarity, the registered ROI measured on the baseline's grid.
+ALGORITHM_VERSION = "0.2.0"
 #: Close-ups are analysed on a copy scaled so that a typical shaft is about
 #: this wide (never enlarged): wide enough to measure width to a few percent,
 #: small enough that a 12 MP photo is analysed in a fraction of a second.
@@ -34,8 +57,22 @@ OVERVIEW_WORKING_SIDE = 1024
 #: Shafts thinner than this are "thin" (TrichoScan's vellus bound).
 THIN_HAIR_UM = 40.0
 
+#: Margin cut around the ROI by :func:`analyze_in_view`, as a share of the
+#: ROI's short side: the analysis sees the same surroundings in every photo.
+ROI_MARGIN = 0.2
+#: Cards are looked for on a copy no longer than this (then at full size when found).
+CARD_SEARCH_SIDE = 2048
+#: Pixels around the card's outline also left out of the measurement (share of its long side).
+CARD_BORDER = 0.03
+
 ScaleSource = Literal["card", "magnification", "field_width", "user", "none"]
 ModeChoice = Literal["auto", "closeup", "overview"]
+Polarity = Literal["dark", "light"]
+#: How a measurement's ROI was placed: the baseline photo's own ROI, the baseline ROI
+#: carried over by registration, an ROI placed by hand on this photo, no usable
+#: registration (the whole photo measured, flagged), or no ROI set (whole photo).
+RoiSource = Literal["baseline", "registered", "manual", "unregistered", "whole_photo"]
+ROI_SOURCES: tuple[str, ...] = ("baseline", "registered", "manual", "unregistered", "whole_photo")
 
 
 @dataclass(frozen=True)
@@ -72,6 +109,10 @@ class Analysis:
     parameters: dict[str, Any]
     notes: tuple[str, ...] = ()
     algorithm_version: str = ALGORITHM_VERSION
+    roi_source: str = "whole_photo"
+    card: dict[str, Any] | None = None
+    placement: dict[str, Any] = field(default_factory=dict)
+    image: np.ndarray | None = field(default=None, repr=False)
 
     def to_record(self) -> dict[str, Any]:
         """JSON-able measurements and provenance (no pixel arrays)."""
@@ -89,6 +130,9 @@ class Analysis:
             "notes": list(self.notes),
             "algorithm_version": self.algorithm_version,
             "parameters": self.parameters,
+            "roi_source": self.roi_source,
+            "card": self.card,
+            "placement": self.placement,
         }
 
 
@@ -120,14 +164,144 @@ def _scale_group(g: measure.HairGroup, factor: float) -> measure.HairGroup:
     )
 
 
+@dataclass(frozen=True)
+class ScaleFinding:
+    """The scale chosen for a photo, the card found in it and what to leave out.
+
+    Attributes
+    ----------
+    scale : Scale
+    detection : CardDetection or None
+        The card, when one was seen (usable or not).
+    card_mask : (H, W) bool array or None
+        The card's area (with a small border) in the photo's pixels, when
+        the card was found: left out of the measurement.
+    wb_gains : ndarray or None
+        White-balance gains from the card's grey patch (usable card only).
+    notes : tuple of str
+    """
+
+    scale: Scale
+    detection: calibrate.CardDetection | None = field(default=None, repr=False)
+    card_mask: np.ndarray | None = field(default=None, repr=False)
+    wb_gains: np.ndarray | None = None
+    notes: tuple[str, ...] = ()
+
+    def card_record(self) -> dict[str, Any] | None:
+        return None if self.detection is None else self.detection.to_dict()
+
+
+def _detect_card(pixels: np.ndarray) -> calibrate.CardDetection | None:
+    """:func:`calibrate.detect_card`, first on a copy no longer than CARD_SEARCH_SIDE."""
+    h, w = pixels.shape[:2]
+    factor = min(1.0, CARD_SEARCH_SIDE / max(h, w))
+    if factor < 1.0 and calibrate.detect_card(_resize(pixels, factor), refine=False) is None:
+        return None
+    return calibrate.detect_card(pixels)
+
+
+def _card_mask(detection: calibrate.CardDetection, shape: tuple[int, ...]) -> np.ndarray:
+    layout = calibrate.CARD
+    border = CARD_BORDER * max(layout.width_mm, layout.height_mm)
+    outline = np.array(
+        [[-border, -border], [layout.width_mm + border, -border],
+         [layout.width_mm + border, layout.height_mm + border], [-border, layout.height_mm + border]]
+    )
+    quad = calibrate.card_points_to_image(detection, outline)
+    mask = np.zeros(shape[:2], np.uint8)
+    cv2.fillConvexPoly(mask, np.round(quad * 16).astype(np.int32), 1, lineType=cv2.LINE_8, shift=4)
+    return mask.astype(bool)
+
+
+def find_scale(
+    pixels: np.ndarray,
+    *,
+    px_per_mm: float | None = None,
+    scale_source: ScaleSource | None = None,
+    field_width_mm: float | None = None,
+    card: bool = True,
+) -> ScaleFinding:
+    """Choose a photo's scale: the calibration card, else a typed scale, else none.
+
+    Parameters
+    ----------
+    pixels : (H, W, 3) uint8 RGB array
+    px_per_mm : float, optional
+        A typed scale (e.g. from the device's known magnification); used when
+        no usable card is in the photo.
+    scale_source : str, optional
+        Where the typed scale came from ('magnification', 'field_width' or
+        'user', the default).
+    field_width_mm : float, optional
+        Width of the photo's field of view in millimetres; used when there is
+        no card and no ``px_per_mm``.
+    card : bool
+        Look for the calibration card (``tracker card``). A usable card
+        (two markers or more that agree) gives the scale, whatever was typed.
+
+    Returns
+    -------
+    ScaleFinding
+
+    Examples
+    --------
+    >>> photo = np.full((600, 1000, 3), 90, np.uint8)
+    >>> photo[75:525, 100:900] = calibrate.render_card(10.0)
+    >>> f = find_scale(photo, px_per_mm=3.0)
+    >>> round(f.scale.px_per_mm, 2), f.scale.source
+    (10.0, 'card')
+    >>> find_scale(photo[:, :50], field_width_mm=5.0).scale
+    Scale(px_per_mm=10.0, source='field_width')
+    """
+    if px_per_mm is not None and not (np.isfinite(px_per_mm) and px_per_mm > 0):
+        raise ValueError(f"px_per_mm must be a positive number, got {px_per_mm!r}")
+    if field_width_mm is not None and not (np.isfinite(field_width_mm) and field_width_mm > 0):
+        raise ValueError(
+            f"field_width_mm must be the photo's field of view in millimetres (positive), got {field_width_mm!r}"
+        )
+    notes: list[str] = []
+    detection = _detect_card(pixels) if card else None
+    if detection is not None:
+        mask = _card_mask(detection, pixels.shape)
+        if detection.ok:
+            if px_per_mm is not None and abs(px_per_mm / detection.px_per_mm - 1.0) > 0.05:
+                notes.append(
+                    f"The calibration card gives {detection.px_per_mm:.2f} px/mm; the typed "
+                    f"{px_per_mm:.2f} px/mm was not used."
+                )
+            notes.extend(f"Calibration card: {n}." for n in detection.notes)
+            return ScaleFinding(
+                Scale(float(detection.px_per_mm), "card"), detection, mask,
+                np.asarray(detection.wb_gains, float), tuple(notes),
+            )
+        notes.append(
+            "Part of a calibration card was seen but it cannot give the scale "
+            f"({'; '.join(detection.notes) or 'too few markers'}); keep the whole card in view. "
+            "Its area is left out of the measurement."
+        )
+    else:
+        mask = None
+    if px_per_mm is not None:
+        scale = Scale(float(px_per_mm), scale_source or "user")
+    elif field_width_mm is not None:
+        scale = Scale(calibrate.scale_from_field_width(pixels.shape[1], field_width_mm), "field_width")
+    else:
+        scale = Scale(None, "none")
+    return ScaleFinding(scale, detection, mask, None, tuple(notes))
+
+
 def analyze(
     pixels: np.ndarray,
     *,
     roi: tuple[int, int, int, int] | None = None,
     px_per_mm: float | None = None,
     scale_source: ScaleSource | None = None,
+    field_width_mm: float | None = None,
     mode: ModeChoice = "auto",
+    polarity: Polarity | None = None,
     thin_um: float = THIN_HAIR_UM,
+    card: bool = True,
+    exclude: np.ndarray | None = None,
 ) -> Analysis:
     """Measure hair in one photo.
 
@@ -138,14 +312,27 @@ def analyze(
     roi : (x, y, w, h), optional
         Region of interest in the photo's pixels; the whole photo if None.
     px_per_mm : float, optional
-        Scale. Without it, width in µm, density and thin-hair share are None.
+        Typed scale, used when no calibration card is in the photo. Without
+        any scale, width in µm, density and thin-hair share are None.
     scale_source : str, optional
-        Where the scale came from ('card', 'magnification', 'field_width',
+        Where the typed scale came from ('magnification', 'field_width',
         'user'); 'user' if a scale is given without a source.
+    field_width_mm : float, optional
+        Width of the photo's field of view (mm), the fallback when there is
+        neither a card nor ``px_per_mm`` (``scale_source='field_width'``).
     mode : {'auto', 'closeup', 'overview'}
         'auto' tells them apart with :func:`tracker.imaging.segment.detect_mode`.
+    polarity : {'dark', 'light'}, optional
+        Hair darker or lighter than the scalp; chosen from the photo when
+        None. Fix it per view so that recaptures cannot flip it.
     thin_um : float
         Shafts thinner than this many micrometres count as thin.
+    card : bool
+        Look for the calibration card: a usable card gives the scale
+        (``scale_source='card'``) and the white balance, and the card's area
+        is left out of the measurement.
+    exclude : (H, W) bool array, optional
+        Pixels left out of the measurement (e.g. outside the photo after a warp).
 
     Returns
     -------
@@ -163,16 +350,49 @@ def analyze(
         raise ValueError(
             "pixels must be an (H, W, 3) uint8 RGB array; decode photos with tracker.photo.load_photo"
         )
-    if px_per_mm is not None and not (np.isfinite(px_per_mm) and px_per_mm > 0):
-        raise ValueError(f"px_per_mm must be a positive number, got {px_per_mm!r}")
     if thin_um <= 0:
         raise ValueError("thin_um must be positive")
     if mode not in ("auto", "closeup", "overview"):
         raise ValueError("mode must be 'auto', 'closeup' or 'overview'")
+    if polarity not in (None, "dark", "light"):
+        raise ValueError("polarity must be 'dark', 'light' or None (chosen from the photo)")
+    if exclude is not None and (not isinstance(exclude, np.ndarray) or exclude.shape != pixels.shape[:2]):
+        raise ValueError("exclude must be a bool array of the photo's height and width")
+    found = find_scale(
+        pixels, px_per_mm=px_per_mm, scale_source=scale_source, field_width_mm=field_width_mm, card=card
+    )
+    if found.wb_gains is not None:
+        pixels = calibrate.white_balance(pixels, found.wb_gains)
+    if found.card_mask is not None:
+        exclude = found.card_mask if exclude is None else (exclude | found.card_mask)
+    result = _measure(pixels, roi=roi, scale=found.scale, mode=mode, polarity=polarity, thin_um=thin_um, exclude=exclude)
+    if found.wb_gains is not None:
+        result.parameters["white_balance_gains"] = [round(float(g), 6) for g in found.wb_gains]
+    return replace(result, notes=found.notes + result.notes, card=found.card_record())
+
+
+def _measure(
+    pixels: np.ndarray,
+    *,
+    roi: tuple[int, int, int, int] | None,
+    scale: Scale,
+    mode: ModeChoice,
+    polarity: Polarity | None,
+    thin_um: float,
+    exclude: np.ndarray | None,
+) -> Analysis:
+    """The measurement itself, on pixels already white-balanced, with a known scale."""
     height, width = pixels.shape[:2]
     roi = (0, 0, width, height) if roi is None else tuple(int(v) for v in roi)
     roi_mask = measure.roi_mask(pixels.shape, roi)  # validates the ROI
-    scale = Scale(px_per_mm, scale_source or ("user" if px_per_mm else "none"))
+    if exclude is not None and exclude.any():
+        roi_mask = roi_mask & ~exclude
+        if not roi_mask.any():
+            raise ValueError(
+                "the whole ROI is covered by the calibration card or lies outside the photo; "
+                "draw the ROI on scalp"
+            )
+    px_per_mm = scale.px_per_mm
 
     if mode == "auto":
         mode = segment.detect_mode(pixels)
@@ -183,21 +403,27 @@ def analyze(
     if mode == "overview":
         factor = min(1.0, OVERVIEW_WORKING_SIDE / max(height, width))
         work = _resize(pixels, factor)
-        work_mask = segment.segment_overview(work)
+        if polarity is None:
+            polarity = segment.choose_overview_polarity(work)
+        work_mask = segment.segment_overview(work, polarity=polarity)
         groups: tuple[measure.HairGroup, ...] = ()
+        parameters["polarity"] = polarity
         notes.append("Overview photo: single shafts are not resolved, so only coverage is measured.")
     else:
         # Polarity and a first shaft width from a thumbnail: cheap, and
         # enough to choose the working size.
         thumb_factor = min(1.0, 512 / max(height, width))
         thumb = _resize(pixels, thumb_factor)
-        polarity = segment.choose_polarity(thumb)
+        if polarity is None:
+            polarity = segment.choose_polarity(thumb)
         thumb_width = segment.estimate_shaft_width(thumb, polarity=polarity) / thumb_factor
         factor = min(1.0, WORKING_SHAFT_WIDTH / thumb_width, MAX_WORKING_SIDE / max(height, width))
         work = _resize(pixels, factor)
         shaft_width = segment.estimate_shaft_width(work, polarity=polarity)
         contrast = segment.hair_contrast(work, max_width_px=2 * shaft_width, polarity=polarity)
         work_mask = segment.shaft_mask(contrast, shaft_width_px=shaft_width)
+        if exclude is not None and exclude.any():
+            work_mask = work_mask & ~_resize_mask(exclude, work.shape)
         work_roi = _scaled_roi(roi, factor, work.shape)
         work_groups = measure.find_hair_groups(work_mask, shaft_width_px=shaft_width, roi=work_roi)
         groups = tuple(_scale_group(g, factor) for g in work_groups)
@@ -212,14 +438,18 @@ def analyze(
     mask = work_mask
     if factor < 1.0:
         mask = cv2.resize(work_mask.astype(np.uint8) * 255, (width, height), interpolation=cv2.INTER_LINEAR) >= 128
-    coverage = float(100.0 * np.count_nonzero(mask & roi_mask) / np.count_nonzero(roi_mask))
+    if exclude is not None and exclude.any():
+        mask = mask & ~exclude
+        parameters["excluded_px"] = int(np.count_nonzero(exclude & measure.roi_mask(pixels.shape, roi)))
+    roi_px = int(np.count_nonzero(roi_mask))
+    coverage = float(100.0 * np.count_nonzero(mask & roi_mask) / roi_px)
 
     count = width_px = width_um = density = thin = None
     if mode == "closeup":
         count = measure.hair_count(groups)
         width_px = measure.mean_width_px(groups)
         if px_per_mm:
-            roi_cm2 = roi[2] * roi[3] / px_per_mm**2 / 100.0
+            roi_cm2 = roi_px / px_per_mm**2 / 100.0
             density = count / roi_cm2
             if width_px is not None:
                 width_um = width_px / px_per_mm * 1000.0
@@ -245,3 +475,280 @@ def analyze(
         parameters=parameters,
         notes=tuple(notes),
     )
+
+
+def _resize_mask(mask: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    if mask.shape == tuple(shape[:2]):
+        return mask
+    small = cv2.resize(mask.astype(np.uint8) * 255, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
+    return small >= 128
+
+
+# --------------------------------------------------------------------------
+# one photo of a view: the ROI placed through the registration to the baseline
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ViewSettings:
+    """Mode and hair polarity of a view, fixed from its baseline photo.
+
+    A recapture that is brighter or darker cannot then flip what counts as
+    hair (an overview's polarity flips when red clips at about 1.15 x the
+    baseline's brightness).
+    """
+
+    mode: str
+    polarity: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"mode": self.mode, "polarity": self.polarity}
+
+
+def view_settings(analysis: Analysis) -> ViewSettings:
+    """The settings a view keeps, from the analysis of its baseline photo.
+
+    Examples
+    --------
+    >>> img = np.full((300, 400, 3), 210, np.uint8)
+    >>> for y in (40, 100, 160, 220): img[y:y + 10, 50:350] = 40
+    >>> view_settings(analyze(img))
+    ViewSettings(mode='closeup', polarity='dark')
+    """
+    return ViewSettings(analysis.mode, str(analysis.parameters["polarity"]))
+
+
+#: Seed of OpenCV's random generator for the robust fit of a registration.
+REGISTRATION_SEED = 5
+
+
+def register_to_baseline(image: np.ndarray, baseline: np.ndarray) -> Registration:
+    """:func:`tracker.imaging.register.register` made reproducible.
+
+    The robust fit draws random samples from OpenCV's global generator, so
+    two calls can differ in the third decimal of a pixel; seeding it first
+    gives the same registration, and so the same numbers, every time.
+    """
+    cv2.setRNGSeed(REGISTRATION_SEED)
+    return register(image, baseline)
+
+
+def roi_margin(roi: tuple[int, int, int, int]) -> int:
+    """Pixels cut around the ROI by :func:`analyze_in_view` (:data:`ROI_MARGIN` of its short side)."""
+    return int(ROI_MARGIN * min(roi[2], roi[3]))
+
+
+def _box_of(quad: np.ndarray, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+    """Axis-aligned box (pixel ROI) around a quadrilateral of pixel-area corners, clipped to the photo."""
+    h, w = shape[:2]
+    x0 = int(np.clip(np.floor(quad[:, 0].min() + 0.5), 0, w - 1))
+    y0 = int(np.clip(np.floor(quad[:, 1].min() + 0.5), 0, h - 1))
+    x1 = int(np.clip(np.ceil(quad[:, 0].max() + 0.5), x0 + 1, w))
+    y1 = int(np.clip(np.ceil(quad[:, 1].max() + 0.5), y0 + 1, h))
+    return x0, y0, x1 - x0, y1 - y0
+
+
+def _area_corners(roi: tuple[int, int, int, int]) -> np.ndarray:
+    x, y, w, h = (float(v) for v in roi)
+    return np.array([[x - 0.5, y - 0.5], [x + w - 0.5, y - 0.5], [x + w - 0.5, y + h - 0.5], [x - 0.5, y + h - 0.5]])
+
+
+def analyze_in_view(
+    pixels: np.ndarray,
+    *,
+    roi: tuple[int, int, int, int] | None = None,
+    is_baseline: bool = False,
+    registration: Registration | None = None,
+    manual_roi: tuple[int, int, int, int] | None = None,
+    settings: ViewSettings | None = None,
+    px_per_mm: float | None = None,
+    scale_source: ScaleSource | None = None,
+    field_width_mm: float | None = None,
+    thin_um: float = THIN_HAIR_UM,
+    card: bool = True,
+) -> Analysis:
+    """Measure one photo of a view with the view's ROI placed where it belongs.
+
+    The ROI is placed, in this order:
+
+    - ``manual_roi`` given: that box in this photo's pixels ('manual');
+    - no ``roi``: the whole photo ('whole_photo');
+    - the baseline photo itself: the ROI plus a margin cut out ('baseline');
+    - a usable ``registration`` to the baseline: the baseline ROI's patch of
+      scalp plus the same margin, resampled onto the baseline's grid
+      (:func:`tracker.imaging.register.warp_roi`) and measured there at the
+      scale the photo has on that grid ('registered');
+    - otherwise the ROI cannot be placed: the whole photo is measured and
+      flagged ('unregistered'); place the ROI by hand for this photo.
+
+    The scale (card, typed, field width) and the card's white balance come
+    from the whole photo; the card's area and any pixels from outside the
+    photo are left out.
+
+    Parameters
+    ----------
+    pixels : (H, W, 3) uint8 RGB array
+    roi : (x, y, w, h), optional
+        The view's ROI in the baseline photo's pixels.
+    is_baseline : bool
+        True for the baseline photo the ROI was drawn on.
+    registration : Registration, optional
+        This photo registered to the baseline (:func:`tracker.imaging.register.register`).
+    manual_roi : (x, y, w, h), optional
+        An ROI placed by hand on this photo (its own pixels).
+    settings : ViewSettings, optional
+        The view's mode and polarity (from the baseline); chosen from this
+        photo when None (as for the baseline itself).
+    px_per_mm, scale_source, field_width_mm, thin_um, card
+        As for :func:`analyze`.
+
+    Returns
+    -------
+    Analysis
+        ``roi_source`` says how the ROI was placed; ``placement`` records the
+        ROI in baseline pixels, the box and corners applied in this photo's
+        pixels and the registration's score; ``image`` is the picture that was
+        measured (the cut-out when one was made), ``mask`` and ``roi`` refer to it.
+
+    Examples
+    --------
+    >>> img = np.full((300, 400, 3), 210, np.uint8)
+    >>> for y in (40, 100, 160, 220): img[y:y + 10, 50:350] = 40
+    >>> a = analyze_in_view(img, roi=(40, 30, 320, 210), is_baseline=True)
+    >>> a.roi_source, a.hair_count, a.placement["photo_roi"]
+    ('baseline', 4, [40, 30, 320, 210])
+    """
+    if not isinstance(pixels, np.ndarray) or pixels.ndim != 3 or pixels.shape[2] != 3 or pixels.dtype != np.uint8:
+        raise ValueError(
+            "pixels must be an (H, W, 3) uint8 RGB array; decode photos with tracker.photo.load_photo"
+        )
+    mode: ModeChoice = "auto" if settings is None else settings.mode  # type: ignore[assignment]
+    polarity = None if settings is None else settings.polarity
+    found = find_scale(
+        pixels, px_per_mm=px_per_mm, scale_source=scale_source, field_width_mm=field_width_mm, card=card
+    )
+    if found.wb_gains is not None:
+        pixels = calibrate.white_balance(pixels, found.wb_gains)
+    h, w = pixels.shape[:2]
+    notes = list(found.notes)
+    placement: dict[str, Any] = {"baseline_roi": None if roi is None else [int(v) for v in roi]}
+    image = pixels
+    exclude = found.card_mask
+    scale = found.scale
+    analysed_roi: tuple[int, int, int, int] | None
+    if registration is not None:
+        placement.update(registration_ok=bool(registration.ok), registration_score=float(registration.score))
+
+    if manual_roi is not None:
+        source = "manual"
+        analysed_roi = tuple(int(v) for v in manual_roi)  # type: ignore[assignment]
+        placement["photo_roi"] = list(analysed_roi)
+        placement["photo_corners"] = _area_corners(analysed_roi).round(3).tolist()
+    elif roi is None:
+        source = "whole_photo"
+        analysed_roi = None
+        placement["photo_roi"] = [0, 0, w, h]
+    elif is_baseline or (registration is not None and registration.ok):
+        source = "baseline" if is_baseline else "registered"
+        reg = None if is_baseline else registration
+        margin = roi_margin(roi)
+        cut = warp_roi(pixels, reg, roi, margin=margin)
+        image = cut.image
+        analysed_roi = cut.roi
+        outside = ~cut.valid
+        if found.card_mask is not None:
+            shift = np.array([[1.0, 0, -cut.origin[0]], [0, 1, -cut.origin[1]], [0, 0, 1]])
+            m = shift if reg is None else shift @ reg.matrix
+            size = (image.shape[1], image.shape[0])
+            card_cut = cv2.warpPerspective(found.card_mask.astype(np.uint8), m, size, flags=cv2.INTER_NEAREST) > 0
+            outside = outside | card_cut
+        exclude = outside if outside.any() else None
+        if reg is None:
+            corners = _area_corners(roi)
+        else:
+            corners = roi_corners(roi, reg, to="image")
+            if scale.px_per_mm is not None:
+                # the scalp's scale on the baseline's grid: this photo's px/mm divided by
+                # how many of its pixels one baseline pixel covers at the ROI's centre
+                centre = np.array([[roi[0] + (roi[2] - 1) / 2, roi[1] + (roi[3] - 1) / 2]])
+                inv = reg.inverse
+                d = 0.5
+                pts = map_points(inv, np.vstack([centre, centre + [d, 0], centre + [0, d]]))
+                jac = np.column_stack([(pts[1] - pts[0]) / d, (pts[2] - pts[0]) / d])
+                stretch = math.sqrt(abs(float(np.linalg.det(jac))))
+                scale = Scale(scale.px_per_mm / stretch, scale.source)
+                placement["stretch_to_baseline"] = round(stretch, 6)
+            if cut.valid_fraction < 0.98:
+                notes.append(
+                    f"{100 * (1 - cut.valid_fraction):.0f} % of the ROI lies outside this photo; "
+                    "only the part inside is measured."
+                )
+        placement.update(
+            margin_px=margin,
+            crop_origin=list(cut.origin),
+            valid_fraction=round(float(cut.valid_fraction), 6),
+            photo_corners=np.round(corners, 3).tolist(),
+            photo_roi=list(_box_of(corners, pixels.shape)),
+        )
+    else:
+        source = "unregistered"
+        analysed_roi = None
+        placement["photo_roi"] = [0, 0, w, h]
+        why = registration.reason if registration is not None else "no registration to the baseline photo"
+        notes.append(
+            f"The ROI could not be placed on this photo ({why}); the whole photo was measured. "
+            "Place the ROI by hand for this photo."
+        )
+    result = _measure(
+        image, roi=analysed_roi, scale=scale, mode=mode, polarity=polarity, thin_um=thin_um, exclude=exclude
+    )
+    params = dict(result.parameters)
+    params["roi_source"] = source
+    if settings is not None:
+        params["view_settings"] = settings.to_dict()
+    if found.wb_gains is not None:
+        params["white_balance_gains"] = [round(float(g), 6) for g in found.wb_gains]
+    if scale.px_per_mm is not None and found.scale.px_per_mm != scale.px_per_mm:
+        params["photo_px_per_mm"] = found.scale.px_per_mm
+    return replace(
+        result,
+        parameters=params,
+        notes=tuple(notes) + result.notes,
+        card=found.card_record(),
+        roi_source=source,
+        placement=placement,
+        image=image,
+    )
+
+
+def patch_mask_in_photo(
+    result: Analysis, registration: Any, shape: tuple[int, ...]
+) -> tuple[np.ndarray, tuple[measure.HairGroup, ...]]:
+    """The hair mask of an :func:`analyze_in_view` cut-out, in the photo's own pixels.
+
+    ``registration`` is the photo's registration (anything with a 3x3
+    ``matrix`` onto the baseline), None for the baseline photo. Only the
+    ROI's part of the mask is carried back. Hair groups are returned for the
+    baseline photo (a plain shift); a registered photo's are left out.
+    """
+    x0, y0 = result.placement.get("crop_origin", (0, 0))
+    rx, ry, rw, rh = result.roi
+    inside = np.zeros(result.mask.shape, bool)
+    inside[ry : ry + rh, rx : rx + rw] = True
+    patch = (result.mask & inside).astype(np.uint8)
+    shift = np.array([[1.0, 0, -x0], [0, 1, -y0], [0, 0, 1]])
+    to_patch = shift if registration is None else shift @ np.asarray(registration.matrix, float)
+    back = cv2.warpPerspective(
+        patch, to_patch, (shape[1], shape[0]), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP
+    ).astype(bool)
+    groups: tuple[measure.HairGroup, ...] = ()
+    if registration is None:
+        groups = tuple(
+            replace(
+                g,
+                centroid=(g.centroid[0] + x0, g.centroid[1] + y0),
+                bbox=(g.bbox[0] + x0, g.bbox[1] + y0, g.bbox[2] + x0, g.bbox[3] + y0),
+            )
+            for g in result.groups
+        )
+    return back, groups

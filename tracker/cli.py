@@ -81,7 +81,10 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     for path in args.images:
         try:
             photo = read_photo(path)
-            analysis = analyze(photo.pixels, roi=args.roi, px_per_mm=args.px_per_mm, mode=args.mode)
+            analysis = analyze(
+                photo.pixels, roi=args.roi, px_per_mm=args.px_per_mm, field_width_mm=args.field_width_mm,
+                mode=args.mode,
+            )
         except (PhotoError, ValueError) as err:
             failures += 1
             print(f"tracker analyze: {err}", file=sys.stderr)
@@ -149,6 +152,32 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if not args.skip_synthetic:
         rows, summary = evaluate.evaluate_synthetic(repeats=args.synthetic_repeats, workers=args.workers)
         _save_rows(args, "synthetic", rows)
+        _print_summary(summary, args.json)
+        ran += 1
+    if args.retest:
+        rows, summaries = evaluate.evaluate_retest(
+            closeup_scenes=args.retest_closeups, overview_scenes=args.retest_overviews,
+            full_size=args.retest_full_size, workers=args.workers,
+        )
+        _save_rows(args, "retest", [{k: str(v) for k, v in r.items()} for r in rows if r["kind"] != "card"])
+        for summary in summaries:
+            _print_summary(summary, args.json)
+        ran += 1
+    if args.series is not None:
+        if not args.series.is_dir():
+            print(f"tracker evaluate: {args.series} is not a folder", file=sys.stderr)
+            return 2
+        if not 0 < args.series_roi <= 1:
+            print("tracker evaluate: --series-roi must be a share of the photo, above 0 and at most 1", file=sys.stderr)
+            return 2
+        try:
+            rows, summary = evaluate.evaluate_real_series(
+                args.series, roi_share=None if args.series_roi == 1 else args.series_roi, workers=args.workers
+            )
+        except ValueError as err:
+            print(f"tracker evaluate: {err}", file=sys.stderr)
+            return 2
+        _save_rows(args, "series", rows)
         _print_summary(summary, args.json)
         ran += 1
     if not ran:
@@ -270,7 +299,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("images", nargs="+", metavar="IMAGE")
     p.add_argument("--json", action="store_true", help="one JSON object per image and line")
     p.add_argument("--roi", type=_roi, metavar="X,Y,W,H", help="region of interest in pixels")
-    p.add_argument("--px-per-mm", type=_positive, metavar="F", help="scale, pixels per millimetre")
+    p.add_argument("--px-per-mm", type=_positive, metavar="F",
+                   help="scale, pixels per millimetre (a calibration card in the photo takes precedence)")
+    p.add_argument("--field-width-mm", type=_positive, metavar="MM",
+                   help="width of the photo's field of view in mm: the scale when there is no card and no --px-per-mm")
     p.add_argument("--mode", choices=("auto", "closeup", "overview"), default="auto")
     p.add_argument("--mask-dir", metavar="DIR", help="write DIR/<stem>_mask.png (hair 255, else 0)")
     p.add_argument("--overlay-dir", metavar="DIR", help="write DIR/<stem>_overlay.png to check what was counted")
@@ -286,6 +318,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--skip-masks", action="store_true")
     p.add_argument("--skip-synthetic", action="store_true")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    p.add_argument("--retest", action="store_true",
+                   help="also the test-retest figures on generated series through the store: ROI placement error, "
+                        "coverage/count/density test-retest CV, change against the truth, card scale error")
+    p.add_argument("--retest-closeups", type=int, default=2, metavar="N", help="generated close-up series (default 2)")
+    p.add_argument("--retest-overviews", type=int, default=2, metavar="N", help="generated overview series (default 2)")
+    p.add_argument("--retest-full-size", action="store_true",
+                   help="generated series at 1024x1280 (close-ups) and 1200x1600 (overviews) instead of about half")
+    p.add_argument("--series", type=Path, metavar="DIR",
+                   help="test-retest CV on real series laid out as DIR/<series>/<visit>/*.jpg: one view of one "
+                        "person per series folder, one folder per visit (sorted by name), repeat photos of a visit "
+                        "in the same folder; the first photo of the first visit is the baseline")
+    p.add_argument("--series-roi", type=float, default=0.6, metavar="SHARE",
+                   help="ROI of the real series: the baseline's centre SHARE of width and height (default 0.6; 1 = whole)")
     p.add_argument("--rows-dir", metavar="DIR", help="also write the per-image rows as CSV files here")
     p.add_argument("--json", action="store_true", help="summaries as JSON lines")
     p.set_defaults(func=cmd_evaluate)

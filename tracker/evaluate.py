@@ -14,6 +14,7 @@ The data sets are not part of the project; their folders are arguments.
 
 from __future__ import annotations
 
+import math
 import os
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Iterator
@@ -83,12 +84,12 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
     return 1.0 if total == 0 else float(2 * np.count_nonzero(a & b) / total)
 
 
-def _pool_map(fn: Callable, items: list, workers: int) -> Iterator:
+def _pool_map(fn: Callable, items: list, workers: int, chunksize: int = 4) -> Iterator:
     if workers <= 1:
         yield from map(fn, items)
         return
     with ProcessPoolExecutor(max_workers=workers) as pool:
-        yield from pool.map(fn, items, chunksize=4)
+        yield from pool.map(fn, items, chunksize=chunksize)
 
 
 # --- hair counts on annotated trichoscopy ---------------------------------------------
@@ -180,7 +181,7 @@ def evaluate_masks(folder: str | os.PathLike, *, workers: int = 1) -> tuple[list
 #: The generated set: every skin tone with dark hair, grey and light hair on
 #: darker skin, two densities, and blur, noise and JPEG as phones produce.
 SYNTHETIC_CASES: tuple[dict[str, Any], ...] = tuple(
-    dict(skin=skin, hair=hair, density_per_cm2=density, blur_sigma=blur, jpeg_quality=q, noise_sigma=noise)
+    {"skin": skin, "hair": hair, "density_per_cm2": density, "blur_sigma": blur, "jpeg_quality": q, "noise_sigma": noise}
     for skin, hair in (("light", "dark"), ("medium", "dark"), ("dark", "dark"), ("medium", "grey"), ("dark", "light"))
     for density in (120.0, 250.0)
     for blur, q, noise in ((0.0, None, 2.0), (1.2, 85, 4.0))
@@ -222,3 +223,320 @@ def evaluate_synthetic(*, repeats: int = 2, seed: int = 1000, workers: int = 1) 
             [r["count_truth"] for r in rows], [r["count_predicted"] for r in rows]).items()},
     }
     return rows, Summary("generated close-ups", figures, len(rows))
+
+
+# --- test-retest: registration, repeatability, change, card scale ------------------------
+#
+# Measured through the store, as the app measures: each series goes into a fresh store
+# (SQLite in a temporary folder), the ROI is set on the baseline photo, and every other
+# photo is registered to it and measured where the ROI lands (tracker.store.Store.add_photos).
+
+#: The corners of the allowed camera moves (shift 5 %, rotation 10 degrees, scale 10 %,
+#: brightness 20 %); every generated series has them besides random moves.
+EXTREME_MOVES = (
+    {"rotation_deg": 10.0, "scale": 1.10, "brightness": 1.20, "dx": 0.05, "dy": 0.05},
+    {"rotation_deg": -10.0, "scale": 0.90, "brightness": 0.80, "dx": -0.05, "dy": 0.05},
+    {"rotation_deg": 10.0, "scale": 0.90, "brightness": 1.20, "dx": 0.05, "dy": -0.05},
+    {"rotation_deg": -10.0, "scale": 1.10, "brightness": 0.80, "dx": -0.05, "dy": -0.05},
+)
+#: Issue 5's targets.
+RETEST_TARGETS = {"roi_error_pct": 2.0, "coverage_cv_pct": 3.0, "change_error_pp": 3.0, "card_error_pct": 1.0}
+
+
+def _png(image: np.ndarray) -> bytes:
+    import cv2
+
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise ValueError("could not encode a generated photo")
+    return buf.tobytes()
+
+
+def _area_corners(roi) -> np.ndarray:
+    x, y, w, h = roi
+    return np.array([[x - 0.5, y - 0.5], [x + w - 0.5, y - 0.5], [x + w - 0.5, y + h - 0.5], [x - 0.5, y + h - 0.5]], float)
+
+
+def _patch_truth(photo, roi, baseline_shape) -> tuple[float, int]:
+    """Exact coverage (%) and hair count of the baseline ROI's patch of scalp in a moved photo."""
+    import cv2
+
+    from tracker.imaging.register import map_points
+
+    x, y, w, h = roi
+    bh, bw = baseline_shape
+    mask = cv2.warpPerspective(photo.image.mask.astype(np.uint8), photo.to_baseline, (bw, bh), flags=cv2.INTER_NEAREST)
+    coverage = 100.0 * float(mask[y : y + h, x : x + w].mean())
+    count = 0
+    if photo.image.shafts:
+        mids = map_points(photo.to_baseline, np.array([s.midpoint for s in photo.image.shafts]))
+        inside = (mids[:, 0] >= x - 0.5) & (mids[:, 0] < x + w - 0.5) & (mids[:, 1] >= y - 0.5) & (mids[:, 1] < y + h - 0.5)
+        count = int(inside.sum())
+    return coverage, count
+
+
+def retest_cases(kind: str, scenes: int, *, full_size: bool = False) -> list[tuple]:
+    """Generated series: ``(kind, seed, shape, random recaptures, follow-up factors, options)``."""
+    skins = ["light", "medium"]
+    if kind == "closeup":
+        shape = (1024, 1280) if full_size else (640, 800)
+        scale = 100.0
+        follow = (0.8, 0.9, 1.1)
+        options = [{"px_per_mm": scale, "density_per_cm2": 220.0, "jpeg_quality": 90, "skin": skins[s % 2]} for s in range(scenes)]
+    elif kind == "overview":
+        shape = (1200, 1600) if full_size else (480, 640)
+        follow = (0.85, 1.1)
+        options = [
+            {"coverage": 0.55, "jpeg_quality": 90, "skin": skins[s % 2], "pattern": ("whorl", "part")[(s // 2) % 2]}
+            for s in range(scenes)
+        ]
+    else:
+        raise ValueError("kind must be 'closeup' or 'overview'")
+    return [(kind, 100 + s, shape, 2, follow, options[s]) for s in range(scenes)]
+
+
+def _retest_series(case: tuple) -> list[dict[str, Any]]:
+    """One generated series through the store; one row per photo."""
+    import datetime as dt
+    import tempfile
+
+    from tracker.store import NewPhoto, Store
+    from tracker.synth import CameraMove, random_moves, render_moved_series
+
+    kind, seed, shape, n_random, follow, options = case
+    h, w = shape
+    extremes = [CameraMove(**{**e, "dx": e["dx"] * w, "dy": e["dy"] * h}) for e in EXTREME_MOVES]
+    moves = [CameraMove(), *random_moves(seed, n_random, shape=shape), *extremes]
+    n_first = len(moves)
+    factors, visits = [1.0] * n_first, [0] * n_first
+    moves += random_moves(seed + 1000, 2 * len(follow), shape=shape)
+    for k, f in enumerate(follow):
+        factors += [f, f]
+        visits += [k + 1, k + 1]
+    series = render_moved_series(seed=seed, moves=moves, factors=factors, visits=visits, kind=kind, shape=shape, **options)
+    roi = (int(0.2 * w), int(0.2 * h), int(0.6 * w), int(0.6 * h))
+    view = "closeup:eval" if kind == "closeup" else "vertex"
+    ppm = options.get("px_per_mm")
+    rows = []
+    with tempfile.TemporaryDirectory() as folder, Store.open(folder, user="evaluate") as store:
+        patient = store.add_patient(f"S-{seed}")
+        dates = [dt.date(2025, 1, 1) + dt.timedelta(days=30 * v) for v in range(max(visits) + 1)]
+        visit_ids = [store.add_visit(patient.id, d).id for d in dates]
+
+        def item(i: int) -> NewPhoto:
+            # each photo's exact scale typed, as a card in the photo would give it (a moved
+            # camera changes the scale by up to 10 %; the card scale is evaluated on its own)
+            scale = series[i].image.px_per_mm if ppm else None
+            return NewPhoto(view, _png(series[i].image.image), f"{seed}-{i}.png", scale, "user" if scale else None)
+
+        (base,) = store.add_photos(visit_ids[0], [item(0)])
+        store.set_roi(patient.id, view, roi, baseline_photo_id=base.photo.id)
+        store.reanalyse(photo_ids=[base.photo.id])
+        added = [base]
+        for v in range(max(visits) + 1):
+            idx = [i for i in range(1, len(series)) if visits[i] == v]
+            added += store.add_photos(visit_ids[v], [item(i) for i in idx])
+        for i, (photo, a) in enumerate(zip(series, added, strict=True)):
+            meas = store.measurements(a.photo.id)[-1]
+            true_cov, true_count = _patch_truth(photo, roi, series[0].image.image.shape[:2])
+            row = {
+                "kind": kind, "seed": seed, "photo": i, "visit": visits[i], "factor": factors[i], "roi_source": meas.roi_source,
+                "registration_score": meas.registration_score, "coverage": meas.coverage_pct, "count": meas.hair_count,
+                "density": meas.density_per_cm2, "true_coverage": true_cov, "true_count": true_count, "roi_error_pct": math.nan,
+            }
+            if i > 0 and meas.roi_source == "registered":
+                from tracker.imaging.register import map_points
+
+                truth = map_points(np.linalg.inv(photo.to_baseline), _area_corners(roi))
+                got = np.asarray(meas.parameters["placement"]["photo_corners"], float)
+                row["roi_error_pct"] = 100.0 * float(np.linalg.norm(got - truth, axis=1).max() / np.linalg.norm(truth[1] - truth[0]))
+            rows.append(row)
+    return rows
+
+
+def _card_one(case: tuple) -> dict[str, Any]:
+    from tracker.synth import render_card_scene
+
+    i, tilt, axis, ppm = case
+    rng = np.random.default_rng([i, 77])
+    scene = render_card_scene(
+        seed=i, shape=(768, 1024), px_per_mm=ppm, tilt_deg=tilt, tilt_axis_deg=axis,
+        rotation_deg=float(rng.uniform(-180, 180)), colour_cast=tuple(float(c) for c in rng.uniform(0.8, 1.2, 3)),
+        brightness=float(rng.uniform(0.8, 1.2)), centre=(float(rng.uniform(400, 624)), float(rng.uniform(300, 468))),
+        jpeg_quality=85,
+    )
+    a = analyze(scene.image)  # no typed scale: the card in the photo gives it
+    found = a.scale.source == "card"
+    return {"tilt": tilt, "axis": axis, "ppm": ppm, "source": a.scale.source,
+                "error_pct": 100.0 * abs(a.scale.px_per_mm / scene.px_per_mm - 1.0) if found else math.nan}
+
+
+def _worst(values) -> tuple[float, float]:
+    v = np.asarray([x for x in values if x is not None and not math.isnan(x)], float)
+    return (round(float(np.median(v)), 4), round(float(v.max()), 4)) if v.size else (math.nan, math.nan)
+
+
+def summarize_retest(rows: list[dict[str, Any]], kind: str) -> Summary:
+    """Figures of generated series: ROI placement error, test-retest CV, change against the truth."""
+    from tracker.repeatability import retest_cv, visit_noise
+
+    rows = [r for r in rows if r["kind"] == kind]
+    seeds = sorted({r["seed"] for r in rows})
+    follow = [r for r in rows if r["photo"] > 0]
+    figures: dict[str, float] = {
+        "registered_share": round(sum(r["roi_source"] == "registered" for r in follow) / max(1, len(follow)), 4),
+    }
+    figures["roi_error_median_pct"], figures["roi_error_worst_pct"] = _worst(r["roi_error_pct"] for r in follow)
+    metrics = ["coverage"] + (["count", "density"] if kind == "closeup" else [])
+    for metric in metrics:
+        groups = [[r[metric] for r in rows if r["seed"] == s and r["visit"] == 0] for s in seeds]
+        groups = [g for g in groups if len(g) >= 2 and all(v is not None for v in g)]
+        if not groups:
+            continue
+        cvs = [100.0 * visit_noise(g).cv for g in groups]
+        figures[f"{metric}_cv_median_pct"], figures[f"{metric}_cv_worst_pct"] = _worst(cvs)
+        figures[f"{metric}_cv_rms_pct"] = round(100.0 * retest_cv(groups), 4)
+    # change from the baseline visit's mean, per follow-up visit (mean of its photos), against the exact change
+    for metric, truth_key, relative in (("coverage", "true_coverage", False), ("density", "true_count", True)):
+        if metric not in metrics:
+            continue
+        errors = []
+        for s in seeds:
+            srows = [r for r in rows if r["seed"] == s]
+            b, tb = srows[0][metric], srows[0][truth_key]
+            for v in sorted({r["visit"] for r in srows} - {0}):
+                vr = [r for r in srows if r["visit"] == v]
+                if relative:
+                    meas = np.mean([100.0 * (r[metric] / b - 1.0) for r in vr])
+                    true = np.mean([100.0 * (r[truth_key] / tb - 1.0) for r in vr])
+                else:
+                    meas = np.mean([r[metric] - b for r in vr])
+                    true = np.mean([r[truth_key] - tb for r in vr])
+                errors.append(abs(float(meas - true)))
+        figures[f"{metric}_change_error_median_pp"], figures[f"{metric}_change_error_worst_pp"] = _worst(errors)
+    return Summary(f"test-retest: generated {kind}s (through the store)", figures, len(rows))
+
+
+def evaluate_retest(
+    *, closeup_scenes: int = 2, overview_scenes: int = 2, card_cases: int = 16, full_size: bool = False, workers: int = 1
+) -> tuple[list[dict[str, Any]], list[Summary]]:
+    """Test-retest figures of issue 5 on generated series, through the store.
+
+    Each series: a baseline, recaptures of the unchanged scalp in the same
+    visit (random moves and the four extreme ones), and follow-up visits of
+    two photos each with a known density (close-ups) or coverage (overviews)
+    change. Card scale: :func:`tracker.analysis.analyze` of generated photos
+    of the card tilted 0-30 degrees, against the exact scale at the card.
+    """
+    cases = retest_cases("closeup", closeup_scenes, full_size=full_size) if closeup_scenes else []
+    cases += retest_cases("overview", overview_scenes, full_size=full_size) if overview_scenes else []
+    rows = [r for rs in _pool_map(_retest_series, cases, workers, chunksize=1) for r in rs]
+    summaries = [summarize_retest(rows, kind) for kind in ("closeup", "overview") if any(r["kind"] == kind for r in rows)]
+    if card_cases:
+        tilts, axes, ppms = (0, 10, 20, 30), (0, 45, 90, 135), (3.0, 5.0, 8.0)
+        combos = [(t, a, p) for t in tilts for a in axes for p in ppms]
+        step = max(1, len(combos) // card_cases)
+        jobs = [(i, *c) for i, c in enumerate(combos[::step][:card_cases])]
+        card_rows = list(_pool_map(_card_one, jobs, workers))
+        med, worst = _worst(r["error_pct"] for r in card_rows)
+        figures = {
+            "found_share": round(sum(r["source"] == "card" for r in card_rows) / len(card_rows), 4),
+            "scale_error_median_pct": med,
+            "scale_error_worst_pct": worst,
+        }
+        for t in tilts:
+            figures[f"scale_error_worst_pct_tilt_{t}"] = _worst(r["error_pct"] for r in card_rows if r["tilt"] == t)[1]
+        summaries.append(Summary("card scale: generated photos, tilt 0-30 degrees (analyze)", figures, len(card_rows)))
+        rows += [{"kind": "card", **r} for r in card_rows]
+    return rows, summaries
+
+
+#: Photo files a real series may hold.
+SERIES_SUFFIXES = (".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".heic")
+
+
+def _real_series(args: tuple[str, float | None]) -> list[dict[str, Any]]:
+    import datetime as dt
+    import tempfile
+
+    from tracker.store import NewPhoto, Store
+
+    folder, roi_share = Path(args[0]), args[1]
+    visits = sorted(p for p in folder.iterdir() if p.is_dir())
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp, Store.open(tmp, user="evaluate") as store:
+        patient = store.add_patient("S-1")
+        first = True
+        for k, vdir in enumerate(visits):
+            files = sorted(p for p in vdir.iterdir() if p.suffix.lower() in SERIES_SUFFIXES)
+            if not files:
+                continue
+            visit = store.add_visit(patient.id, dt.date(2020, 1, 1) + dt.timedelta(days=k))
+            items = [NewPhoto("vertex", f.read_bytes(), f.name) for f in files]
+            if first:
+                (base,) = store.add_photos(visit.id, items[:1])
+                if roi_share is not None:
+                    b = base.photo
+                    mw, mh = int(b.width * (1 - roi_share) / 2), int(b.height * (1 - roi_share) / 2)
+                    store.set_roi(patient.id, "vertex", (mw, mh, b.width - 2 * mw, b.height - 2 * mh), baseline_photo_id=b.id)
+                    store.reanalyse(photo_ids=[b.id])
+                added = [base, *store.add_photos(visit.id, items[1:])] if len(items) > 1 else [base]
+                first = False
+            else:
+                added = store.add_photos(visit.id, items)
+            for f, a in zip(files, added, strict=True):
+                meas = store.measurements(a.photo.id)[-1]
+                rows.append({
+                    "series": folder.name, "visit": vdir.name, "photo": f.name, "roi_source": meas.roi_source,
+                    "registration_score": meas.registration_score, "coverage": meas.coverage_pct, "count": meas.hair_count,
+                    "density": meas.density_per_cm2, "scale_source": meas.scale_source,
+                })
+    return rows
+
+
+def evaluate_real_series(
+    folder: str | os.PathLike, *, roi_share: float | None = 0.6, workers: int = 1
+) -> tuple[list[dict[str, Any]], Summary]:
+    """Test-retest CV on real photo series: ``DIR/<series>/<visit>/*.jpg``.
+
+    Each ``<series>`` folder is one view of one person; its ``<visit>``
+    folders (sorted by name) hold the photos of one visit; two or more photos
+    in a visit folder are repeats of the unchanged scalp. The first photo of
+    the first visit is the baseline; the ROI is its centre ``roi_share`` of
+    width and height (None: the whole photo, no ROI). Every photo goes
+    through the store: registered to the baseline and measured where the
+    ROI lands. Returns one row per photo and the test-retest CV (%) per
+    series and over all of them.
+    """
+    from tracker.repeatability import retest_cv
+
+    folder = Path(folder)
+    series = sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+    if not series:
+        raise ValueError(
+            f"{folder}: no series folders; lay the photos out as DIR/<series>/<visit>/*.jpg "
+            "(repeat photos of one visit in the same visit folder)"
+        )
+    rows = [r for rs in _pool_map(_real_series, [(str(s), roi_share) for s in series], workers, chunksize=1) for r in rs]
+    figures: dict[str, float] = {}
+    all_groups: dict[str, list] = {"coverage": [], "count": [], "density": []}
+    for s in series:
+        srows = [r for r in rows if r["series"] == s.name]
+        for metric in all_groups:
+            groups = []
+            for v in sorted({r["visit"] for r in srows}):
+                vals = [r[metric] for r in srows if r["visit"] == v]
+                if len(vals) >= 2 and all(x is not None for x in vals):
+                    groups.append(vals)
+            if groups:
+                figures[f"{s.name}_{metric}_cv_pct"] = round(100.0 * retest_cv(groups), 4)
+                all_groups[metric] += groups
+        reg = [r for r in srows[1:]]
+        if reg:
+            figures[f"{s.name}_registered_share"] = round(sum(r["roi_source"] == "registered" for r in reg) / len(reg), 4)
+    for metric, groups in all_groups.items():
+        if groups:
+            figures[f"all_{metric}_cv_pct"] = round(100.0 * retest_cv(groups), 4)
+    if not any(k.startswith("all_") for k in figures):
+        raise ValueError(f"{folder}: no visit folder holds two or more photos; test-retest needs repeat photos")
+    return rows, Summary(f"test-retest: real series in {folder.name}", figures, len(rows))

@@ -7,9 +7,14 @@ as an Altair chart. Both show observed values only (see
 baseline, never judged.
 
 The noise band of a visit is the standard deviation of repeat photos of that
-view at that visit. A visit with a single photo takes the band pooled from the
+view at that visit (:func:`tracker.repeatability.visit_noise`). A visit with a single photo takes the band pooled from the
 repeat photos of that view at the patient's other visits; with no repeats at
-all the band is not measured, and the table says so.
+all the band is not measured, and the table says so (pooling with
+:func:`tracker.repeatability.pooled_sd`).
+
+A visit with a photo whose ROI could not be registered to the view's
+baseline photo (so the whole photo was measured) is marked
+(``roi_placement``): its value is not from the same patch of scalp.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+from tracker.repeatability import pooled_sd, visit_noise
 from tracker.store import MeasurementRow, VisitInfo
 from tracker.wording import OBSERVED_ONLY
 
@@ -53,7 +59,14 @@ COLUMNS = [
     "baseline_value",
     "difference",
     "difference_pct",
+    "roi_placement",
+    "unregistered_photos",
 ]
+
+#: ``roi_placement`` of a visit whose photos all measured the baseline ROI's scalp.
+PLACED = "same region"
+#: ... and of a visit with a photo whose ROI could not be registered (whole photo measured).
+NOT_PLACED = "region not registered"
 
 
 def timeline_table(rows: Sequence[MeasurementRow], visits: Sequence[VisitInfo]) -> pd.DataFrame:
@@ -72,24 +85,30 @@ def timeline_table(rows: Sequence[MeasurementRow], visits: Sequence[VisitInfo]) 
     events = {v.id: ", ".join(v.events) for v in visits}
     records = []
     for row in rows:
+        unplaced = getattr(row, "roi_source", "whole_photo") == "unregistered"
         for metric in METRICS:
             value = getattr(row, metric)
             if value is not None:
-                records.append((row.view, row.visit_id, row.visit_date, metric, float(value)))
+                records.append((row.view, row.visit_id, row.visit_date, metric, float(value), unplaced))
     if not records:
         return pd.DataFrame(columns=COLUMNS)
-    raw = pd.DataFrame(records, columns=["view", "visit_id", "visit_date", "metric", "value"])
+    raw = pd.DataFrame(records, columns=["view", "visit_id", "visit_date", "metric", "value", "unplaced"])
     keys = ["view", "metric", "visit_date", "visit_id"]
     per_visit = (
-        raw.groupby(keys, sort=True)["value"]
-        .agg(value="mean", n_photos="size", sd="std")  # one photo: NaN (ddof=1)
+        raw.groupby(keys, sort=True)
+        .agg(value=("value", "mean"), n_photos=("value", "size"), unregistered_photos=("unplaced", "sum"))
         .reset_index()
     )
+    # each visit's noise from its repeat photos (tracker.repeatability); NaN for a single photo
+    values = raw.groupby(keys, sort=True)["value"].apply(list)
+    per_visit["sd"] = [visit_noise(v).sd if len(v) > 1 else math.nan for v in values]
+    per_visit["unregistered_photos"] = per_visit["unregistered_photos"].astype(int)
+    per_visit["roi_placement"] = np.where(per_visit["unregistered_photos"] > 0, NOT_PLACED, PLACED)
     parts = []
     for (_, _), group in per_visit.groupby(["view", "metric"], sort=False):
         group = group.sort_values(["visit_date", "visit_id"]).copy()
-        repeats = group[group["n_photos"] > 1]
-        pooled = _pooled_sd(repeats["sd"].to_numpy(), repeats["n_photos"].to_numpy())
+        repeats = [values[tuple(k)] for k in group[keys].itertuples(index=False) if len(values[tuple(k)]) > 1]
+        pooled = pooled_sd(repeats) if repeats else math.nan
         has_own = group["n_photos"] > 1
         group["noise_sd"] = np.where(has_own, group["sd"], pooled)
         group["noise_source"] = np.where(
@@ -109,12 +128,51 @@ def timeline_table(rows: Sequence[MeasurementRow], visits: Sequence[VisitInfo]) 
     return table[COLUMNS].reset_index(drop=True)
 
 
-def _pooled_sd(sds: np.ndarray, ns: np.ndarray) -> float:
-    """Pooled standard deviation of groups with sizes ``ns``; NaN with no groups."""
-    dof = (ns - 1).sum()
-    if dof <= 0:
-        return math.nan
-    return float(math.sqrt(((ns - 1) * sds**2).sum() / dof))
+#: A usable registration scoring below this is called weak on the ROI page.
+WEAK_REGISTRATION_SCORE = 0.4
+
+#: What each ROI source means, in words for the app and reports.
+ROI_SOURCE_WORDS = {
+    "baseline": "baseline photo: the region as drawn",
+    "registered": "region placed by registration to the baseline photo",
+    "manual": "region placed by hand on this photo",
+    "unregistered": "not registered to the baseline photo: the whole photo was measured",
+    "whole_photo": "no region set: the whole photo was measured",
+}
+
+
+def describe_placement(roi_source: str, score: float | None = None, reason: str = "") -> tuple[str, str]:
+    """``(level, words)`` for how a photo's ROI was placed; level is 'ok', 'weak' or 'failed'.
+
+    Examples
+    --------
+    >>> describe_placement("registered", 0.93)
+    ('ok', 'Registered to the baseline photo (score 0.93).')
+    >>> describe_placement("registered", 0.2)[0]
+    'weak'
+    >>> describe_placement("unregistered", 0.0, "too few matching features")[1]
+    'Not registered to the baseline photo (too few matching features): the region cannot be placed, so the whole photo was measured. Place the region by hand for this photo.'
+    """
+    if roi_source == "baseline":
+        return "ok", "Baseline photo: the region is drawn on it."
+    if roi_source == "manual":
+        return "ok", "Region placed by hand on this photo."
+    if roi_source == "whole_photo":
+        return "ok", "No region set: the whole photo is measured."
+    if roi_source == "registered":
+        if score is not None and score < WEAK_REGISTRATION_SCORE:
+            return "weak", (
+                f"Weak registration to the baseline photo (score {score:.2f}): check that the region "
+                "covers the same scalp, or place it by hand."
+            )
+        return "ok", f"Registered to the baseline photo (score {score:.2f})." if score is not None else (
+            "Registered to the baseline photo."
+        )
+    why = f" ({reason})" if reason else ""
+    return "failed", (
+        f"Not registered to the baseline photo{why}: the region cannot be placed, so the whole photo "
+        "was measured. Place the region by hand for this photo."
+    )
 
 
 def describe_change(difference: float, difference_pct: float, unit: str, decimals: int) -> str:
@@ -165,7 +223,9 @@ def timeline_chart(table: pd.DataFrame, metric: str) -> alt.LayerChart:
         f"± {sd:.{decimals + 1}f} {unit} ({src})" if not math.isnan(sd) else src
         for sd, src in zip(data["noise_sd"], data["noise_source"], strict=True)
     ]
-    data = data[["date", "value", "low", "high", "change", "noise", "n_photos", "events", "baseline_value"]]
+    if "roi_placement" not in data:
+        data["roi_placement"] = PLACED
+    data = data[["date", "value", "low", "high", "change", "noise", "n_photos", "events", "baseline_value", "roi_placement"]]
     # the observed-only line, broken after its first sentence so it fits a narrow chart
     subtitle = [s if s.endswith(".") else s + "." for s in OBSERVED_ONLY.split(". ")]
     title = alt.TitleParams(f"{label} ({unit})", subtitle=subtitle, anchor="start")
@@ -187,12 +247,17 @@ def timeline_chart(table: pd.DataFrame, metric: str) -> alt.LayerChart:
             alt.Tooltip("change:N", title="Difference from baseline"),
             alt.Tooltip("n_photos:Q", title="Photos"),
             alt.Tooltip("events:N", title="Events"),
+            alt.Tooltip("roi_placement:N", title="Region"),
         ],
     )
+    # values whose region could not be registered to the baseline: hollow red rings
+    unplaced = base.transform_filter(alt.datum.roi_placement == NOT_PLACED).mark_point(
+        shape="circle", size=220, filled=False, color="#c0392b", strokeWidth=2
+    ).encode(y=y, tooltip=[alt.Tooltip("roi_placement:N", title="Region")])
     baseline = alt.Chart().mark_rule(strokeDash=[6, 4], color="gray").encode(y="mean(baseline_value):Q")
     marked = base.transform_filter(alt.datum.events != "")
     events = marked.mark_rule(color="gray", opacity=0.5)
     event_text = marked.mark_text(align="left", dx=3, dy=-5, color="gray", baseline="top").encode(
         y=alt.value(0), text="events:N"
     )
-    return alt.layer(band, line, baseline, events, event_text, data=data, title=title)
+    return alt.layer(band, line, baseline, events, event_text, unplaced, data=data, title=title)

@@ -1,8 +1,14 @@
-"""Region-of-interest page (clinicians): set it on the baseline photo, preview on every visit."""
+"""Region-of-interest page (clinicians): set it on the baseline photo, see where it lands on every photo."""
 
 from __future__ import annotations
 
-from _app_util import run_page
+import datetime as dt
+
+import cv2
+from _app_util import ACCOUNTS, run_page
+
+from tracker.store import NewPhoto, Store
+from tracker.synth import CameraMove, render_moved_series
 
 
 def open_page(clinic, use_clinic):
@@ -13,9 +19,13 @@ def open_page(clinic, use_clinic):
 def test_shows_the_baseline_and_every_photo_of_the_view(clinic, use_clinic):
     at = open_page(clinic, use_clinic)
     assert at.selectbox(key="roi_view").value == "closeup:vertex"
-    # the baseline preview, then one preview per photo of the view (4: a repeat at the second visit)
-    assert len(at.image) == 1 + 4
+    # the clinic's photos are of different (generated) scalps: none registers to the baseline,
+    # so each says so and offers placing the region by hand (one preview each)
+    assert len(at.image) == 1 + 4 + 3
     assert at.caption[0].value == "No region set yet: the whole photo is measured."
+    warnings = [w.value for w in at.warning]
+    assert len(warnings) == 3 and all(w.startswith("Not registered to the baseline photo") for w in warnings)
+    assert all("Place the region by hand" in w for w in warnings)
     assert at.slider(key="roi_x_closeup:vertex").value == (0, 384)
     assert at.slider(key="roi_y_closeup:vertex").value == (0, 288)
 
@@ -34,10 +44,55 @@ def test_saving_the_region_measures_the_view_again_inside_it(fresh_clinic, use_c
     with fresh_clinic.open() as store:
         assert store.current_roi("P-A", "closeup:vertex").box == (40, 20, 200, 200)
         rows = store.timeline("P-A")
-        assert len(rows) == 4 and {r.roi for r in rows} == {(40, 20, 200, 200)}
+        assert len(rows) == 4
+        # the baseline in the region; the others could not be registered: whole photo, flagged
+        assert rows[0].roi == (40, 20, 200, 200) and rows[0].roi_source == "baseline"
+        assert all(r.roi_source == "unregistered" and r.roi == (0, 0, 384, 288) for r in rows[1:])
         assert all(len(store.measurements(r.photo_id)) == 2 for r in rows)  # old values kept
     # the page now starts from the saved region
     assert at.slider(key="roi_x_closeup:vertex").value == (40, 240)
+
+
+def test_placing_the_region_by_hand_on_a_photo(fresh_clinic, use_clinic):
+    at = open_page(fresh_clinic, use_clinic)
+    with fresh_clinic.open() as store:
+        photo = store.photos(patient="P-A")[1]
+    at.slider(key=f"manual_x_{photo.id}").set_value((50, 250))
+    at.slider(key=f"manual_y_{photo.id}").set_value((30, 200))
+    at.run()
+    at.button(key=f"manual_save_{photo.id}").click().run()
+    assert not at.exception
+    assert [s.value for s in at.success] == [f"Placed the region by hand on {photo.name} and measured it again."]
+    with fresh_clinic.open() as store:
+        last = store.measurements(photo.id)[-1]
+        assert last.roi_source == "manual" and last.roi == (50, 30, 200, 170)
+    # no longer offered for hand placement; its caption says how the region was placed
+    assert len(at.warning) == 2
+    assert "Region placed by hand on this photo." in [c.value for c in at.caption]
+
+
+def _png(rgb) -> bytes:
+    ok, data = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    assert ok
+    return data.tobytes()
+
+
+def test_registered_photos_show_the_region_where_it_lands(tmp_path, use_clinic):
+    from _app_util import Clinic
+
+    moves = [CameraMove(), CameraMove(dx=12.0, dy=-8.0, rotation_deg=7.0, scale=1.06, brightness=1.1)]
+    series = render_moved_series(seed=3, moves=moves, kind="closeup", shape=(288, 384), density_per_cm2=220.0)
+    with Store.open(tmp_path / "c", user="setup") as store:
+        store.add_patient("P-A")
+        for i, photo in enumerate(series):
+            visit = store.add_visit("P-A", dt.date(2025, 1 + 3 * i, 10))
+            store.add_photos(visit.id, [NewPhoto("closeup:vertex", _png(photo.image.image), f"r{i}.png")])
+        store.add_account("dr.test", ACCOUNTS["dr.test"][0], "clinician")
+    at = open_page(Clinic(tmp_path / "c"), use_clinic)
+    assert len(at.image) == 1 + 2 and not at.warning
+    captions = [c.value for c in at.caption]
+    assert "Baseline photo: the region is drawn on it." not in captions  # no region set yet
+    assert any(c.startswith("Registered to the baseline photo (score ") for c in captions)
 
 
 def test_not_for_researchers(clinic, use_clinic):

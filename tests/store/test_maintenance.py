@@ -315,6 +315,8 @@ def test_orphan_rows_are_reported(tmp_path):
         assert not report.ok
         assert report.orphan_rows == [
             "patient_identity 77: patient_id=77 has no patient row",
+            # the second vertex photo's registration to it (added once, reused on reanalysis)
+            f"photo_registration 1: baseline_photo_id={photo.id} has no photo row",
             f"roi 1: baseline_photo_id={photo.id} has no photo row",
             f"measurement 1: photo_id={photo.id} has no photo row",
             f"measurement 4: photo_id={photo.id} has no photo row",

@@ -166,7 +166,12 @@ def test_roi_is_versioned_and_reanalysis_adds_rows(store, visit):
     assert len(new_ids) == 2
     after = store.timeline("P-001")
     assert [r.measurement_id for r in after] == new_ids
-    assert all(r.roi == (4, 4, 16, 16) and r.roi_id == r2.id for r in after)
+    assert all(r.roi_id == r2.id for r in after)
+    assert after[0].roi == (4, 4, 16, 16) and after[0].roi_source == "baseline"
+    # noise photos cannot be registered to each other: b is measured whole and flagged,
+    # never in the baseline's box as if it were the same scalp
+    assert after[1].roi == (0, 0, 48, 40) and after[1].roi_source == "unregistered"
+    assert not store.registration(b.photo.id).ok
     history = store.measurements(a.photo.id)
     assert [h.measurement_id for h in history] == [before[0].measurement_id, new_ids[0]]
     assert history[0] == before[0]  # the first measurement is unchanged

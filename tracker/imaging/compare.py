@@ -53,6 +53,56 @@ def draw_roi(image: np.ndarray, roi: tuple[int, int, int, int]) -> np.ndarray:
     return out
 
 
+def draw_quad(image: np.ndarray, corners, *, colour: tuple[int, int, int] = ROI_COLOUR) -> np.ndarray:
+    """A copy of ``image`` with a quadrilateral ROI framed and the outside dimmed.
+
+    ``corners`` are four ``(x, y)`` points in the image's pixels, e.g. the
+    baseline ROI's corners mapped into a follow-up photo by its registration
+    (:func:`tracker.imaging.register.roi_corners`); a turned or slanted ROI is
+    drawn as it lands.
+
+    Examples
+    --------
+    >>> out = draw_quad(np.full((40, 60, 3), 200, np.uint8), [(10, 5), (40, 10), (35, 35), (5, 30)])
+    >>> int(out[0, 0, 0]) < 200, int(out[20, 20, 0])
+    (True, 200)
+    """
+    _check_rgb(image)
+    pts = np.asarray(corners, float)
+    if pts.shape != (4, 2) or not np.all(np.isfinite(pts)):
+        raise ValueError("corners must be four (x, y) points")
+    poly = np.round(pts * 16).astype(np.int32)
+    inside = np.zeros(image.shape[:2], np.uint8)
+    cv2.fillPoly(inside, [poly], 1, lineType=cv2.LINE_8, shift=4)
+    out = (image * 0.55).astype(np.uint8)
+    keep = inside.astype(bool)
+    out[keep] = image[keep]
+    thickness = max(1, round(max(image.shape[:2]) / 400))
+    cv2.polylines(out, [poly], True, colour, thickness, lineType=cv2.LINE_AA, shift=4)
+    return out
+
+
+def roi_quad(roi: tuple[int, int, int, int], to_baseline=None) -> np.ndarray:
+    """The corners of an ROI drawn on the baseline, in a photo registered to it.
+
+    ``to_baseline`` is the photo's 3x3 homography onto the baseline (a
+    registration's matrix); None for the baseline itself. Corners are the
+    ROI area's (top-left, top-right, bottom-right, bottom-left).
+
+    Examples
+    --------
+    >>> roi_quad((10, 20, 30, 40), [[1, 0, 5], [0, 1, 0], [0, 0, 1]]).tolist()[0]
+    [4.5, 19.5]
+    """
+    x, y, w, h = (float(v) for v in roi)
+    pts = np.array([[x - 0.5, y - 0.5], [x + w - 0.5, y - 0.5], [x + w - 0.5, y + h - 0.5], [x - 0.5, y + h - 0.5]])
+    if to_baseline is None:
+        return pts
+    m = np.linalg.inv(np.asarray(to_baseline, float))
+    ph = np.column_stack([pts, np.ones(4)]) @ m.T
+    return ph[:, :2] / ph[:, 2:3]
+
+
 def ghost(image: np.ndarray, baseline: np.ndarray, *, alpha: float = 0.35) -> np.ndarray:
     """``image`` with ``baseline`` laid over it faintly, to compare framing.
 

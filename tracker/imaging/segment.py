@@ -354,16 +354,40 @@ def segment_overview(image: np.ndarray, *, polarity: Polarity | None = None) -> 
         return np.zeros(gray.shape, bool)
     t = threshold_otsu(smooth)
     if polarity is None:
-        dark = smooth <= t
-        if image.ndim == 3 and dark.any() and not dark.all():
-            chroma = image.max(axis=2).astype(np.int16) - image.min(axis=2)
-            polarity = "dark" if chroma[dark].mean() <= chroma[~dark].mean() else "light"
-        else:
-            polarity = "dark"
+        polarity = _overview_polarity(image, smooth, t)
     mask = smooth <= t if polarity == "dark" else smooth > t
     k = max(3, int(min(gray.shape) / 300) | 1)
     mask = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_OPEN, np.ones((k, k), np.uint8))
     return mask.astype(bool)
+
+
+def _overview_polarity(image: np.ndarray, smooth: np.ndarray, t: float) -> Polarity:
+    """The hair is the less coloured side of Otsu's threshold ('dark' for grey images)."""
+    dark = smooth <= t
+    if image.ndim == 3 and dark.any() and not dark.all():
+        chroma = image.max(axis=2).astype(np.int16) - image.min(axis=2)
+        return "dark" if chroma[dark].mean() <= chroma[~dark].mean() else "light"
+    return "dark"
+
+
+def choose_overview_polarity(image: np.ndarray) -> Polarity:
+    """The hair polarity :func:`segment_overview` chooses for ``image`` when none is given.
+
+    Fix it per view (from the baseline photo) so that a brighter or darker
+    recapture cannot flip which side of the threshold counts as hair.
+
+    Examples
+    --------
+    >>> img = np.full((100, 100, 3), (200, 150, 120), np.uint8); img[:, :60] = 35
+    >>> choose_overview_polarity(img)
+    'dark'
+    """
+    _check_image(image)
+    gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
+    smooth = cv2.GaussianBlur(gray, (0, 0), 1.0)
+    if int(smooth.max()) == int(smooth.min()):
+        return "dark"
+    return _overview_polarity(image, smooth, threshold_otsu(smooth))
 
 
 def detect_mode(image: np.ndarray) -> Mode:

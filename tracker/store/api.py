@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import sqlalchemy as sa
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -22,7 +23,7 @@ from tracker.store import models as m
 from tracker.store import schema
 from tracker.store.accounts import AccountsMixin
 from tracker.store.errors import NotFoundError, StoreError
-from tracker.store.originals import Originals, sha256_hex
+from tracker.store.originals import Originals
 from tracker.store.records import (
     AddedPhoto,
     AuditInfo,
@@ -32,7 +33,10 @@ from tracker.store.records import (
     NewPhoto,
     PatientInfo,
     PhotoInfo,
+    PhotoPlacement,
     PhotoPreview,
+    PhotoRoiInfo,
+    RegistrationInfo,
     RoiInfo,
     VisitInfo,
     as_utc,
@@ -40,7 +44,8 @@ from tracker.store.records import (
 )
 
 if TYPE_CHECKING:
-    from tracker.analysis import Analysis
+    from tracker.analysis import Analysis, ViewSettings
+    from tracker.imaging.register import Registration
 
 DEFAULT_LOCATION = "tracker-data"
 SQLITE_NAME = "tracker.sqlite"
@@ -87,6 +92,27 @@ class _Prepared:
     height: int
     metadata: dict[str, Any]
     measurement: dict[str, Any]
+    registration: Registration | None = None
+    #: the baseline photo registered to: a stored photo id, or ("batch", sha256) for one in this batch
+    baseline: int | tuple[str, str] | None = None
+
+
+@dataclass
+class _ViewContext:
+    """What measuring one photo of a view needs: its ROI, baseline photo and settings."""
+
+    roi: RoiInfo | None
+    baseline_id: int | None
+    baseline_sha: str | None
+    pixels: np.ndarray | None
+    settings: ViewSettings | None
+
+
+@dataclass(frozen=True)
+class _Placed:
+    measurement: dict[str, Any]
+    analysis: Analysis
+    registration: Registration | None
 
 
 class Store(AccountsMixin):
@@ -289,21 +315,45 @@ class Store(AccountsMixin):
             if visit is None:
                 raise NotFoundError(f"no visit with id {visit_id}; add the visit first")
             rois = _current_rois(s, visit.patient_id)
-        prepared: list[_Prepared] = []
+            patient_id, visit_date = visit.patient_id, visit.date
+        decoded = []
         for item in photos:
             view = normalize_view(item.view)
-            photo = load_photo(item.data, name=item.name)
+            decoded.append((item, view, load_photo(item.data, name=item.name)))
+        # each view's baseline: the ROI's, else the first photo of the earliest visit of
+        # the view (which may be in this batch); it is measured first, to fix the view's settings
+        contexts: dict[str, _ViewContext] = {}
+        for item, view, photo in decoded:
+            if view not in contexts:
+                contexts[view] = self._view_context(
+                    patient_id, view, rois.get(view), batch=(visit_date, visit_id, photo)
+                )
+        order = sorted(
+            range(len(decoded)),
+            key=lambda k: decoded[k][2].sha256 != contexts[decoded[k][1]].baseline_sha,
+        )
+        placed: dict[int, _Placed] = {}
+        for k in order:
+            item, view, photo = decoded[k]
+            ctx = contexts[view]
+            placed[k] = self._place(photo.pixels, photo.sha256, ctx, item=item)
+        prepared: list[_Prepared] = []
+        for k, (item, view, photo) in enumerate(decoded):
+            ctx = contexts[view]
+            base: int | tuple[str, str] | None = ctx.baseline_id
+            if base is None and ctx.baseline_sha is not None:
+                base = ("batch", ctx.baseline_sha)
             prepared.append(
                 _Prepared(
                     item=item,
                     view=view,
-                    sha256=sha256_hex(item.data),
+                    sha256=photo.sha256,
                     width=int(photo.pixels.shape[1]),
                     height=int(photo.pixels.shape[0]),
                     metadata=_jsonable(photo.metadata.to_dict()),
-                    measurement=_analyse(
-                        photo.pixels, rois.get(view), item.px_per_mm, item.scale_source
-                    ),
+                    measurement=placed[k].measurement,
+                    registration=placed[k].registration,
+                    baseline=base,
                 )
             )
         for p in prepared:
@@ -328,7 +378,8 @@ class Store(AccountsMixin):
             shas = {p.sha256 for p in prepared}
             for row in s.scalars(select(m.Photo).where(m.Photo.sha256.in_(shas))):
                 results[row.sha256] = AddedPhoto(_photo_info(row), True, None)
-            for p in prepared:
+            batch_baselines = {p.baseline[1] for p in prepared if isinstance(p.baseline, tuple)}
+            for p in sorted(prepared, key=lambda p: p.sha256 not in batch_baselines):
                 if p.sha256 in results:
                     continue
                 photo = m.Photo(
@@ -343,7 +394,17 @@ class Store(AccountsMixin):
                 )
                 s.add(photo)
                 s.flush()
-                meas = m.Measurement(photo_id=photo.id, **p.measurement)
+                results[p.sha256] = AddedPhoto(_photo_info(photo), False, None)
+                values = dict(p.measurement)
+                if p.registration is not None:
+                    base_id = p.baseline
+                    if isinstance(base_id, tuple):  # the baseline came in this batch
+                        base_id = results[base_id[1]].photo.id
+                    reg_row = _registration_row(photo.id, base_id, p.registration)
+                    s.add(reg_row)
+                    s.flush()
+                    values["registration_id"] = reg_row.id
+                meas = m.Measurement(photo_id=photo.id, **values)
                 s.add(meas)
                 s.flush()
                 self._audit(
@@ -394,11 +455,13 @@ class Store(AccountsMixin):
         view = normalize_view(item.view)
         roi = self.current_roi(patient, view)
         photo = load_photo(item.data, name=item.name)
-        analysis = _analysis(photo.pixels, roi, item.px_per_mm, item.scale_source)
+        pid = self.patient(patient).id
+        ctx = self._view_context(pid, view, roi, batch=(dt.date.max, None, photo))
+        placed = self._place(photo.pixels, photo.sha256, ctx, item=item)
         with self._read() as s:
             same = s.scalar(select(m.Photo).where(m.Photo.sha256 == photo.sha256))
             duplicate = None if same is None else _photo_info(same)
-        return PhotoPreview(photo, view, analysis, duplicate)
+        return PhotoPreview(photo, view, placed.analysis, duplicate, placed.registration, ctx.baseline_id)
 
     def photo(self, photo_id: int) -> PhotoInfo:
         with self._read() as s:
@@ -487,7 +550,7 @@ class Store(AccountsMixin):
                     raise NotFoundError(f"no photos with ids {sorted(missing)}")
                 q = q.where(m.Photo.id.in_(ids))
             rows = s.execute(q.order_by(m.Photo.id)).all()
-            scales = {}
+            typed = {}
             for photo, _ in rows:
                 last = s.scalars(
                     select(m.Measurement)
@@ -495,17 +558,35 @@ class Store(AccountsMixin):
                     .order_by(m.Measurement.id.desc())
                     .limit(1)
                 ).first()
-                keep = last is not None and last.scale_source in _USER_SCALE_SOURCES
-                scales[photo.id] = (last.px_per_mm, last.scale_source) if keep else (None, None)
+                typed[photo.id] = _typed_scale(last)
             rois = {pid: _current_rois(s, pid) for pid in {pid for _, pid in rows}}
+        contexts: dict[tuple[int, str], _ViewContext] = {}
         new_rows = []
         for photo, pid in rows:
+            key = (pid, photo.view)
+            if key not in contexts:
+                contexts[key] = self._view_context(pid, photo.view, rois[pid].get(photo.view))
+            ctx = contexts[key]
             pixels = load_photo(self.originals.get(photo.sha256), name=photo.name).pixels
-            roi = rois[pid].get(photo.view)
-            new_rows.append((photo.id, _analyse(pixels, roi, *scales[photo.id])))
+            item = NewPhoto(photo.view, b"", photo.name, **typed[photo.id])
+            reuse = None if photo.id == ctx.baseline_id else self._stored_registration(photo.id, ctx.baseline_id)
+            placed = self._place(
+                pixels, photo.sha256, ctx, item=item, photo_id=photo.id, registration=reuse
+            )
+            new_rows.append((photo.id, placed, reuse is not None))
         with self._write() as s, s.begin():
             created = []
-            for photo_id, values in new_rows:
+            for photo_id, placed, reused in new_rows:
+                values = dict(placed.measurement)
+                if placed.registration is not None:
+                    if reused:
+                        values["registration_id"] = placed.registration.details["store_id"]
+                    else:
+                        ctx_base = placed.measurement["parameters"].get("baseline_photo_id")
+                        reg_row = _registration_row(photo_id, ctx_base, placed.registration)
+                        s.add(reg_row)
+                        s.flush()
+                        values["registration_id"] = reg_row.id
                 meas = m.Measurement(photo_id=photo_id, **values)
                 s.add(meas)
                 s.flush()
@@ -517,10 +598,233 @@ class Store(AccountsMixin):
                     "reanalyse",
                     "photo",
                     None,
-                    photo_ids=[p for p, _ in new_rows],
+                    photo_ids=[p for p, _, _ in new_rows],
                     measurement_ids=created,
                 )
         return created
+
+    def replay(self, photo_id: int) -> Analysis:
+        """Analyse a stored photo again exactly as :meth:`reanalyse` would, storing nothing.
+
+        The result's ``image``, ``mask`` and ``roi`` show what was measured (for
+        a registered photo, the ROI's patch on the baseline's grid).
+        """
+        from tracker.photo import load_photo
+
+        with self._read() as s:
+            photo = _get(s, m.Photo, photo_id, "photo")
+            pid = s.get(m.Visit, photo.visit_id).patient_id
+            last = s.scalars(
+                select(m.Measurement)
+                .where(m.Measurement.photo_id == photo_id)
+                .order_by(m.Measurement.id.desc())
+                .limit(1)
+            ).first()
+            typed = _typed_scale(last)
+            roi = _current_rois(s, pid).get(photo.view)
+        ctx = self._view_context(pid, photo.view, roi)
+        pixels = load_photo(self.originals.get(photo.sha256), name=photo.name).pixels
+        item = NewPhoto(photo.view, b"", photo.name, **typed)
+        reuse = None if photo.id == ctx.baseline_id else self._stored_registration(photo.id, ctx.baseline_id)
+        return self._place(pixels, photo.sha256, ctx, item=item, photo_id=photo.id, registration=reuse).analysis
+
+    # ------------------------------------------------------------------ registration
+    def _view_context(
+        self,
+        patient_id: int,
+        view: str,
+        roi: RoiInfo | None,
+        *,
+        batch: tuple[dt.date, int | None, Any] | None = None,
+    ) -> _ViewContext:
+        """The view's ROI, baseline photo (pixels) and settings.
+
+        ``batch`` is ``(visit date, visit id, photo)`` of the first photo of the
+        view being added: it is the baseline when the view has no ROI and no
+        stored photo from an earlier visit.
+        """
+        from tracker.analysis import view_settings
+        from tracker.photo import load_photo
+
+        with self._read() as s:
+            if roi is not None and roi.baseline_photo_id is not None:
+                base = s.get(m.Photo, roi.baseline_photo_id)
+            else:
+                base = s.scalars(
+                    select(m.Photo)
+                    .join(m.Visit, m.Visit.id == m.Photo.visit_id)
+                    .where(m.Visit.patient_id == patient_id, m.Photo.view == view)
+                    .order_by(m.Visit.date, m.Visit.id, m.Photo.id)
+                    .limit(1)
+                ).first()
+                if base is not None and batch is not None and roi is None:
+                    base_date = s.get(m.Visit, base.visit_id).date
+                    if batch[0] < base_date:  # a visit recorded later but dated earlier
+                        base = None
+            cached = None if base is None else _stored_settings(s, base.id, roi)
+        if base is None:
+            if batch is None:
+                return _ViewContext(roi, None, None, None, None)
+            photo = batch[2]
+            return _ViewContext(roi, None, photo.sha256, photo.pixels, None)
+        pixels = load_photo(self.originals.get(base.sha256), name=base.name).pixels
+        ctx = _ViewContext(roi, base.id, base.sha256, pixels, cached)
+        if ctx.settings is None:
+            ctx.settings = view_settings(self._place(pixels, base.sha256, ctx).analysis)
+        return ctx
+
+    def _place(
+        self,
+        pixels: np.ndarray,
+        sha256: str,
+        ctx: _ViewContext,
+        *,
+        item: NewPhoto | None = None,
+        photo_id: int | None = None,
+        registration: Registration | None = None,
+    ) -> _Placed:
+        """Register a photo to its view's baseline and measure it there (:func:`analyze_in_view`)."""
+        from tracker.analysis import (
+            analyze_in_view,
+            register_to_baseline,
+            view_settings,
+        )
+
+        is_baseline = ctx.pixels is None or sha256 == ctx.baseline_sha
+        if not is_baseline and registration is None:
+            registration = register_to_baseline(pixels, ctx.pixels)
+        manual = None
+        if photo_id is not None:
+            with self._read() as s:
+                row = _current_photo_roi(s, photo_id, ctx.roi)
+                manual = None if row is None else (row.x, row.y, row.w, row.h)
+        px = item.px_per_mm if item else None
+        source = item.scale_source if item else None
+        fw = item.field_width_mm if item else None
+        result = analyze_in_view(
+            pixels,
+            roi=None if ctx.roi is None else _clip_box(ctx.roi.box, ctx.pixels.shape if ctx.pixels is not None else pixels.shape),
+            is_baseline=is_baseline,
+            registration=None if is_baseline else registration,
+            manual_roi=None if manual is None else _clip_box(manual, pixels.shape),
+            settings=None if is_baseline else ctx.settings,
+            px_per_mm=px,
+            scale_source=source,
+            field_width_mm=fw,
+        )
+        if is_baseline and ctx.settings is None:
+            ctx.settings = view_settings(result)
+        values = _measurement_values(result, ctx.roi)
+        values["parameters"]["typed_scale"] = {"px_per_mm": px, "scale_source": source, "field_width_mm": fw}
+        values["parameters"]["baseline_photo_id"] = ctx.baseline_id
+        if registration is not None and not is_baseline:
+            values["registration_score"] = float(registration.score)
+        return _Placed(values, result, None if is_baseline else registration)
+
+    def _stored_registration(self, photo_id: int, baseline_id: int | None) -> Registration | None:
+        """The newest stored registration of a photo to ``baseline_id``, made by this version."""
+        from tracker.analysis import ALGORITHM_VERSION
+
+        if baseline_id is None:
+            return None
+        with self._read() as s:
+            row = s.scalars(
+                select(m.PhotoRegistration)
+                .where(
+                    m.PhotoRegistration.photo_id == photo_id,
+                    m.PhotoRegistration.baseline_photo_id == baseline_id,
+                    m.PhotoRegistration.algorithm_version == ALGORITHM_VERSION,
+                )
+                .order_by(m.PhotoRegistration.id.desc())
+                .limit(1)
+            ).first()
+        return None if row is None else _registration_from_row(row)
+
+    def registration(self, photo_id: int) -> RegistrationInfo | None:
+        """The newest registration of a photo to its view's baseline, or None (a baseline photo)."""
+        with self._read() as s:
+            _get(s, m.Photo, photo_id, "photo")
+            row = s.scalars(
+                select(m.PhotoRegistration)
+                .where(m.PhotoRegistration.photo_id == photo_id)
+                .order_by(m.PhotoRegistration.id.desc())
+                .limit(1)
+            ).first()
+            return None if row is None else _registration_info(row)
+
+    def set_photo_roi(
+        self, photo_id: int, roi: tuple[int, int, int, int], *, user: str | None = None
+    ) -> PhotoRoiInfo:
+        """Place the ROI by hand on one photo ``(x, y, w, h)``, in that photo's pixels.
+
+        For a photo whose registration to the baseline is weak or failed. It is
+        in force until the view's ROI is set again. Existing measurements are
+        not changed: call :meth:`reanalyse` for the photo.
+        """
+        x, y, w, h = (int(v) for v in roi)
+        with self._write() as s, s.begin():
+            photo = _get(s, m.Photo, photo_id, "photo")
+            if w <= 0 or h <= 0 or x < 0 or y < 0 or x + w > photo.width or y + h > photo.height:
+                raise ValueError(
+                    f"ROI {(x, y, w, h)} does not fit inside photo {photo_id} "
+                    f"({photo.width} x {photo.height} px); give x, y, w, h inside it"
+                )
+            row = m.PhotoRoi(photo_id=photo_id, x=x, y=y, w=w, h=h)
+            s.add(row)
+            s.flush()
+            self._audit(s, user, "set_photo_roi", "photo", photo_id, roi=[x, y, w, h], photo_roi_id=row.id)
+        return _photo_roi_info(row)
+
+    def photo_roi(self, photo_id: int) -> PhotoRoiInfo | None:
+        """The ROI placed by hand on a photo that is in force (newer than the view's ROI), or None."""
+        with self._read() as s:
+            photo = _get(s, m.Photo, photo_id, "photo")
+            pid = s.get(m.Visit, photo.visit_id).patient_id
+            row = _current_photo_roi(s, photo_id, _current_rois(s, pid).get(photo.view))
+            return None if row is None else _photo_roi_info(row)
+
+    def placements(self, patient: int | str, view: str) -> list[PhotoPlacement]:
+        """Where the view's ROI lands on each photo of the view, oldest visit first.
+
+        From each photo's newest measurement, registration and hand-placed ROI;
+        a photo whose ROI could not be placed has ``corners=None``.
+        """
+        from tracker.imaging.register import map_points
+
+        view = normalize_view(view)
+        photos = [p for p in self.photos(patient=patient) if p.view == view]
+        roi = self.current_roi(patient, view)
+        out = []
+        for p in photos:
+            reg = self.registration(p.id)
+            manual = self.photo_roi(p.id)
+            meas = self.measurements(p.id)
+            last = meas[-1] if meas else None
+            base_id = roi.baseline_photo_id if roi is not None else (
+                last.parameters.get("baseline_photo_id") if last else None
+            )
+            is_base = base_id is None or base_id == p.id
+            corners = None
+            if manual is not None:
+                source = "manual"
+                x, y, w, h = manual.box
+                corners = ((x - 0.5, y - 0.5), (x + w - 0.5, y - 0.5), (x + w - 0.5, y + h - 0.5), (x - 0.5, y + h - 0.5))
+            elif roi is None:
+                source = "whole_photo"
+            elif is_base:
+                source = "baseline"
+                x, y, w, h = roi.box
+                corners = ((x - 0.5, y - 0.5), (x + w - 0.5, y - 0.5), (x + w - 0.5, y + h - 0.5), (x - 0.5, y + h - 0.5))
+            elif reg is not None and reg.ok and reg.baseline_photo_id == base_id:
+                source = "registered"
+                inv = np.linalg.inv(np.asarray(reg.matrix, float))
+                x, y, w, h = roi.box
+                pts = np.array([[x - 0.5, y - 0.5], [x + w - 0.5, y - 0.5], [x + w - 0.5, y + h - 0.5], [x - 0.5, y + h - 0.5]])
+                corners = tuple(tuple(float(v) for v in c) for c in map_points(inv / inv[2, 2], pts))
+            else:
+                source = "unregistered"
+            out.append(PhotoPlacement(p.id, base_id, is_base, source, corners, reg, manual))
+        return out
 
     def timeline(
         self,
@@ -718,30 +1022,25 @@ def _write_marker(location: Path, backend: str) -> None:
     os.replace(tmp, marker)
 
 
-def _analysis(
-    pixels, roi: RoiInfo | None, px_per_mm: float | None, scale_source: str | None
-) -> Analysis:
-    """:func:`tracker.analysis.analyze` with the ROI clipped to the photo."""
-    from tracker.analysis import analyze
-
-    box = None
-    if roi is not None:
-        h, w = pixels.shape[:2]
-        x0, y0 = min(roi.x, w - 1), min(roi.y, h - 1)
-        box = (x0, y0, min(roi.w, w - x0), min(roi.h, h - y0))
-    return analyze(pixels, roi=box, px_per_mm=px_per_mm, scale_source=scale_source)
+def _clip_box(box: tuple[int, int, int, int], shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+    """An ROI clipped to a photo of ``shape``."""
+    h, w = shape[:2]
+    x0, y0 = min(int(box[0]), w - 1), min(int(box[1]), h - 1)
+    return (x0, y0, max(1, min(int(box[2]), w - x0)), max(1, min(int(box[3]), h - y0)))
 
 
-def _analyse(
-    pixels, roi: RoiInfo | None, px_per_mm: float | None, scale_source: str | None
-) -> dict:
-    """Run :func:`tracker.analysis.analyze`; return measurement column values."""
-    result = _analysis(pixels, roi, px_per_mm, scale_source)
-    roi_id = None if roi is None else roi.id
+def _measurement_values(result: Analysis, roi: RoiInfo | None) -> dict:
+    """Measurement column values of an :func:`analyze_in_view` result."""
     record = _jsonable(result.to_record())
-    x, y, w, h = (int(v) for v in result.roi)
+    params = record["parameters"]
+    params["placement"] = record["placement"]
+    if record["card"] is not None:
+        params["card"] = record["card"]
+    params["notes"] = record["notes"]
+    x, y, w, h = (int(v) for v in result.placement.get("photo_roi", result.roi))
+    photo_ppm = params.get("photo_px_per_mm", result.scale.px_per_mm)
     return {
-        "roi_id": roi_id,
+        "roi_id": None if roi is None else roi.id,
         "roi_x": x,
         "roi_y": y,
         "roi_w": w,
@@ -755,11 +1054,113 @@ def _analyse(
         "thin_hair_pct": _opt_float(result.thin_hair_pct),
         "quality_status": str(result.quality.status),
         "quality": record["quality"],
-        "px_per_mm": _opt_float(result.scale.px_per_mm),
+        "px_per_mm": _opt_float(photo_ppm),
         "scale_source": str(result.scale.source),
         "algorithm_version": str(result.algorithm_version),
-        "parameters": record["parameters"],
+        "parameters": params,
+        "roi_source": str(result.roi_source),
     }
+
+
+def _typed_scale(last: m.Measurement | None) -> dict[str, Any]:
+    """The scale typed when a photo was added (kept on reanalysis), from its newest measurement."""
+    if last is None:
+        return {}
+    typed = (last.parameters or {}).get("typed_scale")
+    if isinstance(typed, dict):
+        return {k: typed.get(k) for k in ("px_per_mm", "scale_source", "field_width_mm")}
+    if last.scale_source in _USER_SCALE_SOURCES:  # measured before 0.2.0
+        return {"px_per_mm": last.px_per_mm, "scale_source": last.scale_source}
+    return {}
+
+
+def _stored_settings(s: Session, baseline_id: int, roi: RoiInfo | None) -> ViewSettings | None:
+    """The view settings of the baseline's newest measurement by this version with this ROI."""
+    from tracker.analysis import ALGORITHM_VERSION, ViewSettings
+
+    q = select(m.Measurement).where(
+        m.Measurement.photo_id == baseline_id,
+        m.Measurement.algorithm_version == ALGORITHM_VERSION,
+        m.Measurement.roi_source == ("whole_photo" if roi is None else "baseline"),
+    )
+    q = q.where(m.Measurement.roi_id.is_(None) if roi is None else m.Measurement.roi_id == roi.id)
+    row = s.scalars(q.order_by(m.Measurement.id.desc()).limit(1)).first()
+    if row is None or "polarity" not in (row.parameters or {}):
+        return None
+    return ViewSettings(row.mode, row.parameters["polarity"])
+
+
+def _current_photo_roi(s: Session, photo_id: int, roi: RoiInfo | None) -> m.PhotoRoi | None:
+    """The newest hand-placed ROI of a photo, if set after the view's current ROI."""
+    row = s.scalars(
+        select(m.PhotoRoi).where(m.PhotoRoi.photo_id == photo_id).order_by(m.PhotoRoi.id.desc()).limit(1)
+    ).first()
+    if row is None or (roi is not None and as_utc(row.created_at) < roi.created_at):
+        return None
+    return row
+
+
+def _registration_row(photo_id: int, baseline_id: int, reg: Registration) -> m.PhotoRegistration:
+    from tracker.analysis import ALGORITHM_VERSION
+
+    details = _jsonable(reg.to_dict())
+    for key in ("matrix", "ok", "reason", "score", "n_inliers"):
+        details.pop(key, None)
+    return m.PhotoRegistration(
+        photo_id=photo_id,
+        baseline_photo_id=baseline_id,
+        matrix=_jsonable(reg.matrix),
+        ok=bool(reg.ok),
+        score=float(reg.score),
+        n_inliers=int(reg.n_inliers),
+        reason=str(reg.reason),
+        details=details,
+        algorithm_version=ALGORITHM_VERSION,
+    )
+
+
+def _registration_from_row(row: m.PhotoRegistration) -> Registration:
+    """The library's :class:`Registration` again, from a stored row."""
+    from tracker.imaging.register import Registration
+
+    d = row.details
+    return Registration(
+        matrix=np.asarray(row.matrix, float),
+        ok=bool(row.ok),
+        reason=row.reason,
+        score=float(row.score),
+        n_matches=int(d.get("n_matches", 0)),
+        n_inliers=int(row.n_inliers),
+        rms_px=float(d.get("rms_px") or 0.0),
+        scale=float(d.get("scale") or 1.0),
+        rotation_deg=float(d.get("rotation_deg") or 0.0),
+        anisotropy=float(d.get("anisotropy") or 1.0),
+        overlap=float(d.get("overlap") or 0.0),
+        image_shape=tuple(d["image_shape"]),
+        baseline_shape=tuple(d["baseline_shape"]),
+        method=str(d.get("method", "")),
+        details={"store_id": row.id},
+    )
+
+
+def _registration_info(r: m.PhotoRegistration) -> RegistrationInfo:
+    return RegistrationInfo(
+        r.id,
+        r.photo_id,
+        r.baseline_photo_id,
+        tuple(tuple(float(v) for v in row) for row in r.matrix),
+        bool(r.ok),
+        float(r.score),
+        int(r.n_inliers),
+        r.reason,
+        dict(r.details),
+        r.algorithm_version,
+        as_utc(r.created_at),
+    )
+
+
+def _photo_roi_info(r: m.PhotoRoi) -> PhotoRoiInfo:
+    return PhotoRoiInfo(r.id, r.photo_id, r.x, r.y, r.w, r.h, as_utc(r.created_at))
 
 
 def _current_rois(s: Session, patient_id: int) -> dict[str, RoiInfo]:
@@ -830,6 +1231,9 @@ _MEASUREMENT_COLUMNS = (
     "algorithm_version",
     "parameters",
     "created_at",
+    "roi_source",
+    "registration_id",
+    "registration_score",
 )
 
 
@@ -872,6 +1276,9 @@ def _measurement_row(row: sa.Row) -> MeasurementRow:
         version,
         params,
         created,
+        roi_source,
+        reg_id,
+        reg_score,
         view,
         sha,
         visit_id,
@@ -900,4 +1307,7 @@ def _measurement_row(row: sa.Row) -> MeasurementRow:
         version,
         params,
         as_utc(created),
+        roi_source,
+        reg_id,
+        reg_score,
     )

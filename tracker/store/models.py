@@ -10,6 +10,7 @@ import datetime as dt
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Date,
     DateTime,
     Float,
@@ -147,8 +148,51 @@ class Measurement(Base):
     algorithm_version: Mapped[str] = mapped_column(String(50))
     parameters: Mapped[dict] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    #: How the ROI was placed on this photo: 'baseline', 'registered', 'manual',
+    #: 'unregistered' (registration not usable: whole photo, flagged) or 'whole_photo'.
+    roi_source: Mapped[str] = mapped_column(String(20), server_default="whole_photo")
+    registration_id: Mapped[int | None] = mapped_column(
+        ForeignKey("photo_registration.id", ondelete="SET NULL")
+    )
+    registration_score: Mapped[float | None] = mapped_column(Float)
 
     __table_args__ = (Index("ix_measurement_photo_id_id", "photo_id", "id"),)
+
+
+class PhotoRegistration(Base):
+    """A photo aligned to its view's baseline photo. The newest row of a photo is in force."""
+
+    __tablename__ = "photo_registration"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    photo_id: Mapped[int] = mapped_column(ForeignKey("photo.id", ondelete="CASCADE"))
+    baseline_photo_id: Mapped[int] = mapped_column(ForeignKey("photo.id", ondelete="CASCADE"))
+    #: 3x3 homography from this photo's pixels to the baseline photo's pixels.
+    matrix: Mapped[list] = mapped_column(JSON)
+    ok: Mapped[bool] = mapped_column(Boolean)
+    score: Mapped[float] = mapped_column(Float)
+    n_inliers: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict] = mapped_column(JSON)
+    algorithm_version: Mapped[str] = mapped_column(String(50))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+    __table_args__ = (Index("ix_photo_registration_photo_id_id", "photo_id", "id"),)
+
+
+class PhotoRoi(Base):
+    """An ROI placed by hand on one photo (its own pixels), for when registration is weak
+    or failed. The newest row of a photo is in force."""
+
+    __tablename__ = "photo_roi"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    photo_id: Mapped[int] = mapped_column(ForeignKey("photo.id", ondelete="CASCADE"))
+    x: Mapped[int] = mapped_column(Integer)
+    y: Mapped[int] = mapped_column(Integer)
+    w: Mapped[int] = mapped_column(Integer)
+    h: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+    __table_args__ = (Index("ix_photo_roi_photo_id_id", "photo_id", "id"),)
 
 
 class Account(Base):

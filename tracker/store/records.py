@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from tracker.analysis import Analysis
+    from tracker.imaging.register import Registration
     from tracker.photo import Photo
 
 #: Fixed overview views. A close-up site is written ``"closeup:<site>"``.
@@ -99,7 +100,8 @@ class NewPhoto:
     """One photo to add: its view and original bytes, with an optional known scale.
 
     ``px_per_mm`` with ``scale_source`` (``'magnification'``, ``'field_width'`` or
-    ``'user'``) is used when the photo holds no calibration card.
+    ``'user'``), else ``field_width_mm``, is used when the photo holds no usable
+    calibration card.
     """
 
     view: str
@@ -107,6 +109,9 @@ class NewPhoto:
     name: str = "upload"
     px_per_mm: float | None = None
     scale_source: str | None = None
+    #: Width of the photo's field of view in mm: the scale fallback when neither a
+    #: calibration card nor ``px_per_mm`` gives one.
+    field_width_mm: float | None = None
 
 
 @dataclass(frozen=True)
@@ -130,6 +135,9 @@ class PhotoPreview:
     view: str
     analysis: Analysis = field(repr=False)
     duplicate: PhotoInfo | None
+    #: The photo registered to the view's baseline photo (None for the first photo of a view).
+    registration: Registration | None = field(default=None, repr=False)
+    baseline_photo_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -175,6 +183,82 @@ class MeasurementRow:
     algorithm_version: str
     parameters: dict[str, Any]
     created_at: dt.datetime
+    #: How the ROI was placed: 'baseline', 'registered', 'manual', 'unregistered' or 'whole_photo'.
+    roi_source: str = "whole_photo"
+    registration_id: int | None = None
+    registration_score: float | None = None
+
+    @property
+    def roi_registered(self) -> bool:
+        """True when the ROI covers the baseline ROI's scalp: the baseline itself, a usable
+        registration, or an ROI placed by hand."""
+        return self.roi_source in ("baseline", "registered", "manual")
+
+
+@dataclass(frozen=True)
+class RegistrationInfo:
+    """A photo registered to its view's baseline photo (the newest registration in force).
+
+    ``matrix`` maps this photo's pixels onto the baseline's; when ``ok`` is
+    False, ``reason`` says why in words and the ROI must be placed by hand.
+    """
+
+    id: int
+    photo_id: int
+    baseline_photo_id: int
+    matrix: tuple[tuple[float, float, float], ...]
+    ok: bool
+    score: float
+    n_inliers: int
+    reason: str
+    details: dict[str, Any]
+    algorithm_version: str
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class PhotoRoiInfo:
+    """An ROI placed by hand on one photo, in that photo's pixels."""
+
+    id: int
+    photo_id: int
+    x: int
+    y: int
+    w: int
+    h: int
+    created_at: dt.datetime
+
+    @property
+    def box(self) -> tuple[int, int, int, int]:
+        return (self.x, self.y, self.w, self.h)
+
+
+@dataclass(frozen=True)
+class PhotoPlacement:
+    """Where a view's ROI lands on one photo, and how it got there.
+
+    Attributes
+    ----------
+    photo_id, baseline_photo_id : int
+    is_baseline : bool
+        The photo is the view's baseline photo.
+    roi_source : str
+        'baseline', 'registered', 'manual', 'unregistered' or 'whole_photo'
+        (of the photo's newest measurement, or what the next one would use).
+    corners : tuple of (x, y), or None
+        The ROI's four corners in this photo's pixels (pixel-area corners), None
+        when the ROI cannot be placed (no ROI set, or the registration is not usable).
+    registration : RegistrationInfo or None
+    manual_roi : PhotoRoiInfo or None
+    """
+
+    photo_id: int
+    baseline_photo_id: int | None
+    is_baseline: bool
+    roi_source: str
+    corners: tuple[tuple[float, float], ...] | None
+    registration: RegistrationInfo | None
+    manual_roi: PhotoRoiInfo | None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,175 @@
+"""Registration to the view's baseline photo, wired into the store (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+
+import cv2
+import numpy as np
+import pytest
+
+from tracker.imaging.register import map_points
+from tracker.store import NewPhoto
+from tracker.synth import CameraMove, render_moved_series
+
+SHAPE = (360, 480)
+ROI = (96, 72, 288, 216)
+
+
+def _png(image: np.ndarray) -> bytes:
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    assert ok
+    return buf.tobytes()
+
+
+@functools.cache
+def series():
+    """A close-up at 60 px/mm photographed three times: the baseline and two moved recaptures."""
+    moves = [
+        CameraMove(),
+        CameraMove(dx=14.0, dy=-9.0, rotation_deg=7.0, scale=1.06, brightness=1.12),
+        CameraMove(dx=-12.0, dy=10.0, rotation_deg=-9.0, scale=0.93, brightness=0.85),
+    ]
+    return render_moved_series(
+        seed=5, moves=moves, kind="closeup", shape=SHAPE, px_per_mm=60.0, density_per_cm2=220.0
+    )
+
+
+def _corners(roi) -> np.ndarray:
+    x, y, w, h = roi
+    return np.array([[x - 0.5, y - 0.5], [x + w - 0.5, y - 0.5], [x + w - 0.5, y + h - 0.5], [x - 0.5, y + h - 0.5]])
+
+
+def _unrelated() -> bytes:
+    rng = np.random.default_rng(9)
+    img = cv2.GaussianBlur(rng.integers(0, 255, (*SHAPE, 3), dtype=np.uint8), (0, 0), 6)
+    return _png(img)
+
+
+@pytest.fixture
+def patient(store):
+    return store.add_patient("P-REG")
+
+
+def _visit(store, patient, day: int):
+    return store.add_visit(patient.id, dt.date(2025, 1, day))
+
+
+def test_follow_ups_are_registered_and_measured_where_the_roi_lands(store, patient):
+    s = series()
+    v1, v2 = _visit(store, patient, 6), _visit(store, patient, 20)
+    (base,) = store.add_photos(v1.id, [NewPhoto("closeup:crown", _png(s[0].image.image), "b.png")])
+    assert store.registration(base.photo.id) is None  # the baseline is not registered to itself
+    store.set_roi(patient.id, "closeup:crown", ROI, baseline_photo_id=base.photo.id)
+    added = store.add_photos(
+        v2.id, [NewPhoto("closeup:crown", _png(p.image.image), f"f{i}.png") for i, p in enumerate(s[1:])]
+    )
+    for a, photo in zip(added, s[1:], strict=True):
+        reg = store.registration(a.photo.id)
+        assert reg.ok and reg.baseline_photo_id == base.photo.id and reg.score > 0.3 and reg.reason == ""
+        (meas,) = store.measurements(a.photo.id)
+        assert meas.roi_source == "registered" and meas.roi_registered
+        assert meas.registration_id == reg.id and meas.registration_score == pytest.approx(reg.score)
+        # the ROI's corners as applied, against the exact mapping of the baseline ROI
+        truth = map_points(np.linalg.inv(photo.to_baseline), _corners(ROI))
+        applied = np.asarray(meas.parameters["placement"]["photo_corners"])
+        width = np.linalg.norm(truth[1] - truth[0])
+        assert np.linalg.norm(applied - truth, axis=1).max() / width < 0.02
+        # the applied box holds the mapped corners
+        x, _, w, _ = meas.roi
+        assert x <= truth[:, 0].min() + 1 and x + w >= truth[:, 0].max() - 1
+    placements = store.placements(patient.id, "closeup:crown")
+    assert [p.roi_source for p in placements] == ["baseline", "registered", "registered"]
+    assert placements[0].is_baseline and placements[1].corners is not None
+    # the baseline was measured in its own ROI (plus margin) and fixed the view's polarity
+    (bm,) = store.measurements(base.photo.id)
+    assert bm.roi_source == "whole_photo"  # measured before the ROI was set
+    store.reanalyse(patient=patient.id)
+    assert store.measurements(base.photo.id)[-1].roi_source == "baseline"
+    follow = store.measurements(added[0].photo.id)
+    assert follow[-1].registration_id == follow[0].registration_id  # registration reused, not redone
+    assert follow[-1].parameters["view_settings"]["polarity"] == store.measurements(base.photo.id)[-1].parameters["polarity"]
+
+
+def test_repeats_in_the_first_visit_register_to_its_first_photo(store, patient):
+    s = series()
+    v1 = _visit(store, patient, 6)
+    added = store.add_photos(
+        v1.id, [NewPhoto("closeup:crown", _png(p.image.image), f"{i}.png") for i, p in enumerate(s)]
+    )
+    assert store.registration(added[0].photo.id) is None
+    for a in added[1:]:
+        reg = store.registration(a.photo.id)
+        assert reg.ok and reg.baseline_photo_id == added[0].photo.id
+        assert store.measurements(a.photo.id)[0].roi_source == "whole_photo"  # no ROI set yet
+
+
+def test_a_failed_registration_is_flagged_and_the_roi_can_be_placed_by_hand(store, patient):
+    s = series()
+    v1, v2 = _visit(store, patient, 6), _visit(store, patient, 20)
+    (base,) = store.add_photos(v1.id, [NewPhoto("closeup:crown", _png(s[0].image.image))])
+    store.set_roi(patient.id, "closeup:crown", ROI, baseline_photo_id=base.photo.id)
+    (odd,) = store.add_photos(v2.id, [NewPhoto("closeup:crown", _unrelated(), "odd.png")])
+    reg = store.registration(odd.photo.id)
+    assert not reg.ok and reg.reason  # says why, in words
+    (meas,) = store.measurements(odd.photo.id)
+    # never the mapped ROI: the whole photo, flagged
+    assert meas.roi_source == "unregistered" and not meas.roi_registered
+    assert meas.roi == (0, 0, SHAPE[1], SHAPE[0])
+    assert any("by hand" in n for n in meas.parameters["notes"])
+    (placement,) = [p for p in store.placements(patient.id, "closeup:crown") if p.photo_id == odd.photo.id]
+    assert placement.roi_source == "unregistered" and placement.corners is None
+    with pytest.raises(ValueError, match="inside"):
+        store.set_photo_roi(odd.photo.id, (400, 0, 200, 50))
+    store.set_photo_roi(odd.photo.id, (40, 30, 200, 150), user="dr.b")
+    store.reanalyse(photo_ids=[odd.photo.id])
+    last = store.measurements(odd.photo.id)[-1]
+    assert last.roi_source == "manual" and last.roi == (40, 30, 200, 150)
+    assert store.audit_log()[1].action == "set_photo_roi"
+    # a new ROI for the view makes the hand placement obsolete
+    store.set_roi(patient.id, "closeup:crown", (100, 80, 200, 150), baseline_photo_id=base.photo.id)
+    assert store.photo_roi(odd.photo.id) is None
+    store.reanalyse(photo_ids=[odd.photo.id])
+    assert store.measurements(odd.photo.id)[-1].roi_source == "unregistered"
+
+
+def test_a_bad_photo_stores_no_registration_either(store, patient):
+    from tracker.photo import PhotoError
+    from tracker.store import models as m
+
+    s = series()
+    v1, v2 = _visit(store, patient, 6), _visit(store, patient, 20)
+    store.add_photos(v1.id, [NewPhoto("closeup:crown", _png(s[0].image.image))])
+    with pytest.raises(PhotoError):
+        store.add_photos(
+            v2.id, [NewPhoto("closeup:crown", _png(s[1].image.image)), NewPhoto("closeup:crown", b"not a photo")]
+        )
+    with store.engine.connect() as conn:
+        assert conn.execute(m.PhotoRegistration.__table__.select()).all() == []
+    assert len(store.photos(patient=patient.id)) == 1
+
+
+def test_preview_registers_like_add_photos(store, patient):
+    s = series()
+    v1 = _visit(store, patient, 6)
+    (base,) = store.add_photos(v1.id, [NewPhoto("closeup:crown", _png(s[0].image.image))])
+    store.set_roi(patient.id, "closeup:crown", ROI, baseline_photo_id=base.photo.id)
+    item = NewPhoto("closeup:crown", _png(s[1].image.image))
+    preview = store.preview_photo(patient.id, item)
+    assert preview.registration.ok and preview.baseline_photo_id == base.photo.id
+    assert preview.analysis.roi_source == "registered"
+    v2 = _visit(store, patient, 20)
+    (added,) = store.add_photos(v2.id, [item])
+    assert store.measurements(added.photo.id)[0].coverage_pct == pytest.approx(preview.analysis.coverage_pct)
+
+
+def test_field_width_is_the_scale_fallback(store, patient):
+    s = series()
+    v1 = _visit(store, patient, 6)
+    (a,) = store.add_photos(v1.id, [NewPhoto("closeup:crown", _png(s[0].image.image), field_width_mm=8.0)])
+    (meas,) = store.measurements(a.photo.id)
+    assert meas.scale_source == "field_width" and meas.px_per_mm == pytest.approx(SHAPE[1] / 8.0)
+    assert meas.density_per_cm2 is not None
+    store.reanalyse(photo_ids=[a.photo.id])  # the typed fallback is kept
+    assert store.measurements(a.photo.id)[-1].scale_source == "field_width"
