@@ -220,7 +220,7 @@ def analyze(
     mask = work_mask
     if factor < 1.0:
         up = cv2.resize(work_mask.astype(np.uint8) * 255, (width, height), interpolation=cv2.INTER_LINEAR)
-        mask = cv2.threshold(up, 127, 1, cv2.THRESH_BINARY)[1].view(bool)  # >= 128
+        mask = cv2.threshold(up, 127, 1, cv2.THRESH_BINARY, dst=up)[1].view(bool)  # >= 128, in place
     x, y, w, h = roi
     coverage = float(100.0 * np.count_nonzero(mask[y : y + h, x : x + w]) / (w * h))
 

@@ -10,6 +10,9 @@ import pytest
 
 from tracker.evaluate import dice
 from tracker.imaging.segment import (
+    N_ORIENTATIONS,
+    _hysteresis,
+    _line_kernels,
     choose_polarity,
     detect_mode,
     estimate_shaft_width,
@@ -128,6 +131,31 @@ def test_contrast_stays_in_place(max_width, polarity, hair, skin):
     np.testing.assert_array_equal(np.flatnonzero(c[100, :] > 0.3), np.arange(100, 108))
 
 
+def plain_contrast(image: np.ndarray, max_width_px: float, polarity: str) -> np.ndarray:
+    """hair_contrast written with numpy's fresh arrays (opening, median, blur, ratio)."""
+    from tracker.imaging.segment import _as_gray
+
+    gray = _as_gray(image, polarity)
+    k = int(round(max_width_px / 4)) | 1
+    op = cv2.MORPH_OPEN if polarity == "dark" else cv2.MORPH_CLOSE
+    gray = cv2.morphologyEx(gray, op, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    window = 3.0 * max_width_px
+    factor = min(1.0, 13.0 / window)
+    small = cv2.resize(gray, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
+    background = cv2.medianBlur(small, max(3, int(round(window * factor)) | 1))
+    background = cv2.resize(background, gray.shape[::-1], interpolation=cv2.INTER_LINEAR).astype(np.float32)
+    background = cv2.GaussianBlur(background, (0, 0), max(1.0, max_width_px / 4))
+    g = gray.astype(np.float32)
+    difference = background - g if polarity == "dark" else g - background
+    return np.clip(difference / np.maximum(background, 1.0), 0.0, 1.0)
+
+
+@pytest.mark.parametrize(("skin", "hair", "polarity"), [("light", "dark", "dark"), ("dark", "grey", "light")])
+def test_contrast_in_place_equals_the_numpy_ratio(skin, hair, polarity):
+    img = closeup(skin, hair).image
+    np.testing.assert_array_equal(hair_contrast(img, max_width_px=12.0, polarity=polarity), plain_contrast(img, 12.0, polarity))
+
+
 # --- line_response ---------------------------------------------------------------------
 
 
@@ -150,6 +178,22 @@ def test_line_response_is_weak_on_a_dot():
     c = np.zeros((41, 41), np.float32)
     c[20, 20] = 1.0
     assert line_response(c, length=15).max() < 0.15
+
+
+def plain_line_response(contrast: np.ndarray, length: int) -> np.ndarray:
+    """The definition: each whole line kernel as one filter, the largest kept."""
+    out = np.zeros_like(contrast)
+    for kernel in _line_kernels(int(length) | 1, N_ORIENTATIONS):
+        np.maximum(out, cv2.filter2D(contrast, -1, kernel, borderType=cv2.BORDER_REFLECT), out=out)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("shape", "length"), [((7, 9), 15), ((40, 50), 9), ((120, 160), 41), ((200, 90), 65), ((64, 64), 12)]
+)
+def test_line_response_equals_the_whole_kernels(shape, length):
+    c = np.random.default_rng(1).random(shape, dtype=np.float32)
+    np.testing.assert_allclose(line_response(c, length=length), plain_line_response(c, length), atol=1e-6)
 
 
 def test_line_response_rejects_short_lines():
@@ -314,6 +358,21 @@ def test_segment_overview_splits_two_tones():
 def test_segment_overview_with_dark_polarity_measures_coverage(overview):
     m = segment_overview(overview.image, polarity="dark")
     assert 100 * m.mean() == pytest.approx(overview.coverage_pct(), abs=6.0)
+
+
+def smooth_noise(shape, *, seed=0, sigma=6.0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return cv2.GaussianBlur(rng.random(shape, dtype=np.float32), (0, 0), sigma)
+
+
+def test_hysteresis_equals_skimage():
+    from skimage.filters import apply_hysteresis_threshold
+
+    v = smooth_noise((300, 400))
+    low, high = np.quantile(v, [0.6, 0.9])
+    expected = apply_hysteresis_threshold(v, low, high)
+    assert 0 < expected.sum() < (v > low).sum()  # some low regions are dropped
+    np.testing.assert_array_equal(_hysteresis(v > low, v > high), expected)
 
 
 # --- detect_mode -----------------------------------------------------------------------

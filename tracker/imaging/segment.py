@@ -15,7 +15,7 @@ from typing import Literal
 
 import cv2
 import numpy as np
-from skimage.filters import apply_hysteresis_threshold, threshold_otsu
+from skimage.filters import threshold_otsu
 
 Mode = Literal["closeup", "overview"]
 Polarity = Literal["dark", "light"]
@@ -119,11 +119,17 @@ def hair_contrast(
         background, (gray.shape[1], gray.shape[0]), interpolation=cv2.INTER_LINEAR
     ).astype(np.float32)
     background = cv2.GaussianBlur(background, (0, 0), max(1.0, max_width_px / 4))
-    g = gray.astype(np.float32)
-    difference = background - g if polarity == "dark" else g - background
     # Both polarities are a ratio to the scalp's own brightness, so a change of
     # exposure leaves them unchanged and white flakes on light skin stay faint.
-    return np.clip(difference / np.maximum(background, 1.0), 0.0, 1.0)
+    # (In place: fresh full-size arrays cost more than the arithmetic.)
+    ratio = gray.astype(np.float32)
+    if polarity == "dark":
+        cv2.subtract(background, ratio, dst=ratio)
+    else:
+        cv2.subtract(ratio, background, dst=ratio)
+    cv2.divide(ratio, cv2.max(background, 1.0, dst=background), dst=ratio)
+    cv2.max(ratio, 0.0, dst=ratio)
+    return cv2.min(ratio, 1.0, dst=ratio)
 
 
 def _line_kernels(length: int, n: int) -> list[np.ndarray]:
@@ -297,6 +303,17 @@ def choose_polarity(image: np.ndarray) -> Polarity:
     return "dark" if scores["dark"] >= scores["light"] else "light"
 
 
+def _hysteresis(low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """Pixels of `low` 4-connected to a pixel of `high` (a subset of `low`):
+    skimage's ``apply_hysteresis_threshold`` on the two masks, with OpenCV's
+    connected components."""
+    count, labels = cv2.connectedComponents(low.view(np.uint8), connectivity=4, ltype=cv2.CV_32S)
+    keep = np.zeros(count, bool)
+    keep[labels[high]] = True
+    keep[0] = False
+    return keep[labels]
+
+
 def shaft_mask(
     contrast: np.ndarray,
     *,
@@ -336,8 +353,9 @@ def shaft_mask(
         raise ValueError("shaft_width_px must be positive")
     w = float(shaft_width_px)
     response = line_response(contrast, length=max(5, int(round(3.4 * w))))
-    candidate = np.where((contrast > low) & (response > low), response, 0)
-    detected = apply_hysteresis_threshold(candidate, low, high)
+    # Hysteresis on the response where the contrast itself passes `low`.
+    above_low = (contrast > low) & (response > low)
+    detected = _hysteresis(above_low, above_low & (response > high))
     # A shaft's edge is where its contrast falls to half its peak (full width
     # at half maximum): the true width whatever the blur, and it keeps the
     # follicle halo and the blurred rim out of the mask. The rule is applied
@@ -345,10 +363,10 @@ def shaft_mask(
     # on a shaft do not punch holes in it.
     smooth = cv2.GaussianBlur(contrast, (0, 0), max(0.5, w / 6))
     k = max(3, int(round(w)) | 1)
-    peak = cv2.dilate(np.where(detected, smooth, 0).astype(np.float32), np.ones((k, k), np.uint8))
+    peak = cv2.dilate(np.where(detected, smooth, np.float32(0)), np.ones((k, k), np.uint8))
     mask = detected & (smooth >= 0.5 * peak)
-    opened = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
-    return opened.astype(bool)
+    opened = cv2.morphologyEx(mask.view(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    return opened.view(bool)
 
 
 def segment_closeup(
