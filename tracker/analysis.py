@@ -22,7 +22,7 @@ from tracker.imaging import measure, segment
 from tracker.imaging.quality import QualityReport, assess_quality
 
 #: Bumped whenever a change can move any measured number.
-ALGORITHM_VERSION = "0.1.0"
+ALGORITHM_VERSION = "0.2.0"
 #: Close-ups are analysed on a copy scaled so that a typical shaft is about
 #: this wide (never enlarged): wide enough to measure width to a few percent,
 #: small enough that a 12 MP photo is analysed in a fraction of a second.
@@ -90,12 +90,6 @@ class Analysis:
             "algorithm_version": self.algorithm_version,
             "parameters": self.parameters,
         }
-
-
-def _resize(image: np.ndarray, factor: float) -> np.ndarray:
-    if factor >= 1.0:
-        return image
-    return cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
 
 
 def _scaled_roi(roi: tuple[int, int, int, int], factor: float, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
@@ -174,23 +168,17 @@ def analyze(
     measure.check_roi(pixels.shape, roi)
     scale = Scale(px_per_mm, scale_source or ("user" if px_per_mm else "none"))
 
-    # Mode detection reduces the photo to MODE_DETECTION_SIDE first; that copy
-    # is made here so an overview can reuse it as its working copy.
-    detection_factor = min(1.0, segment.MODE_DETECTION_SIDE / max(height, width))
-    detection_copy = None
+    # Every reduced copy comes from one pyramid of halvings of the photo.
+    pyramid = segment.Pyramid(pixels)
     if mode == "auto":
-        detection_copy = _resize(pixels, detection_factor)
-        mode = segment.detect_mode(detection_copy)
+        mode = segment.detect_mode(pyramid.reduce(min(1.0, segment.MODE_DETECTION_SIDE / max(height, width))))
     quality = assess_quality(pixels, mode=mode, roi=roi)
     notes: list[str] = []
     parameters: dict[str, Any] = {"mode": mode, "thin_um": thin_um}
 
     if mode == "overview":
         factor = min(1.0, OVERVIEW_WORKING_SIDE / max(height, width))
-        if detection_copy is not None and factor == detection_factor:
-            work = detection_copy
-        else:
-            work = _resize(pixels, factor)
+        work = pyramid.reduce(factor)
         work_mask = segment.segment_overview(work)
         groups: tuple[measure.HairGroup, ...] = ()
         notes.append("Overview photo: single shafts are not resolved, so only coverage is measured.")
@@ -198,11 +186,11 @@ def analyze(
         # Polarity and a first shaft width from a thumbnail: cheap, and
         # enough to choose the working size.
         thumb_factor = min(1.0, 512 / max(height, width))
-        thumb = _resize(pixels, thumb_factor)
+        thumb = pyramid.reduce(thumb_factor)
         polarity = segment.choose_polarity(thumb)
         thumb_width = segment.estimate_shaft_width(thumb, polarity=polarity) / thumb_factor
         factor = min(1.0, WORKING_SHAFT_WIDTH / thumb_width, MAX_WORKING_SIDE / max(height, width))
-        work = _resize(pixels, factor)
+        work = pyramid.reduce(factor)
         shaft_width = segment.estimate_shaft_width(work, polarity=polarity)
         contrast = segment.hair_contrast(work, max_width_px=2 * shaft_width, polarity=polarity)
         work_mask = segment.shaft_mask(contrast, shaft_width_px=shaft_width)
