@@ -6,6 +6,7 @@ import functools
 import json
 import math
 
+import cv2
 import numpy as np
 import pytest
 
@@ -103,6 +104,20 @@ def test_coverage_within_1_5_points(density):
     assert analysed(density).coverage_pct == pytest.approx(
         closeup(density).coverage_pct(), abs=1.5
     )
+
+
+def test_an_enlarged_photo_is_measured_as_accurately():
+    # Five times larger (3200 x 2560): the working copy comes from halvings
+    # of the photo; the tolerances are those of the photo itself.
+    s = closeup()
+    big = cv2.resize(s.image, None, fx=5, fy=5, interpolation=cv2.INTER_CUBIC)
+    a = analyze(big, px_per_mm=5 * PX_PER_MM)
+    assert a.mode == "closeup"
+    assert a.parameters["working_scale"] < 0.5
+    assert a.mask.shape == big.shape[:2]
+    assert a.hair_count == pytest.approx(s.hair_count(), rel=0.15)
+    assert a.mean_width_px == pytest.approx(5 * s.mean_width_px(), rel=0.15)
+    assert a.coverage_pct == pytest.approx(s.coverage_pct(), abs=1.5)
 
 
 def test_closeup_is_detected_and_dark_hair_chosen():

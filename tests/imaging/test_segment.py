@@ -10,14 +10,21 @@ import pytest
 
 from tracker.evaluate import dice
 from tracker.imaging.segment import (
+    N_ORIENTATIONS,
+    Pyramid,
+    _hysteresis,
+    _line_kernels,
+    _otsu,
     choose_polarity,
     detect_mode,
     estimate_shaft_width,
     hair_contrast,
     line_response,
+    reduce_image,
     segment_closeup,
     segment_overview,
     shaft_mask,
+    survey,
 )
 from tracker.synth import render_closeup, render_overview
 
@@ -128,6 +135,31 @@ def test_contrast_stays_in_place(max_width, polarity, hair, skin):
     np.testing.assert_array_equal(np.flatnonzero(c[100, :] > 0.3), np.arange(100, 108))
 
 
+def plain_contrast(image: np.ndarray, max_width_px: float, polarity: str) -> np.ndarray:
+    """hair_contrast written with numpy's fresh arrays (opening, median, blur, ratio)."""
+    from tracker.imaging.segment import _as_gray
+
+    gray = _as_gray(image, polarity)
+    k = int(round(max_width_px / 4)) | 1
+    op = cv2.MORPH_OPEN if polarity == "dark" else cv2.MORPH_CLOSE
+    gray = cv2.morphologyEx(gray, op, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    window = 3.0 * max_width_px
+    factor = min(1.0, 13.0 / window)
+    small = cv2.resize(gray, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
+    background = cv2.medianBlur(small, max(3, int(round(window * factor)) | 1))
+    background = cv2.resize(background, gray.shape[::-1], interpolation=cv2.INTER_LINEAR).astype(np.float32)
+    background = cv2.GaussianBlur(background, (0, 0), max(1.0, max_width_px / 4))
+    g = gray.astype(np.float32)
+    difference = background - g if polarity == "dark" else g - background
+    return np.clip(difference / np.maximum(background, 1.0), 0.0, 1.0)
+
+
+@pytest.mark.parametrize(("skin", "hair", "polarity"), [("light", "dark", "dark"), ("dark", "grey", "light")])
+def test_contrast_in_place_equals_the_numpy_ratio(skin, hair, polarity):
+    img = closeup(skin, hair).image
+    np.testing.assert_array_equal(hair_contrast(img, max_width_px=12.0, polarity=polarity), plain_contrast(img, 12.0, polarity))
+
+
 # --- line_response ---------------------------------------------------------------------
 
 
@@ -150,6 +182,22 @@ def test_line_response_is_weak_on_a_dot():
     c = np.zeros((41, 41), np.float32)
     c[20, 20] = 1.0
     assert line_response(c, length=15).max() < 0.15
+
+
+def plain_line_response(contrast: np.ndarray, length: int) -> np.ndarray:
+    """The definition: each whole line kernel as one filter, the largest kept."""
+    out = np.zeros_like(contrast)
+    for kernel in _line_kernels(int(length) | 1, N_ORIENTATIONS):
+        np.maximum(out, cv2.filter2D(contrast, -1, kernel, borderType=cv2.BORDER_REFLECT), out=out)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("shape", "length"), [((7, 9), 15), ((40, 50), 9), ((120, 160), 41), ((200, 90), 65), ((64, 64), 12)]
+)
+def test_line_response_equals_the_whole_kernels(shape, length):
+    c = np.random.default_rng(1).random(shape, dtype=np.float32)
+    np.testing.assert_allclose(line_response(c, length=length), plain_line_response(c, length), atol=1e-6)
 
 
 def test_line_response_rejects_short_lines():
@@ -314,6 +362,90 @@ def test_segment_overview_splits_two_tones():
 def test_segment_overview_with_dark_polarity_measures_coverage(overview):
     m = segment_overview(overview.image, polarity="dark")
     assert 100 * m.mean() == pytest.approx(overview.coverage_pct(), abs=6.0)
+
+
+def smooth_noise(shape, *, seed=0, sigma=6.0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return cv2.GaussianBlur(rng.random(shape, dtype=np.float32), (0, 0), sigma)
+
+
+def test_hysteresis_equals_skimage():
+    from skimage.filters import apply_hysteresis_threshold
+
+    v = smooth_noise((300, 400))
+    low, high = np.quantile(v, [0.6, 0.9])
+    expected = apply_hysteresis_threshold(v, low, high)
+    assert 0 < expected.sum() < (v > low).sum()  # some low regions are dropped
+    np.testing.assert_array_equal(_hysteresis(v > low, v > high), expected)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_otsu_equals_skimage_to_a_bin(seed):
+    from skimage.filters import threshold_otsu
+
+    v = hair_contrast(closeup(seed=seed).image, max_width_px=16)
+    bin_width = (float(v.max()) - float(v.min())) / 256
+    assert abs(_otsu(v) - threshold_otsu(v)) <= bin_width
+
+
+@pytest.mark.parametrize("max_width", [6.0, 12.0, 16.0, 24.0, 40.0])
+def test_contrast_with_a_wide_background_blur_on_a_reduced_copy_is_close(max_width):
+    # From a Gaussian of sigma 4 (a widest shaft of 16 px) the blur runs on a
+    # reduced copy; below, the contrast is exactly as at full size.
+    img = closeup().image
+    got = hair_contrast(img, max_width_px=max_width)
+    expected = plain_contrast(img, max_width, "dark")
+    if max_width < 16:
+        np.testing.assert_array_equal(got, expected)
+    difference = np.abs(got - expected)
+    assert difference.mean() < 0.001
+    assert np.quantile(difference, 0.999) < 0.02
+
+
+def test_pyramid_reduces_mildly_in_one_area_step_and_keeps_the_image():
+    img = closeup().image
+    p = Pyramid(img)
+    np.testing.assert_array_equal(p.reduce(0.6), cv2.resize(img, None, fx=0.6, fy=0.6, interpolation=cv2.INTER_AREA))
+    assert p.reduce(1.0) is img and p.reduce(1.5) is img
+
+
+@pytest.mark.parametrize("factor", [0.45, 0.3, 0.2, 0.128])
+def test_pyramid_reduces_strongly_through_halvings_close_to_one_area_step(factor):
+    img = render_closeup(seed=1, shape=(768, 960), px_per_mm=PX_PER_MM, density_per_cm2=150.0).image
+    got = Pyramid(img).reduce(factor)
+    assert got.shape[:2] == (round(768 * factor), round(960 * factor)) and got.dtype == np.uint8
+    expected = cv2.resize(img, got.shape[1::-1], interpolation=cv2.INTER_AREA)
+    difference = np.abs(got.astype(int) - expected)
+    # The last (linear) step is a little sharper than one area step; a copy
+    # shifted by half a pixel would differ by about 4 (mean) and 45 (p99).
+    assert difference.mean() < 3.0  # grey levels
+    assert np.quantile(difference, 0.99) < 30
+    np.testing.assert_array_equal(
+        Pyramid(img).reduce(0.5), cv2.resize(img, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+    )
+
+
+def test_pyramid_shares_copies_and_levels():
+    p = Pyramid(np.zeros((3000, 4000, 3), np.uint8))
+    assert p.reduce(0.256) is p.reduce(0.256)
+    assert p.reduce(0.256).shape == (768, 1024, 3)
+    assert p.reduce(0.128).shape == (384, 512, 3)
+    assert reduce_image(np.zeros((300, 400), np.uint8), 0.3).shape == (90, 120)
+
+
+@pytest.mark.parametrize("factor", [0, -0.5, float("nan")])
+def test_pyramid_refuses_bad_factors(factor):
+    with pytest.raises(ValueError, match="positive"):
+        Pyramid(np.zeros((10, 10), np.uint8)).reduce(factor)
+
+
+def test_survey_agrees_with_the_single_functions(overview):
+    for image in (closeup().image, closeup("dark", "grey").image, overview.image):
+        s = survey(image)
+        assert s.mode == detect_mode(image)
+        assert s.scale == 1.0  # both photos are at most MODE_DETECTION_SIDE long
+        assert s.polarity == choose_polarity(image)
+        assert s.shaft_width_px == estimate_shaft_width(image, polarity=s.polarity)
 
 
 # --- detect_mode -----------------------------------------------------------------------

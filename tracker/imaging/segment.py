@@ -10,11 +10,13 @@ Every function here is pure: arrays in, arrays out.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 import cv2
 import numpy as np
-from skimage.filters import apply_hysteresis_threshold, threshold_otsu
+from skimage.filters import threshold_otsu
 
 Mode = Literal["closeup", "overview"]
 Polarity = Literal["dark", "light"]
@@ -31,6 +33,13 @@ LOW_CONTRAST = 0.15
 CLOSEUP_MIN_WIDTH_SHARE = 0.01
 #: Number of line orientations tested (every 15 degrees).
 N_ORIENTATIONS = 12
+#: :func:`hair_contrast` smooths the scalp brightness with a Gaussian of a
+#: quarter of the widest shaft; one wider than twice this (pixels) runs on a
+#: reduced copy where it is this wide.
+BACKGROUND_BLUR_SIGMA = 2.0
+#: :func:`survey` (and so :func:`detect_mode`) looks at a copy of the photo
+#: this long on its long side.
+MODE_DETECTION_SIDE = 1024
 
 
 def _check_image(image: np.ndarray) -> None:
@@ -62,6 +71,83 @@ def _as_gray(image: np.ndarray, polarity: Polarity = "dark") -> np.ndarray:
     r, g, b = image[..., 0], image[..., 1], image[..., 2]
     pick = np.maximum if polarity == "dark" else np.minimum
     return pick(pick(r, g), b)
+
+
+class Pyramid:
+    """Reduced copies of one image that share its successive halvings.
+
+    A halving is a mean of 2 x 2 pixels (OpenCV's fast integer path of
+    INTER_AREA); a copy by `factor` is taken from the smallest halving still
+    at least its size, with a last linear step of less than 2x. Reducing a
+    12 MP photo this way costs a few milliseconds, against tens for one
+    fractional INTER_AREA step. A copy reduced by no more than 2x is made in
+    that one INTER_AREA step, as :func:`cv2.resize` would.
+
+    Examples
+    --------
+    >>> p = Pyramid(np.zeros((3000, 4000, 3), np.uint8))
+    >>> p.reduce(0.256).shape, p.reduce(0.128).shape, p.reduce(1.0).shape
+    ((768, 1024, 3), (384, 512, 3), (3000, 4000, 3))
+    """
+
+    def __init__(self, image: np.ndarray) -> None:
+        if not isinstance(image, np.ndarray) or image.ndim not in (2, 3) or image.size == 0:
+            raise ValueError("Pyramid needs a non-empty (H, W) or (H, W, C) array")
+        self._levels = [image]
+        self._copies: dict[tuple[int, int], np.ndarray] = {}
+
+    def reduce(self, factor: float) -> np.ndarray:
+        """The image scaled by `factor`; copies are kept, so do not modify them.
+
+        Parameters
+        ----------
+        factor : float
+            Scale, positive; at 1 or more the image itself is returned.
+
+        Returns
+        -------
+        copy : ndarray
+            ``round(H * factor) x round(W * factor)``, the image's dtype and channels.
+        """
+        if not factor > 0:
+            raise ValueError(f"factor must be positive, got {factor!r}")
+        image = self._levels[0]
+        if factor >= 1.0:
+            return image
+        h, w = image.shape[:2]
+        size = (max(1, int(round(w * factor))), max(1, int(round(h * factor))))
+        if size not in self._copies:
+            self._copies[size] = self._reduce(factor, size)
+        return self._copies[size]
+
+    def _reduce(self, factor: float, size: tuple[int, int]) -> np.ndarray:
+        image = self._levels[0]
+        level = 0
+        while self._levels[level].shape[1] // 2 >= size[0] and self._levels[level].shape[0] // 2 >= size[1]:
+            level += 1
+            if level == len(self._levels):
+                above = self._levels[-1]
+                lh, lw = above.shape[:2]
+                self._levels.append(
+                    cv2.resize(above[: lh - lh % 2, : lw - lw % 2], (lw // 2, lh // 2), interpolation=cv2.INTER_AREA)
+                )
+        if level == 0:
+            return cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
+        source = self._levels[level]
+        if source.shape[1] == size[0] and source.shape[0] == size[1]:
+            return source
+        return cv2.resize(source, size, interpolation=cv2.INTER_LINEAR)
+
+
+def reduce_image(image: np.ndarray, factor: float) -> np.ndarray:
+    """`image` scaled by `factor` <= 1 as :meth:`Pyramid.reduce` makes it.
+
+    Examples
+    --------
+    >>> reduce_image(np.zeros((300, 400), np.uint8), 0.3).shape
+    (90, 120)
+    """
+    return Pyramid(image).reduce(factor)
 
 
 def hair_contrast(
@@ -112,15 +198,32 @@ def hair_contrast(
     small = cv2.resize(gray, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
     k = max(3, int(round(window * factor)) | 1)
     background = cv2.medianBlur(small, k)
-    background = cv2.resize(
-        background, (gray.shape[1], gray.shape[0]), interpolation=cv2.INTER_LINEAR
-    ).astype(np.float32)
-    background = cv2.GaussianBlur(background, (0, 0), max(1.0, max_width_px / 4))
-    g = gray.astype(np.float32)
-    difference = background - g if polarity == "dark" else g - background
+    sigma = max(1.0, max_width_px / 4)
+    size = (gray.shape[1], gray.shape[0])
+    scale = BACKGROUND_BLUR_SIGMA / sigma
+    if scale <= 0.5:
+        # A wide Gaussian runs on a copy at most half the size on which it is
+        # BACKGROUND_BLUR_SIGMA wide (the median copy is smaller still), and
+        # the smooth result is brought to full size: the same surface to a
+        # small fraction of a grey level inside the frame, at a fraction of the cost.
+        middle = (max(1, round(size[0] * scale)), max(1, round(size[1] * scale)))
+        background = cv2.resize(background, middle, interpolation=cv2.INTER_LINEAR).astype(np.float32)
+        background = cv2.GaussianBlur(background, (0, 0), BACKGROUND_BLUR_SIGMA)
+        background = cv2.resize(background, size, interpolation=cv2.INTER_LINEAR)
+    else:
+        background = cv2.resize(background, size, interpolation=cv2.INTER_LINEAR).astype(np.float32)
+        background = cv2.GaussianBlur(background, (0, 0), sigma)
     # Both polarities are a ratio to the scalp's own brightness, so a change of
     # exposure leaves them unchanged and white flakes on light skin stay faint.
-    return np.clip(difference / np.maximum(background, 1.0), 0.0, 1.0)
+    # (In place: fresh full-size arrays cost more than the arithmetic.)
+    ratio = gray.astype(np.float32)
+    if polarity == "dark":
+        cv2.subtract(background, ratio, dst=ratio)
+    else:
+        cv2.subtract(ratio, background, dst=ratio)
+    cv2.divide(ratio, cv2.max(background, 1.0, dst=background), dst=ratio)
+    cv2.max(ratio, 0.0, dst=ratio)
+    return cv2.min(ratio, 1.0, dst=ratio)
 
 
 def _line_kernels(length: int, n: int) -> list[np.ndarray]:
@@ -135,6 +238,44 @@ def _line_kernels(length: int, n: int) -> list[np.ndarray]:
         cv2.line(k, p0, p1, 1.0, 1, cv2.LINE_AA)
         kernels.append(k / k.sum())
     return kernels
+
+
+#: OpenCV filters a float image through the DFT once a kernel has 130 cells or
+#: more (50 on some builds), however few of them are non-zero; below that it
+#: visits only the non-zero taps. A line kernel is one pixel per step, so it is
+#: cut into pieces below the lower bound and each piece is applied directly:
+#: the same sums, several times faster on a large image.
+_DIRECT_KERNEL_CELLS = 49
+
+
+@lru_cache(maxsize=16)
+def _line_kernel_pieces(length: int, n: int) -> tuple[tuple[tuple[np.ndarray, int, int], ...], ...]:
+    """Each line kernel of :func:`_line_kernels` as pieces ``(kernel, x0, y0)``.
+
+    A piece holds consecutive taps of the line in a box of fewer than
+    :data:`_DIRECT_KERNEL_CELLS` cells; ``(x0, y0)`` is the box's corner in the
+    full kernel. The arrays are read-only (they are cached).
+    """
+    out = []
+    for k in _line_kernels(length, n):
+        ys, xs = np.nonzero(k)
+        order = np.lexsort((ys, xs) if np.ptp(xs) >= np.ptp(ys) else (xs, ys))
+        ys, xs = ys[order], xs[order]
+        pieces = []
+        start = 0
+        while start < ys.size:
+            end = start + 1
+            while end < ys.size and (np.ptp(ys[start : end + 1]) + 1) * (np.ptp(xs[start : end + 1]) + 1) <= _DIRECT_KERNEL_CELLS:
+                end += 1
+            yy, xx = ys[start:end], xs[start:end]
+            y0, x0 = int(yy.min()), int(xx.min())
+            piece = np.zeros((int(np.ptp(yy)) + 1, int(np.ptp(xx)) + 1), np.float32)
+            piece[yy - y0, xx - x0] = k[yy, xx]
+            piece.flags.writeable = False
+            pieces.append((piece, x0, y0))
+            start = end
+        out.append(tuple(pieces))
+    return tuple(out)
 
 
 def line_response(contrast: np.ndarray, *, length: int) -> np.ndarray:
@@ -165,10 +306,40 @@ def line_response(contrast: np.ndarray, *, length: int) -> np.ndarray:
         raise ValueError("length must be at least 3 pixels")
     length = int(length) | 1
     contrast = np.asarray(contrast, np.float32)
+    if contrast.ndim != 2:
+        raise ValueError(f"contrast must be an (H, W) array, got shape {contrast.shape}")
+    # The image is padded once by reflection (as BORDER_REFLECT would), so each
+    # piece of a line is applied with its corner as anchor to a shifted window
+    # of the padding: no piece needs a border of its own.
+    r = (length - 1) // 2
+    height, width = contrast.shape
+    padded = cv2.copyMakeBorder(contrast, r, r, r, r, cv2.BORDER_REFLECT)
     response = np.zeros_like(contrast)
-    for k in _line_kernels(length, N_ORIENTATIONS):
-        np.maximum(response, cv2.filter2D(contrast, -1, k, borderType=cv2.BORDER_REFLECT), out=response)
+    line = np.empty_like(contrast)
+    for pieces in _line_kernel_pieces(length, N_ORIENTATIONS):
+        for i, (piece, x0, y0) in enumerate(pieces):
+            kh, kw = piece.shape
+            window = padded[y0 : y0 + height + kh - 1, x0 : x0 + width + kw - 1]
+            part = cv2.filter2D(window, -1, piece, anchor=(0, 0))[:height, :width]
+            if i == 0:
+                line[...] = part
+            else:
+                cv2.add(line, part, dst=line)
+        cv2.max(response, line, dst=response)
     return response
+
+
+def _otsu(values: np.ndarray) -> float:
+    """Otsu's threshold of a float32 map over 256 bins spanning its range, as
+    skimage's ``threshold_otsu`` (its histogram from OpenCV, several times
+    faster than numpy's on a large map)."""
+    lo, hi = cv2.minMaxLoc(values)[:2]
+    if lo == hi:
+        return float(lo)
+    edges = np.linspace(lo, hi, 257)
+    # calcHist's bins are half-open: stretch the top one to include the maximum.
+    counts = cv2.calcHist([values], [0], None, [256], [lo, float(np.nextafter(np.float32(hi), np.float32(np.inf)))])
+    return float(threshold_otsu(hist=(counts.ravel(), (edges[:-1] + edges[1:]) / 2)))
 
 
 def estimate_shaft_width(image: np.ndarray, *, polarity: Polarity = "dark") -> float:
@@ -195,7 +366,7 @@ def estimate_shaft_width(image: np.ndarray, *, polarity: Polarity = "dark") -> f
     c = hair_contrast(image, max_width_px=max(4.0, min(image.shape[:2]) / 24), polarity=polarity)
     if float(c.max()) < LOW_CONTRAST:
         return 1.5
-    t = max(LOW_CONTRAST, float(threshold_otsu(c)))
+    t = max(LOW_CONTRAST, _otsu(c))
     # Only pixels on long lines: flakes, pores and glare are shorter than the
     # line and fall below HIGH_CONTRAST along it.
     along = line_response(c, length=max(5, min(image.shape[:2]) // 12))
@@ -239,6 +410,17 @@ def choose_polarity(image: np.ndarray) -> Polarity:
     return "dark" if scores["dark"] >= scores["light"] else "light"
 
 
+def _hysteresis(low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """Pixels of `low` 4-connected to a pixel of `high` (a subset of `low`):
+    skimage's ``apply_hysteresis_threshold`` on the two masks, with OpenCV's
+    connected components."""
+    count, labels = cv2.connectedComponents(low.view(np.uint8), connectivity=4, ltype=cv2.CV_32S)
+    keep = np.zeros(count, bool)
+    keep[labels[high]] = True
+    keep[0] = False
+    return keep[labels]
+
+
 def shaft_mask(
     contrast: np.ndarray,
     *,
@@ -278,8 +460,9 @@ def shaft_mask(
         raise ValueError("shaft_width_px must be positive")
     w = float(shaft_width_px)
     response = line_response(contrast, length=max(5, int(round(3.4 * w))))
-    candidate = np.where((contrast > low) & (response > low), response, 0)
-    detected = apply_hysteresis_threshold(candidate, low, high)
+    # Hysteresis on the response where the contrast itself passes `low`.
+    above_low = (contrast > low) & (response > low)
+    detected = _hysteresis(above_low, above_low & (response > high))
     # A shaft's edge is where its contrast falls to half its peak (full width
     # at half maximum): the true width whatever the blur, and it keeps the
     # follicle halo and the blurred rim out of the mask. The rule is applied
@@ -287,10 +470,10 @@ def shaft_mask(
     # on a shaft do not punch holes in it.
     smooth = cv2.GaussianBlur(contrast, (0, 0), max(0.5, w / 6))
     k = max(3, int(round(w)) | 1)
-    peak = cv2.dilate(np.where(detected, smooth, 0).astype(np.float32), np.ones((k, k), np.uint8))
+    peak = cv2.dilate(np.where(detected, smooth, np.float32(0)), np.ones((k, k), np.uint8))
     mask = detected & (smooth >= 0.5 * peak)
-    opened = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
-    return opened.astype(bool)
+    opened = cv2.morphologyEx(mask.view(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    return opened.view(bool)
 
 
 def segment_closeup(
@@ -365,7 +548,9 @@ def _overview_polarity(image: np.ndarray, smooth: np.ndarray, t: float) -> Polar
     """The hair is the less coloured side of Otsu's threshold ('dark' for grey images)."""
     dark = smooth <= t
     if image.ndim == 3 and dark.any() and not dark.all():
-        chroma = image.max(axis=2).astype(np.int16) - image.min(axis=2)
+        # Channel by channel: numpy reduces a length-3 last axis slowly.
+        r, g, b = cv2.split(image)
+        chroma = cv2.subtract(cv2.max(cv2.max(r, g), b), cv2.min(cv2.min(r, g), b))
         return "dark" if chroma[dark].mean() <= chroma[~dark].mean() else "light"
     return "dark"
 
@@ -390,13 +575,65 @@ def choose_overview_polarity(image: np.ndarray) -> Polarity:
     return _overview_polarity(image, smooth, threshold_otsu(smooth))
 
 
-def detect_mode(image: np.ndarray) -> Mode:
-    """Tell a close-up from an overview photo.
+@dataclass(frozen=True)
+class Survey:
+    """What a first look at a photo tells (see :func:`survey`).
 
-    In a close-up a shaft is at least CLOSEUP_MIN_WIDTH_SHARE of the short
-    side wide (a 70 µm shaft in a field 7 mm high or less, as at 20x and
-    above); in an overview single hairs are a few pixels at most and hair
-    forms large tone regions.
+    Attributes
+    ----------
+    polarity : {'dark', 'light'}
+    shaft_width_px : float
+        Typical shaft width in pixels of the photo.
+    scale : float
+        Size of the surveyed copy relative to the photo (at most 1).
+    mode : {'closeup', 'overview'}
+    """
+
+    polarity: Polarity
+    shaft_width_px: float
+    scale: float
+    mode: Mode
+
+
+def survey(image: np.ndarray) -> Survey:
+    """Polarity, typical shaft width and mode of a photo, from one copy.
+
+    The copy is MODE_DETECTION_SIDE pixels on its long side (the photo itself
+    if smaller), made with :func:`reduce_image`; :func:`choose_polarity` and
+    :func:`estimate_shaft_width` run on it. The photo is a close-up when its
+    typical shaft is at least CLOSEUP_MIN_WIDTH_SHARE of the short side wide
+    (a 70 µm shaft in a field 7 mm high or less, as at 20x and above), and at
+    most an eighth of it; in an overview single hairs are a few pixels at
+    most and hair forms large tone regions.
+
+    Parameters
+    ----------
+    image : (H, W, 3) or (H, W) uint8 array
+
+    Returns
+    -------
+    Survey
+
+    Examples
+    --------
+    >>> img = np.full((480, 640, 3), 200, np.uint8)
+    >>> for y in range(40, 440, 80): img[y:y + 14, 40:600] = 40
+    >>> s = survey(img)
+    >>> s.polarity, s.mode, 12 <= s.shaft_width_px <= 16
+    ('dark', 'closeup', True)
+    """
+    _check_image(image)
+    scale = min(1.0, MODE_DETECTION_SIDE / max(image.shape[:2]))
+    small = reduce_image(image, scale)
+    polarity = choose_polarity(small)
+    width = estimate_shaft_width(small, polarity=polarity)
+    share = width / min(small.shape[:2])
+    mode: Mode = "closeup" if CLOSEUP_MIN_WIDTH_SHARE <= share <= 1 / 8 else "overview"
+    return Survey(polarity=polarity, shaft_width_px=width / scale, scale=scale, mode=mode)
+
+
+def detect_mode(image: np.ndarray) -> Mode:
+    """Tell a close-up from an overview photo (the mode of :func:`survey`).
 
     Examples
     --------
@@ -405,9 +642,4 @@ def detect_mode(image: np.ndarray) -> Mode:
     >>> detect_mode(img)
     'closeup'
     """
-    _check_image(image)
-    scale = min(1.0, 1024 / max(image.shape[:2]))
-    small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    polarity = choose_polarity(small)
-    width = estimate_shaft_width(small, polarity=polarity) / min(small.shape[:2])
-    return "closeup" if CLOSEUP_MIN_WIDTH_SHARE <= width <= 1 / 8 else "overview"
+    return survey(image).mode
