@@ -171,18 +171,26 @@ def analyze(
         raise ValueError("mode must be 'auto', 'closeup' or 'overview'")
     height, width = pixels.shape[:2]
     roi = (0, 0, width, height) if roi is None else tuple(int(v) for v in roi)
-    roi_mask = measure.roi_mask(pixels.shape, roi)  # validates the ROI
+    measure.check_roi(pixels.shape, roi)
     scale = Scale(px_per_mm, scale_source or ("user" if px_per_mm else "none"))
 
+    # Mode detection reduces the photo to MODE_DETECTION_SIDE first; that copy
+    # is made here so an overview can reuse it as its working copy.
+    detection_factor = min(1.0, segment.MODE_DETECTION_SIDE / max(height, width))
+    detection_copy = None
     if mode == "auto":
-        mode = segment.detect_mode(pixels)
+        detection_copy = _resize(pixels, detection_factor)
+        mode = segment.detect_mode(detection_copy)
     quality = assess_quality(pixels, mode=mode, roi=roi)
     notes: list[str] = []
     parameters: dict[str, Any] = {"mode": mode, "thin_um": thin_um}
 
     if mode == "overview":
         factor = min(1.0, OVERVIEW_WORKING_SIDE / max(height, width))
-        work = _resize(pixels, factor)
+        if detection_copy is not None and factor == detection_factor:
+            work = detection_copy
+        else:
+            work = _resize(pixels, factor)
         work_mask = segment.segment_overview(work)
         groups: tuple[measure.HairGroup, ...] = ()
         notes.append("Overview photo: single shafts are not resolved, so only coverage is measured.")
@@ -211,8 +219,10 @@ def analyze(
 
     mask = work_mask
     if factor < 1.0:
-        mask = cv2.resize(work_mask.astype(np.uint8) * 255, (width, height), interpolation=cv2.INTER_LINEAR) >= 128
-    coverage = float(100.0 * np.count_nonzero(mask & roi_mask) / np.count_nonzero(roi_mask))
+        up = cv2.resize(work_mask.astype(np.uint8) * 255, (width, height), interpolation=cv2.INTER_LINEAR)
+        mask = cv2.threshold(up, 127, 1, cv2.THRESH_BINARY)[1].view(bool)  # >= 128
+    x, y, w, h = roi
+    coverage = float(100.0 * np.count_nonzero(mask[y : y + h, x : x + w]) / (w * h))
 
     count = width_px = width_um = density = thin = None
     if mode == "closeup":

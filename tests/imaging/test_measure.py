@@ -8,6 +8,9 @@ import pytest
 
 from tracker.imaging.measure import (
     HairGroup,
+    _axis_lengths,
+    _feret_diameter_max,
+    check_roi,
     coverage_pct,
     find_hair_groups,
     hair_count,
@@ -76,6 +79,12 @@ def test_roi_mask_is_the_exact_rectangle(roi):
 def test_roi_outside_image_raises_with_guidance(roi):
     with pytest.raises(ValueError, match="inside the image"):
         roi_mask((30, 20), roi)
+
+
+def test_check_roi_returns_the_roi_and_rejects_what_does_not_fit():
+    assert check_roi((30, 20), (1, 2, 19, 28)) == (1, 2, 19, 28)
+    with pytest.raises(ValueError, match="inside the image"):
+        check_roi((30, 20), (1, 2, 20, 28))
 
 
 def test_coverage_is_exact_on_drawn_masks():
@@ -218,6 +227,64 @@ def test_shafts_outside_the_roi_are_not_groups():
     assert sorted(g.centroid[1] for g in groups) == pytest.approx(
         [23.5, 63.5, 103.5, 143.5]
     )
+
+
+# --- piece shape: the fast versions equal skimage's regionprops ------------------------
+
+
+def random_pieces(seed: int, n: int) -> list[np.ndarray]:
+    """Connected pieces of masks drawn from thick lines, discs and speckle."""
+    from skimage.measure import label
+
+    rng = np.random.default_rng(seed)
+    pieces = []
+    for _ in range(n):
+        canvas = np.zeros((120, 140), np.uint8)
+        for _ in range(int(rng.integers(1, 4))):
+            p0, p1 = rng.integers(0, 120, 2), rng.integers(0, 140, 2)
+            cv2.line(canvas, (int(p0[1]), int(p0[0])), (int(p1[1]), int(p1[0])), 1, int(rng.integers(1, 14)))
+        for _ in range(int(rng.integers(0, 3))):
+            c = rng.integers(0, 120, 2)
+            cv2.circle(canvas, (int(c[1]), int(c[0])), int(rng.integers(0, 9)), 1, -1)
+        canvas |= (rng.random(canvas.shape) > 0.997).astype(np.uint8)
+        labels = label(canvas.astype(bool))
+        pieces += [labels[s] == i + 1 for i, s in enumerate(ndimage_slices(labels))]
+    return pieces
+
+
+def ndimage_slices(labels: np.ndarray) -> list:
+    from scipy import ndimage
+
+    return ndimage.find_objects(labels)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_feret_diameter_equals_skimage_bit_for_bit(seed):
+    from skimage.measure import regionprops
+
+    pieces = random_pieces(seed, 25)
+    assert len(pieces) > 50
+    for piece in pieces:
+        expected = regionprops(piece.astype(np.uint8))[0].feret_diameter_max
+        assert _feret_diameter_max(piece) == expected
+
+
+def test_feret_diameter_of_simple_shapes():
+    assert _feret_diameter_max(np.ones((1, 1), bool)) == 1.0
+    assert _feret_diameter_max(np.ones((1, 10), bool)) == 10.0
+    assert _feret_diameter_max(np.eye(5, dtype=bool)) == np.sqrt(41)  # (-0.5, 0) to (4.5, 4)
+    assert _feret_diameter_max(np.ones((3, 4), bool)) == np.sqrt(20)  # (0, -0.5) to (2, 3.5)
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_axis_lengths_equal_skimage(seed):
+    from skimage.measure import regionprops
+
+    for piece in random_pieces(seed, 20):
+        r = regionprops(piece.astype(np.uint8))[0]
+        major, minor = _axis_lengths(piece)
+        assert major == pytest.approx(r.axis_major_length, rel=1e-9, abs=1e-9)
+        assert minor == pytest.approx(r.axis_minor_length, rel=1e-9, abs=1e-6)
 
 
 # --- image measures --------------------------------------------------------------------

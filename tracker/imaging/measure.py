@@ -73,6 +73,24 @@ class HairGroup:
     counted: bool
 
 
+def check_roi(shape: tuple[int, ...], roi: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+    """Return `roi` ``(x, y, w, h)`` as a tuple; ValueError unless it fits an image of `shape`.
+
+    Examples
+    --------
+    >>> check_roi((4, 5), (1, 1, 2, 2))
+    (1, 1, 2, 2)
+    """
+    h, w = shape[:2]
+    x, y, rw, rh = roi
+    if rw <= 0 or rh <= 0 or x < 0 or y < 0 or x + rw > w or y + rh > h:
+        raise ValueError(
+            f"ROI {tuple(roi)} (x, y, width, height) does not fit the {w}x{h} image; "
+            "give a rectangle inside the image"
+        )
+    return x, y, rw, rh
+
+
 def roi_mask(shape: tuple[int, ...], roi: tuple[int, int, int, int] | None) -> np.ndarray:
     """Boolean mask of a rectangular ROI ``(x, y, w, h)``; the whole image if None.
 
@@ -84,12 +102,7 @@ def roi_mask(shape: tuple[int, ...], roi: tuple[int, int, int, int] | None) -> n
     h, w = shape[:2]
     if roi is None:
         return np.ones((h, w), bool)
-    x, y, rw, rh = roi
-    if rw <= 0 or rh <= 0 or x < 0 or y < 0 or x + rw > w or y + rh > h:
-        raise ValueError(
-            f"ROI {tuple(roi)} (x, y, width, height) does not fit the {w}x{h} image; "
-            "give a rectangle inside the image"
-        )
+    x, y, rw, rh = check_roi(shape, roi)
     out = np.zeros((h, w), bool)
     out[y : y + rh, x : x + rw] = True
     return out
@@ -203,8 +216,80 @@ def _path_length(centre: np.ndarray) -> float:
     return float(((side + np.sqrt(2) * diagonal) * c).sum() / 2)
 
 
-def _elongated(region) -> bool:
-    return region.axis_major_length >= MIN_ELONGATION * max(region.axis_minor_length, 1.0)
+def _axis_lengths(piece: np.ndarray) -> tuple[float, float]:
+    """Major and minor axis lengths of the ellipse with the same second
+    moments as a piece of mask (as skimage's ``axis_major_length`` and
+    ``axis_minor_length``), from OpenCV's moments."""
+    m = cv2.moments(piece.view(np.uint8), binaryImage=True)
+    a, c, b = m["mu20"] / m["m00"], m["mu02"] / m["m00"], m["mu11"] / m["m00"]
+    half_sum, root = (a + c) / 2, np.hypot((a - c) / 2, b)
+    return 4 * float(np.sqrt(max(half_sum + root, 0.0))), 4 * float(np.sqrt(max(half_sum - root, 0.0)))
+
+
+def _elongated(piece: np.ndarray) -> bool:
+    major, minor = _axis_lengths(piece)
+    return major >= MIN_ELONGATION * max(minor, 1.0)
+
+
+def _feret_diameter_max(piece: np.ndarray) -> float:
+    """Longest extent of a piece of mask, as skimage's ``feret_diameter_max``.
+
+    skimage rasterises the convex hull of the pixels' edge midpoints and takes
+    the largest distance between points of that raster's contour (which, on a
+    binary image, are the midpoints between hull and background pixels). The
+    same figure is computed here without the raster: the hull's cross-section
+    of every pixel row and column is found in exact integer arithmetic (on
+    doubled coordinates), its two end midpoints are collected, and the largest
+    distance is taken between the vertices of their convex hull. Bit for bit
+    equal to skimage, several times faster.
+
+    Examples
+    --------
+    A 3 x 4 block: from the left edge of its top-left pixel to the right edge
+    of its bottom-right pixel (edge midpoints), sqrt(2² + 4²).
+
+    >>> bool(_feret_diameter_max(np.ones((3, 4), bool)) == np.sqrt(20))
+    True
+    """
+    piece = np.ascontiguousarray(piece, dtype=bool).view(np.uint8)
+    rows = np.flatnonzero(piece.any(axis=1))
+    cols = np.flatnonzero(piece.any(axis=0))
+    h, w = piece.shape
+    # Only the first and last pixel of each row and column can be on the hull.
+    ys = np.concatenate([rows, rows, piece.argmax(axis=0)[cols], h - 1 - piece[::-1].argmax(axis=0)[cols]])
+    xs = np.concatenate([piece.argmax(axis=1)[rows], w - 1 - piece[:, ::-1].argmax(axis=1)[rows], cols, cols])
+    # Each pixel's four edge midpoints, in doubled (integer) coordinates.
+    px = np.concatenate([2 * xs, 2 * xs, 2 * xs - 1, 2 * xs + 1])
+    py = np.concatenate([2 * ys - 1, 2 * ys + 1, 2 * ys, 2 * ys])
+    hull = cv2.convexHull(np.stack([px, py], axis=1).astype(np.int32)).reshape(-1, 2).astype(np.int64)
+    x1, y1 = hull[:, 0], hull[:, 1]
+    x2, y2 = np.roll(x1, -1), np.roll(y1, -1)
+
+    def cross_section(u1, v1, u2, v2, lines):
+        """First and last pixel index along u of the hull pixels on each line
+        v = 2 * line (pixel centres inside the hull or on its border)."""
+        v = 2 * lines[:, None]
+        hit = (v >= np.minimum(v1, v2)) & (v <= np.maximum(v1, v2))
+        dv = v2 - v1
+        flat = dv == 0
+        sign = np.where(dv < 0, -1, 1)
+        # u where the edge meets the line: num / den with den > 0.
+        num = sign * (u1 * dv + (u2 - u1) * (v - v1))
+        den = 2 * np.where(flat, 1, np.abs(dv))
+        first = np.where(flat, -(-np.minimum(u1, u2) // 2), -(-num // den))
+        last = np.where(flat, np.maximum(u1, u2) // 2, num // den)
+        big = np.int64(1) << 40
+        return np.where(hit, first, big).min(axis=1), np.where(hit, last, -big).max(axis=1)
+
+    r = np.arange(rows[0], rows[-1] + 1, dtype=np.int64)
+    c = np.arange(cols[0], cols[-1] + 1, dtype=np.int64)
+    left, right = cross_section(x1, y1, x2, y2, r)
+    top, bottom = cross_section(y1, x1, y2, x2, c)
+    ends_x = np.concatenate([2 * left - 1, 2 * right + 1, 2 * c, 2 * c])
+    ends_y = np.concatenate([2 * r, 2 * r, 2 * top - 1, 2 * bottom + 1])
+    ends = cv2.convexHull(np.stack([ends_x, ends_y], axis=1).astype(np.int32)).reshape(-1, 2) / 2.0
+    d = ends[:, None, :] - ends[None, :, :]
+    return float(np.sqrt(np.max(np.einsum("ijk,ijk->ij", d, d))))
 
 
 def find_hair_groups(
@@ -253,16 +338,22 @@ def find_hair_groups(
     regions = regionprops(labels)
 
     feret: dict[int, float] = {}
+    elongated: dict[int, bool] = {}
 
     def extent(r) -> float:
         """Longest extent (maximum Feret diameter), computed once per piece."""
         if r.label not in feret:
-            feret[r.label] = float(r.feret_diameter_max)
+            feret[r.label] = _feret_diameter_max(r.image)
         return feret[r.label]
+
+    def is_elongated(r) -> bool:
+        if r.label not in elongated:
+            elongated[r.label] = _elongated(r.image)
+        return elongated[r.label]
 
     def is_shaft(r, width: float) -> bool:
         long_enough = extent(r) >= MIN_LENGTH_WIDTHS * width
-        return long_enough and (_elongated(r) or r.area >= BLOB_AREA_WIDTHS * width**2)
+        return long_enough and (is_elongated(r) or r.area >= BLOB_AREA_WIDTHS * width**2)
 
     shafts = [r for r in regions if is_shaft(r, shaft_width_px)]
     if not shafts:
@@ -283,8 +374,8 @@ def find_hair_groups(
     x, y, w, h = roi if roi is not None else (0, 0, mask.shape[1], mask.shape[0])
     kept, found, cut = [], [], []
     for r in shafts:
-        lengths = shaft_lengths(labels[r.slice] == r.label, shaft_width_px=single)
-        if not _elongated(r) and max(lengths, default=0.0) < BUNDLE_BAND_WIDTHS * single:
+        lengths = shaft_lengths(r.image, shaft_width_px=single)
+        if not is_elongated(r) and max(lengths, default=0.0) < BUNDLE_BAND_WIDTHS * single:
             continue  # a flake or pore: no long straight band of hair in it
         if not lengths:
             lengths = [extent(r)]  # a short thin stub is one shaft
@@ -304,7 +395,7 @@ def find_hair_groups(
     for r, lengths, c in zip(shafts, found, cut):
         y0, x0, y1, x1 = r.bbox
         cy, cx = r.centroid
-        own = labels[r.slice] == r.label
+        own = r.image
         centre_length = _path_length(centre[r.slice] & own)
         hair_pixels = np.count_nonzero(mask[r.slice] & own)
         groups.append(

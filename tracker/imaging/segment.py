@@ -32,6 +32,8 @@ LOW_CONTRAST = 0.15
 CLOSEUP_MIN_WIDTH_SHARE = 0.01
 #: Number of line orientations tested (every 15 degrees).
 N_ORIENTATIONS = 12
+#: :func:`detect_mode` looks at a copy of the photo this long on its long side.
+MODE_DETECTION_SIDE = 1024
 
 
 def _check_image(image: np.ndarray) -> None:
@@ -412,7 +414,9 @@ def segment_overview(image: np.ndarray, *, polarity: Polarity | None = None) -> 
     if polarity is None:
         dark = smooth <= t
         if image.ndim == 3 and dark.any() and not dark.all():
-            chroma = image.max(axis=2).astype(np.int16) - image.min(axis=2)
+            # Channel by channel: numpy reduces a length-3 last axis slowly.
+            r, g, b = cv2.split(image)
+            chroma = cv2.subtract(cv2.max(cv2.max(r, g), b), cv2.min(cv2.min(r, g), b))
             polarity = "dark" if chroma[dark].mean() <= chroma[~dark].mean() else "light"
         else:
             polarity = "dark"
@@ -438,7 +442,7 @@ def detect_mode(image: np.ndarray) -> Mode:
     'closeup'
     """
     _check_image(image)
-    scale = min(1.0, 1024 / max(image.shape[:2]))
+    scale = min(1.0, MODE_DETECTION_SIDE / max(image.shape[:2]))
     small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
     polarity = choose_polarity(small)
     width = estimate_shaft_width(small, polarity=polarity) / min(small.shape[:2])
