@@ -177,8 +177,10 @@ def shaft_lengths(group: np.ndarray, *, shaft_width_px: float) -> list[float]:
         # Prefer a band along an edge of the hair: its emptier flank holds
         # little hair. A band cutting diagonally through two touching shafts
         # has hair on both sides and loses to one lying along either shaft.
-        padded = np.pad(inside, ((band, band), (0, 0)))
-        flank = np.minimum(padded[: -2 * band], padded[2 * band :])
+        # (Beyond the accumulator's ends a flank is empty.)
+        flank = np.zeros_like(inside)
+        if inside.shape[0] > 2 * band:
+            np.minimum(inside[: -2 * band], inside[2 * band :], out=flank[band:-band])
         score = inside - flank
         i, j = np.unravel_index(int(np.argmax(score)), score.shape)
         rho, theta = distances[i], angles[j]
@@ -252,39 +254,41 @@ def _feret_diameter_max(piece: np.ndarray) -> float:
     True
     """
     piece = np.ascontiguousarray(piece, dtype=bool).view(np.uint8)
-    rows = np.flatnonzero(piece.any(axis=1))
-    cols = np.flatnonzero(piece.any(axis=0))
-    h, w = piece.shape
-    # Only the first and last pixel of each row and column can be on the hull.
-    ys = np.concatenate([rows, rows, piece.argmax(axis=0)[cols], h - 1 - piece[::-1].argmax(axis=0)[cols]])
-    xs = np.concatenate([piece.argmax(axis=1)[rows], w - 1 - piece[:, ::-1].argmax(axis=1)[rows], cols, cols])
-    # Each pixel's four edge midpoints, in doubled (integer) coordinates.
-    px = np.concatenate([2 * xs, 2 * xs, 2 * xs - 1, 2 * xs + 1])
-    py = np.concatenate([2 * ys - 1, 2 * ys + 1, 2 * ys, 2 * ys])
-    hull = cv2.convexHull(np.stack([px, py], axis=1).astype(np.int32)).reshape(-1, 2).astype(np.int64)
+    # The hull of the pixels' edge midpoints is the hull of the pixel centres
+    # grown by a diamond, and the centres' hull is that of the outer contours:
+    # only its vertices need growing.
+    contours = cv2.findContours(piece, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)[0]
+    if not contours:
+        return 0.0
+    centres = cv2.convexHull(np.concatenate(contours)).reshape(-1, 2)
+    cx, cy = 2 * centres[:, 0], 2 * centres[:, 1]  # doubled coordinates
+    grown = np.stack([np.concatenate([cx, cx, cx - 1, cx + 1]), np.concatenate([cy - 1, cy + 1, cy, cy])], axis=1)
+    hull = cv2.convexHull(grown.astype(np.int32)).reshape(-1, 2).astype(np.int64)
     x1, y1 = hull[:, 0], hull[:, 1]
     x2, y2 = np.roll(x1, -1), np.roll(y1, -1)
+    big = np.int64(1) << 40
 
-    def cross_section(u1, v1, u2, v2, lines):
+    def cross_section(u1, v1, u2, v2):
         """First and last pixel index along u of the hull pixels on each line
-        v = 2 * line (pixel centres inside the hull or on its border)."""
+        v = 2 * k (pixel centres inside the hull or on its border), for every
+        k the hull spans; also returns k."""
+        lines = np.arange(-(-v1.min() // 2), v1.max() // 2 + 1, dtype=np.int64)
         v = 2 * lines[:, None]
         hit = (v >= np.minimum(v1, v2)) & (v <= np.maximum(v1, v2))
         dv = v2 - v1
         flat = dv == 0
-        sign = np.where(dv < 0, -1, 1)
         # u where the edge meets the line: num / den with den > 0.
-        num = sign * (u1 * dv + (u2 - u1) * (v - v1))
+        num = np.where(dv < 0, -1, 1) * (u1 * dv + (u2 - u1) * (v - v1))
         den = 2 * np.where(flat, 1, np.abs(dv))
         first = np.where(flat, -(-np.minimum(u1, u2) // 2), -(-num // den))
         last = np.where(flat, np.maximum(u1, u2) // 2, num // den)
-        big = np.int64(1) << 40
-        return np.where(hit, first, big).min(axis=1), np.where(hit, last, -big).max(axis=1)
+        first = np.where(hit, first, big).min(axis=1)
+        last = np.where(hit, last, -big).max(axis=1)
+        ok = first <= last
+        return lines[ok], first[ok], last[ok]
 
-    r = np.arange(rows[0], rows[-1] + 1, dtype=np.int64)
-    c = np.arange(cols[0], cols[-1] + 1, dtype=np.int64)
-    left, right = cross_section(x1, y1, x2, y2, r)
-    top, bottom = cross_section(y1, x1, y2, x2, c)
+    r, left, right = cross_section(x1, y1, x2, y2)
+    c, top, bottom = cross_section(y1, x1, y2, x2)
     ends_x = np.concatenate([2 * left - 1, 2 * right + 1, 2 * c, 2 * c])
     ends_y = np.concatenate([2 * r, 2 * r, 2 * top - 1, 2 * bottom + 1])
     ends = cv2.convexHull(np.stack([ends_x, ends_y], axis=1).astype(np.int32)).reshape(-1, 2) / 2.0
@@ -351,9 +355,19 @@ def find_hair_groups(
             elongated[r.label] = _elongated(r.image)
         return elongated[r.label]
 
+    def long_enough(r, width: float) -> bool:
+        """extent(r) >= MIN_LENGTH_WIDTHS * width; the bounding box often
+        decides (the extent is at least its longer side, at most its diagonal)."""
+        y0, x0, y1, x1 = r.bbox
+        bound = MIN_LENGTH_WIDTHS * width
+        if max(y1 - y0, x1 - x0) >= bound:
+            return True
+        if float(np.hypot(y1 - y0, x1 - x0)) < bound:
+            return False
+        return extent(r) >= bound
+
     def is_shaft(r, width: float) -> bool:
-        long_enough = extent(r) >= MIN_LENGTH_WIDTHS * width
-        return long_enough and (is_elongated(r) or r.area >= BLOB_AREA_WIDTHS * width**2)
+        return long_enough(r, width) and (is_elongated(r) or r.area >= BLOB_AREA_WIDTHS * width**2)
 
     shafts = [r for r in regions if is_shaft(r, shaft_width_px)]
     if not shafts:
