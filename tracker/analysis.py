@@ -22,7 +22,7 @@ from tracker.imaging import measure, segment
 from tracker.imaging.quality import QualityReport, assess_quality
 
 #: Bumped whenever a change can move any measured number.
-ALGORITHM_VERSION = "0.1.0"
+ALGORITHM_VERSION = "0.2.0"
 #: Close-ups are analysed on a copy scaled so that a typical shaft is about
 #: this wide (never enlarged): wide enough to measure width to a few percent,
 #: small enough that a 12 MP photo is analysed in a fraction of a second.
@@ -106,17 +106,25 @@ def _scaled_roi(roi: tuple[int, int, int, int], factor: float, shape: tuple[int,
     return x0, y0, max(1, x1 - x0), max(1, y1 - y0)
 
 
-def _scale_group(g: measure.HairGroup, factor: float) -> measure.HairGroup:
-    """A group measured on the working copy, in the photo's pixels."""
+def _scale_group(g: measure.HairGroup, factor: float, offset: tuple[int, int] = (0, 0)) -> measure.HairGroup:
+    """A group measured on the working copy, in the photo's pixels (the
+    working copy's corner at `offset` of the photo)."""
     inv = 1.0 / factor
     x0, y0, x1, y1 = g.bbox
+    dx, dy = offset
     return measure.HairGroup(
-        centroid=(g.centroid[0] * inv, g.centroid[1] * inv),
-        bbox=(int(x0 * inv), int(y0 * inv), int(np.ceil(x1 * inv)), int(np.ceil(y1 * inv))),
+        centroid=(g.centroid[0] * inv + dx, g.centroid[1] * inv + dy),
+        bbox=(
+            int(x0 * inv) + dx,
+            int(y0 * inv) + dy,
+            int(np.ceil(x1 * inv)) + dx,
+            int(np.ceil(y1 * inv)) + dy,
+        ),
         length_px=g.length_px * inv,
         width_px=g.width_px * inv,
         hairs=g.hairs,
         counted=g.counted,
+        counted_hairs=g.counted_hairs,
     )
 
 
@@ -184,6 +192,7 @@ def analyze(
     quality = assess_quality(pixels, mode=mode, roi=roi)
     notes: list[str] = []
     parameters: dict[str, Any] = {"mode": mode, "thin_um": thin_um}
+    measured_roi = roi  # the ROI less any burnt-in bars
 
     if mode == "overview":
         factor = min(1.0, OVERVIEW_WORKING_SIDE / max(height, width))
@@ -195,20 +204,36 @@ def analyze(
         groups: tuple[measure.HairGroup, ...] = ()
         notes.append("Overview photo: single shafts are not resolved, so only coverage is measured.")
     else:
+        # Flat caption or scale bars burnt in at the edges are no scalp: the
+        # photo is analysed without them, and they are left out of the ROI.
+        bars = segment.edge_bars(pixels)
+        top, bottom, left, right = bars
+        x0, y0 = max(roi[0], left), max(roi[1], top)
+        x1, y1 = min(roi[0] + roi[2], width - right), min(roi[1] + roi[3], height - bottom)
+        if any(bars) and x1 > x0 and y1 > y0:
+            measured_roi = (x0, y0, x1 - x0, y1 - y0)
+            parameters["edge_bars_px"] = list(bars)
+            notes.append(
+                "Flat bars burnt in at the photo's edges (captions, scales) were left out of the region measured."
+            )
+        else:
+            top = bottom = left = right = 0
+        photo = pixels[top : height - bottom, left : width - right]
         # Polarity and a first shaft width from a thumbnail: cheap, and
         # enough to choose the working size.
-        thumb_factor = min(1.0, 512 / max(height, width))
-        thumb = _resize(pixels, thumb_factor)
+        thumb_factor = min(1.0, 512 / max(photo.shape[:2]))
+        thumb = _resize(photo, thumb_factor)
         polarity = segment.choose_polarity(thumb)
         thumb_width = segment.estimate_shaft_width(thumb, polarity=polarity) / thumb_factor
-        factor = min(1.0, WORKING_SHAFT_WIDTH / thumb_width, MAX_WORKING_SIDE / max(height, width))
-        work = _resize(pixels, factor)
+        factor = min(1.0, WORKING_SHAFT_WIDTH / thumb_width, MAX_WORKING_SIDE / max(photo.shape[:2]))
+        work = _resize(photo, factor)
         shaft_width = segment.estimate_shaft_width(work, polarity=polarity)
         contrast = segment.hair_contrast(work, max_width_px=2 * shaft_width, polarity=polarity)
         work_mask = segment.shaft_mask(contrast, shaft_width_px=shaft_width)
-        work_roi = _scaled_roi(roi, factor, work.shape)
+        content_roi = (measured_roi[0] - left, measured_roi[1] - top, measured_roi[2], measured_roi[3])
+        work_roi = _scaled_roi(content_roi, factor, work.shape)
         work_groups = measure.find_hair_groups(work_mask, shaft_width_px=shaft_width, roi=work_roi)
-        groups = tuple(_scale_group(g, factor) for g in work_groups)
+        groups = tuple(_scale_group(g, factor, (left, top)) for g in work_groups)
         parameters.update(
             polarity=polarity,
             shaft_width_estimate_px=round(shaft_width / factor, 3),
@@ -218,10 +243,19 @@ def analyze(
     parameters["working_scale"] = round(factor, 6)
 
     mask = work_mask
+    if "edge_bars_px" in parameters:
+        top, bottom, left, right = parameters["edge_bars_px"]
+    else:
+        top = bottom = left = right = 0
+    content = (height - top - bottom, width - left - right)
     if factor < 1.0:
-        up = cv2.resize(work_mask.astype(np.uint8) * 255, (width, height), interpolation=cv2.INTER_LINEAR)
+        up = cv2.resize(work_mask.astype(np.uint8) * 255, content[::-1], interpolation=cv2.INTER_LINEAR)
         mask = cv2.threshold(up, 127, 1, cv2.THRESH_BINARY)[1].view(bool)  # >= 128
-    x, y, w, h = roi
+    if mask.shape != (height, width):  # a bar holds no hair
+        full = np.zeros((height, width), bool)
+        full[top : top + content[0], left : left + content[1]] = mask
+        mask = full
+    x, y, w, h = measured_roi
     coverage = float(100.0 * np.count_nonzero(mask[y : y + h, x : x + w]) / (w * h))
 
     count = width_px = width_um = density = thin = None
@@ -229,7 +263,7 @@ def analyze(
         count = measure.hair_count(groups)
         width_px = measure.mean_width_px(groups)
         if px_per_mm:
-            roi_cm2 = roi[2] * roi[3] / px_per_mm**2 / 100.0
+            roi_cm2 = measured_roi[2] * measured_roi[3] / px_per_mm**2 / 100.0
             density = count / roi_cm2
             if width_px is not None:
                 width_um = width_px / px_per_mm * 1000.0
