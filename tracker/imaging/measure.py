@@ -40,14 +40,17 @@ MIN_BAND_FILL = 0.6
 #: ... and at least this share of it is hair no earlier shaft took (where
 #: shafts cross, the crossing is shared).
 MIN_NEW_SHARE = 0.5
-#: A shaft beside an earlier one (fanning out of the same follicle at a small
-#: angle, or touching it) needs a stretch this many widths long that only
-#: its own hair fills: longer than a follicle opening or halo (two to three
-#: shaft widths across), which can bulge out beside a single shaft.
+#: Every shaft of a piece after its first must run this many widths, longer
+#: than a follicle opening or halo (two to three shaft widths across) that
+#: can bulge out of a single shaft; a shaft beside an earlier one (fanning
+#: out of the same follicle at a small angle, or touching it) needs a
+#: stretch this long that only its own hair fills.
 MIN_SIDE_SHAFT_WIDTHS = 4.0
 #: Orientations tried for a band (every 2 degrees) and most shafts in a group.
 BAND_ANGLES = np.deg2rad(np.arange(-90.0, 90.0, 2.0))
 MAX_SHAFTS_PER_GROUP = 12
+#: Bands that fail to be shafts before the search in a group ends.
+MAX_REJECTED_BANDS = 4
 
 
 @dataclass(frozen=True)
@@ -197,26 +200,39 @@ def _shaft_bands(
     min_length = MIN_SHAFT_LENGTH_WIDTHS * shaft_width_px
     lengths: list[tuple[float, tuple[float, float], tuple[float, float]]] = []
     taken: list[tuple[float, float, float, float]] = []  # rho, theta, t0, t1 of each shaft
+    # The hair a band must hold to be a shaft, in the accumulator's units
+    # (votes averaged over the band's `band` distances).
+    least_votes = MIN_BAND_FILL * shaft_width_px * min_length / band
+    score = None
+    rejected = 0
     while len(lengths) < MAX_SHAFTS_PER_GROUP and remaining.sum() >= MIN_BAND_FILL * shaft_width_px * min_length:
-        votes, angles, distances = hough_line(remaining, theta=BAND_ANGLES)
-        inside = cv2.blur(votes.astype(np.float32), (1, band), borderType=cv2.BORDER_CONSTANT)
-        # Prefer a band along an edge of the hair: its emptier flank holds
-        # little hair. A band cutting diagonally through two touching shafts
-        # has hair on both sides and loses to one lying along either shaft.
-        # (Beyond the accumulator's ends a flank is empty.)
-        flank = np.zeros_like(inside)
-        if inside.shape[0] > 2 * band:
-            np.minimum(inside[: -2 * band], inside[2 * band :], out=flank[band:-band])
-        score = inside - flank
+        if score is None:
+            votes, angles, distances = hough_line(remaining, theta=BAND_ANGLES)
+            inside = cv2.blur(votes.astype(np.float32), (1, band), borderType=cv2.BORDER_CONSTANT)
+            # Prefer a band along an edge of the hair: its emptier flank holds
+            # little hair. A band cutting diagonally through two touching shafts
+            # has hair on both sides and loses to one lying along either shaft.
+            # (Beyond the accumulator's ends a flank is empty.)
+            flank = np.zeros_like(inside)
+            if inside.shape[0] > 2 * band:
+                np.minimum(inside[: -2 * band], inside[2 * band :], out=flank[band:-band])
+            score = inside - flank
+            score[inside < least_votes] = -np.inf
         i, j = np.unravel_index(int(np.argmax(score)), score.shape)
+        if not np.isfinite(score[i, j]):
+            break
         rho, theta = distances[i], angles[j]
+        # In a tangle of shafts the best band may run across them; the next
+        # best are tried before the search ends (the band and its neighbours
+        # in distance and angle are not tried again).
+        score[max(0, i - band // 2) : i + band // 2 + 1, max(0, j - 1) : j + 2] = -np.inf
         # The band's extent is measured on all of the group's hair, so a
         # shaft already taken out where it crossed this one leaves no gap.
         along = -xs_all * np.sin(theta) + ys_all * np.cos(theta)
         in_band = np.abs(xs_all * np.cos(theta) + ys_all * np.sin(theta) - rho) <= shaft_width_px / 2
         t = np.sort(along[in_band])
         if t.size == 0:
-            break
+            continue
         # The longest stretch of the band with no gap wider than a shaft.
         breaks = np.flatnonzero(np.diff(t) > shaft_width_px)
         starts, ends = np.r_[0, breaks + 1], np.r_[breaks, t.size - 1]
@@ -227,7 +243,9 @@ def _shaft_bands(
         new = stretch & remaining[ys_all, xs_all]
         # Well filled, and at least half of it hair no earlier shaft took.
         area = shaft_width_px * length
-        if length < min_length or stretch.sum() < MIN_BAND_FILL * area or new.sum() < MIN_NEW_SHARE * area:
+        # A further shaft in a piece must be longer than a follicle opening.
+        least = min_length if not lengths else MIN_SIDE_SHAFT_WIDTHS * shaft_width_px
+        if length < least or stretch.sum() < MIN_BAND_FILL * area or new.sum() < MIN_NEW_SHARE * area:
             # A shaft fanning out of the same follicle as an earlier one at a
             # small angle, or lying beside it, shares much of its band with
             # that shaft's hair. It is still a shaft where the hair no earlier
@@ -236,14 +254,21 @@ def _shaft_bands(
             # beside a wide shaft, or a follicle halo tapering off it, fills
             # it at most half).
             run = _longest_filled_run(along[new], shaft_width_px)
-            if run is None or run[1] - run[0] + 1 < MIN_SIDE_SHAFT_WIDTHS * shaft_width_px:
-                break
-            new &= (along >= run[0]) & (along <= run[1])
-            if not _beside(xs_all[new], ys_all[new], taken, shaft_width_px):
-                break  # the rest of a bent shaft, beyond an earlier one's end
+            new &= (along >= run[0]) & (along <= run[1]) if run is not None else False
+            if (
+                run is None
+                or run[1] - run[0] + 1 < MIN_SIDE_SHAFT_WIDTHS * shaft_width_px
+                # the rest of a bent shaft, beyond an earlier one's end
+                or not _beside(xs_all[new], ys_all[new], taken, shaft_width_px)
+            ):
+                rejected += 1
+                if rejected > MAX_REJECTED_BANDS:
+                    break
+                continue
             t0, t1 = run
             length = t1 - t0 + 1
         remaining[ys_all[new], xs_all[new]] = False
+        score = None
         c, s = float(np.cos(theta)), float(np.sin(theta))
         ends = tuple((float(rho * c - t * s), float(rho * s + t * c)) for t in (t0, t1))
         lengths.append((float(length), ends[0], ends[1]))
@@ -263,7 +288,7 @@ def _longest_filled_run(t: np.ndarray, shaft_width_px: float) -> tuple[float, fl
         return None
     t0 = float(np.floor(t.min()))
     counts = np.bincount((t - t0).astype(np.intp)).astype(np.float32)
-    k = max(1, int(round(shaft_width_px)))
+    k = max(1, int(round(shaft_width_px))) | 1  # odd: the window is centred
     fill = np.convolve(counts, np.ones(k, np.float32) / (k * shaft_width_px), mode="same")
     full = np.flatnonzero(fill >= MIN_BAND_FILL)
     if full.size == 0:
