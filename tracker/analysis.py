@@ -47,7 +47,9 @@ from tracker.imaging.register import (
 #: mode and polarity, the registered ROI measured on the baseline's grid.
 #: 0.3.0: reduced copies from one pyramid of halvings, the background blur on a reduced
 #: copy, Otsu from an OpenCV histogram (counts move by a few hairs on some photos).
-ALGORITHM_VERSION = "0.3.0"
+#: 0.4.0: shafts lying on a neighbour counted, each shaft counted where its midpoint
+#: lies, flat bars burnt in at the edges left out, single-shaft width from shafts only.
+ALGORITHM_VERSION = "0.4.0"
 #: Close-ups are analysed on a copy scaled so that a typical shaft is about
 #: this wide (never enlarged): wide enough to measure width to a few percent,
 #: small enough that a 12 MP photo is analysed in a fraction of a second.
@@ -146,17 +148,25 @@ def _scaled_roi(roi: tuple[int, int, int, int], factor: float, shape: tuple[int,
     return x0, y0, max(1, x1 - x0), max(1, y1 - y0)
 
 
-def _scale_group(g: measure.HairGroup, factor: float) -> measure.HairGroup:
-    """A group measured on the working copy, in the photo's pixels."""
+def _scale_group(g: measure.HairGroup, factor: float, offset: tuple[int, int] = (0, 0)) -> measure.HairGroup:
+    """A group measured on the working copy, in the photo's pixels (the
+    working copy's corner at `offset` of the photo)."""
     inv = 1.0 / factor
     x0, y0, x1, y1 = g.bbox
+    dx, dy = offset
     return measure.HairGroup(
-        centroid=(g.centroid[0] * inv, g.centroid[1] * inv),
-        bbox=(int(x0 * inv), int(y0 * inv), int(np.ceil(x1 * inv)), int(np.ceil(y1 * inv))),
+        centroid=(g.centroid[0] * inv + dx, g.centroid[1] * inv + dy),
+        bbox=(
+            int(x0 * inv) + dx,
+            int(y0 * inv) + dy,
+            int(np.ceil(x1 * inv)) + dx,
+            int(np.ceil(y1 * inv)) + dy,
+        ),
         length_px=g.length_px * inv,
         width_px=g.width_px * inv,
         hairs=g.hairs,
         counted=g.counted,
+        counted_hairs=g.counted_hairs,
     )
 
 
@@ -398,6 +408,7 @@ def _measure(
     quality = assess_quality(pixels, mode=mode, roi=roi)
     notes: list[str] = []
     parameters: dict[str, Any] = {"mode": mode, "thin_um": thin_um}
+    measured_roi = roi  # the ROI less any burnt-in bars
 
     if mode == "overview":
         factor = min(1.0, OVERVIEW_WORKING_SIDE / max(height, width))
@@ -409,23 +420,42 @@ def _measure(
         parameters["polarity"] = polarity
         notes.append("Overview photo: single shafts are not resolved, so only coverage is measured.")
     else:
+        # Flat caption or scale bars burnt in at the edges are no scalp: the
+        # photo is analysed without them, and they are left out of the ROI.
+        bars = segment.edge_bars(pixels)
+        top, bottom, left, right = bars
+        x0, y0 = max(roi[0], left), max(roi[1], top)
+        x1, y1 = min(roi[0] + roi[2], width - right), min(roi[1] + roi[3], height - bottom)
+        if any(bars) and x1 > x0 and y1 > y0:
+            measured_roi = (x0, y0, x1 - x0, y1 - y0)
+            parameters["edge_bars_px"] = list(bars)
+            notes.append(
+                "Flat bars burnt in at the photo's edges (captions, scales) were left out of the region measured."
+            )
+        else:
+            top = bottom = left = right = 0
+        photo = pixels[top : height - bottom, left : width - right]
         # Polarity and a first shaft width from a thumbnail: cheap, and
         # enough to choose the working size.
-        thumb_factor = min(1.0, 512 / max(height, width))
+        thumb_factor = min(1.0, 512 / max(photo.shape[:2]))
+        # Every reduced copy comes from one pyramid of halvings of the photo.
+        if photo.shape[:2] != (height, width):
+            pyramid = segment.Pyramid(np.ascontiguousarray(photo))
         thumb = pyramid.reduce(thumb_factor)
         if polarity is None:
             polarity = segment.choose_polarity(thumb)
         thumb_width = segment.estimate_shaft_width(thumb, polarity=polarity) / thumb_factor
-        factor = min(1.0, WORKING_SHAFT_WIDTH / thumb_width, MAX_WORKING_SIDE / max(height, width))
+        factor = min(1.0, WORKING_SHAFT_WIDTH / thumb_width, MAX_WORKING_SIDE / max(photo.shape[:2]))
         work = pyramid.reduce(factor)
         shaft_width = segment.estimate_shaft_width(work, polarity=polarity)
         contrast = segment.hair_contrast(work, max_width_px=2 * shaft_width, polarity=polarity)
         work_mask = segment.shaft_mask(contrast, shaft_width_px=shaft_width)
         if exclude is not None and exclude.any():
-            work_mask = work_mask & ~_resize_mask(exclude, work.shape)
-        work_roi = _scaled_roi(roi, factor, work.shape)
+            work_mask = work_mask & ~_resize_mask(exclude[top : height - bottom, left : width - right], work.shape)
+        content_roi = (measured_roi[0] - left, measured_roi[1] - top, measured_roi[2], measured_roi[3])
+        work_roi = _scaled_roi(content_roi, factor, work.shape)
         work_groups = measure.find_hair_groups(work_mask, shaft_width_px=shaft_width, roi=work_roi)
-        groups = tuple(_scale_group(g, factor) for g in work_groups)
+        groups = tuple(_scale_group(g, factor, (left, top)) for g in work_groups)
         parameters.update(
             polarity=polarity,
             shaft_width_estimate_px=round(shaft_width / factor, 3),
@@ -435,16 +465,26 @@ def _measure(
     parameters["working_scale"] = round(factor, 6)
 
     mask = work_mask
+    if "edge_bars_px" in parameters:
+        top, bottom, left, right = parameters["edge_bars_px"]
+    else:
+        top = bottom = left = right = 0
+    content = (height - top - bottom, width - left - right)
     if factor < 1.0:
-        up = cv2.resize(work_mask.astype(np.uint8) * 255, (width, height), interpolation=cv2.INTER_LINEAR)
+        up = cv2.resize(work_mask.astype(np.uint8) * 255, content[::-1], interpolation=cv2.INTER_LINEAR)
         mask = cv2.threshold(up, 127, 1, cv2.THRESH_BINARY, dst=up)[1].view(bool)  # >= 128, in place
-    x, y, w, h = roi
+    if mask.shape != (height, width):  # a bar holds no hair
+        full = np.zeros((height, width), bool)
+        full[top : top + content[0], left : left + content[1]] = mask
+        mask = full
+    x, y, w, h = measured_roi
     if roi_mask is None:
         roi_px = w * h
         coverage = float(100.0 * np.count_nonzero(mask[y : y + h, x : x + w]) / roi_px)
     else:
         mask = mask & ~exclude
-        parameters["excluded_px"] = int(np.count_nonzero(exclude[y : y + h, x : x + w]))
+        parameters["excluded_px"] = int(np.count_nonzero(exclude[roi[1] : roi[1] + roi[3], roi[0] : roi[0] + roi[2]]))
+        roi_mask &= measure.roi_mask(pixels.shape, measured_roi)
         roi_px = int(np.count_nonzero(roi_mask))
         coverage = float(100.0 * np.count_nonzero(mask & roi_mask) / roi_px)
 

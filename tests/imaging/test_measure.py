@@ -315,3 +315,41 @@ def test_thin_share_counts_shafts_below_the_bound(thin_width, expected):
         group(1.0, hairs=5, counted=False),
     )
     assert thin_share_pct(groups, thin_width_px=thin_width) == pytest.approx(expected)
+
+
+# --- shafts beside one another, follicle halos, and the photo's edge -------------------
+
+
+@pytest.mark.parametrize("length", [50, 60, 70])
+@pytest.mark.parametrize("tilt", [-1, 0])
+def test_a_shorter_shaft_lying_on_a_longer_one_is_a_shaft(length, tilt):
+    # Two 8-px shafts out of one follicle, their centre lines 6 px apart: the
+    # shorter one's band runs along the longer one's hair all the way.
+    m = draw([((20, 100), (180, 100)), ((20, 106), (20 + length, 106 + tilt))])
+    assert len(shaft_lengths(m, shaft_width_px=8)) == 2
+
+
+@pytest.mark.parametrize("radius", [8, 10, 12])
+def test_a_follicle_halo_at_a_shafts_end_is_no_second_shaft(radius):
+    m = draw([((20, 100), (180, 100))]).astype(np.uint8)
+    cv2.circle(m, (24, 100), radius, 1, -1)
+    assert len(shaft_lengths(m.astype(bool), shaft_width_px=8)) == 1
+
+
+@pytest.mark.parametrize(("visible", "counted"), [(30, False), (50, False), (70, True), (90, True)])
+def test_a_shaft_cut_by_the_photos_edge_counts_when_over_half_a_typical_shaft_shows(visible, counted):
+    m = np.zeros((220, 300), bool)
+    for y in (20, 60, 100, 140):
+        m[y : y + 8, 40:160] = True  # whole shafts 120 px long
+    m[180:188, 300 - visible :] = True
+    assert hair_count(find_hair_groups(m, shaft_width_px=8)) == 4 + counted
+
+
+def test_a_shaft_counts_by_its_midpoint_also_where_it_runs_out_of_the_roi():
+    # A 120-px shaft from x = 150 to 270; the ROI ends at x = 220: 70 px inside,
+    # midpoint at x = 210. Moved 30 px right, its midpoint (240) is outside.
+    for x0, inside in ((150, 1), (180, 0)):
+        m = np.zeros((100, 300), bool)
+        m[40:48, x0 : x0 + 120] = True
+        groups = find_hair_groups(m, shaft_width_px=8, roi=(0, 0, 220, 100))
+        assert hair_count(groups) == inside

@@ -40,9 +40,17 @@ MIN_BAND_FILL = 0.6
 #: ... and at least this share of it is hair no earlier shaft took (where
 #: shafts cross, the crossing is shared).
 MIN_NEW_SHARE = 0.5
+#: Every shaft of a piece after its first must run this many widths, longer
+#: than a follicle opening or halo (two to three shaft widths across) that
+#: can bulge out of a single shaft; a shaft beside an earlier one (fanning
+#: out of the same follicle at a small angle, or touching it) needs a
+#: stretch this long that only its own hair fills.
+MIN_SIDE_SHAFT_WIDTHS = 4.0
 #: Orientations tried for a band (every 2 degrees) and most shafts in a group.
 BAND_ANGLES = np.deg2rad(np.arange(-90.0, 90.0, 2.0))
 MAX_SHAFTS_PER_GROUP = 12
+#: Bands that fail to be shafts before the search in a group ends.
+MAX_REJECTED_BANDS = 4
 
 
 @dataclass(frozen=True)
@@ -62,7 +70,11 @@ class HairGroup:
         Number of shafts in the group.
     counted : bool
         False for a group cut by the ROI edge whose shafts' midpoints most
-        likely lie outside it.
+        likely all lie outside it.
+    counted_hairs : int, optional
+        How many of the shafts have their midpoint inside the ROI (a shaft
+        cut by the ROI edge may not, while its neighbours in the group do);
+        None means all of them when `counted`.
     """
 
     centroid: tuple[float, float]
@@ -71,6 +83,14 @@ class HairGroup:
     width_px: float
     hairs: int
     counted: bool
+    counted_hairs: int | None = None
+
+    @property
+    def hairs_inside(self) -> int:
+        """Shafts of the group whose midpoint lies inside the ROI."""
+        if not self.counted:
+            return 0
+        return self.hairs if self.counted_hairs is None else self.counted_hairs
 
 
 def check_roi(shape: tuple[int, ...], roi: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
@@ -165,32 +185,54 @@ def shaft_lengths(group: np.ndarray, *, shaft_width_px: float) -> list[float]:
     >>> [round(v) for v in shaft_lengths(np.ones((16, 160), bool), shaft_width_px=8)]
     [160, 160]
     """
+    return [length for length, _, _ in _shaft_bands(group, shaft_width_px=shaft_width_px)]
+
+
+def _shaft_bands(
+    group: np.ndarray, *, shaft_width_px: float
+) -> list[tuple[float, tuple[float, float], tuple[float, float]]]:
+    """The shafts of :func:`shaft_lengths` as ``(length, (x0, y0), (x1, y1))``:
+    each shaft's length and the two ends of its axis, in `group`'s pixels."""
     group = np.ascontiguousarray(group, dtype=bool)
     remaining = group.copy()
     ys_all, xs_all = np.nonzero(group)
     band = max(1, int(round(shaft_width_px))) | 1  # odd: the vote window is centred
     min_length = MIN_SHAFT_LENGTH_WIDTHS * shaft_width_px
-    lengths: list[float] = []
+    lengths: list[tuple[float, tuple[float, float], tuple[float, float]]] = []
+    taken: list[tuple[float, float, float, float]] = []  # rho, theta, t0, t1 of each shaft
+    # The hair a band must hold to be a shaft, in the accumulator's units
+    # (votes averaged over the band's `band` distances).
+    least_votes = MIN_BAND_FILL * shaft_width_px * min_length / band
+    score = None
+    rejected = 0
     while len(lengths) < MAX_SHAFTS_PER_GROUP and remaining.sum() >= MIN_BAND_FILL * shaft_width_px * min_length:
-        votes, angles, distances = hough_line(remaining, theta=BAND_ANGLES)
-        inside = cv2.blur(votes.astype(np.float32), (1, band), borderType=cv2.BORDER_CONSTANT)
-        # Prefer a band along an edge of the hair: its emptier flank holds
-        # little hair. A band cutting diagonally through two touching shafts
-        # has hair on both sides and loses to one lying along either shaft.
-        # (Beyond the accumulator's ends a flank is empty.)
-        flank = np.zeros_like(inside)
-        if inside.shape[0] > 2 * band:
-            np.minimum(inside[: -2 * band], inside[2 * band :], out=flank[band:-band])
-        score = inside - flank
+        if score is None:
+            votes, angles, distances = hough_line(remaining, theta=BAND_ANGLES)
+            inside = cv2.blur(votes.astype(np.float32), (1, band), borderType=cv2.BORDER_CONSTANT)
+            # Prefer a band along an edge of the hair: its emptier flank holds
+            # little hair. A band cutting diagonally through two touching shafts
+            # has hair on both sides and loses to one lying along either shaft.
+            # (Beyond the accumulator's ends a flank is empty.)
+            flank = np.zeros_like(inside)
+            if inside.shape[0] > 2 * band:
+                np.minimum(inside[: -2 * band], inside[2 * band :], out=flank[band:-band])
+            score = inside - flank
+            score[inside < least_votes] = -np.inf
         i, j = np.unravel_index(int(np.argmax(score)), score.shape)
+        if not np.isfinite(score[i, j]):
+            break
         rho, theta = distances[i], angles[j]
+        # In a tangle of shafts the best band may run across them; the next
+        # best are tried before the search ends (the band and its neighbours
+        # in distance and angle are not tried again).
+        score[max(0, i - band // 2) : i + band // 2 + 1, max(0, j - 1) : j + 2] = -np.inf
         # The band's extent is measured on all of the group's hair, so a
         # shaft already taken out where it crossed this one leaves no gap.
         along = -xs_all * np.sin(theta) + ys_all * np.cos(theta)
         in_band = np.abs(xs_all * np.cos(theta) + ys_all * np.sin(theta) - rho) <= shaft_width_px / 2
         t = np.sort(along[in_band])
         if t.size == 0:
-            break
+            continue
         # The longest stretch of the band with no gap wider than a shaft.
         breaks = np.flatnonzero(np.diff(t) > shaft_width_px)
         starts, ends = np.r_[0, breaks + 1], np.r_[breaks, t.size - 1]
@@ -201,11 +243,73 @@ def shaft_lengths(group: np.ndarray, *, shaft_width_px: float) -> list[float]:
         new = stretch & remaining[ys_all, xs_all]
         # Well filled, and at least half of it hair no earlier shaft took.
         area = shaft_width_px * length
-        if length < min_length or stretch.sum() < MIN_BAND_FILL * area or new.sum() < MIN_NEW_SHARE * area:
-            break
+        # A further shaft in a piece must be longer than a follicle opening.
+        least = min_length if not lengths else MIN_SIDE_SHAFT_WIDTHS * shaft_width_px
+        if length < least or stretch.sum() < MIN_BAND_FILL * area or new.sum() < MIN_NEW_SHARE * area:
+            # A shaft fanning out of the same follicle as an earlier one at a
+            # small angle, or lying beside it, shares much of its band with
+            # that shaft's hair. It is still a shaft where the hair no earlier
+            # shaft took is itself a long, well-filled band: then the new
+            # hair fills its own stretch as a shaft does (a strip left over
+            # beside a wide shaft, or a follicle halo tapering off it, fills
+            # it at most half).
+            run = _longest_filled_run(along[new], shaft_width_px)
+            new &= (along >= run[0]) & (along <= run[1]) if run is not None else False
+            if (
+                run is None
+                or run[1] - run[0] + 1 < MIN_SIDE_SHAFT_WIDTHS * shaft_width_px
+                # the rest of a bent shaft, beyond an earlier one's end
+                or not _beside(xs_all[new], ys_all[new], taken, shaft_width_px)
+            ):
+                rejected += 1
+                if rejected > MAX_REJECTED_BANDS:
+                    break
+                continue
+            t0, t1 = run
+            length = t1 - t0 + 1
         remaining[ys_all[new], xs_all[new]] = False
-        lengths.append(float(length))
+        score = None
+        c, s = float(np.cos(theta)), float(np.sin(theta))
+        ends = tuple((float(rho * c - t * s), float(rho * s + t * c)) for t in (t0, t1))
+        lengths.append((float(length), ends[0], ends[1]))
+        taken.append((float(rho), float(theta), float(t0), float(t1)))
     return lengths
+
+
+def _longest_filled_run(t: np.ndarray, shaft_width_px: float) -> tuple[float, float] | None:
+    """Longest stretch along a band that hair fills to at least MIN_BAND_FILL.
+
+    `t` holds the positions along the band of the hair pixels in it; the fill
+    at a position is their number per unit length over one shaft width
+    (averaged over a shaft width along the band). Returns the stretch's
+    first and last position, or None if the fill never reaches the level.
+    """
+    if t.size == 0:
+        return None
+    t0 = float(np.floor(t.min()))
+    counts = np.bincount((t - t0).astype(np.intp)).astype(np.float32)
+    k = max(1, int(round(shaft_width_px))) | 1  # odd: the window is centred
+    fill = np.convolve(counts, np.ones(k, np.float32) / (k * shaft_width_px), mode="same")
+    full = np.flatnonzero(fill >= MIN_BAND_FILL)
+    if full.size == 0:
+        return None
+    breaks = np.flatnonzero(np.diff(full) > 1)
+    starts, ends = np.r_[0, breaks + 1], np.r_[breaks, full.size - 1]
+    i = int(np.argmax(full[ends] - full[starts]))
+    return t0 + float(full[starts[i]]), t0 + float(full[ends[i]])
+
+
+def _beside(
+    xs: np.ndarray, ys: np.ndarray, taken: list[tuple[float, float, float, float]], shaft_width_px: float
+) -> bool:
+    """Whether most of these pixels lie beside one of the shafts taken: within
+    that shaft's extent along its axis and at most two widths from its axis."""
+    for rho, theta, t0, t1 in taken:
+        along = -xs * np.sin(theta) + ys * np.cos(theta)
+        across = np.abs(xs * np.cos(theta) + ys * np.sin(theta) - rho)
+        if np.mean((along >= t0) & (along <= t1) & (across <= 2 * shaft_width_px)) >= 0.5:
+            return True
+    return False
 
 
 def _path_length(centre: np.ndarray) -> float:
@@ -338,8 +442,13 @@ def find_hair_groups(
     closed = cv2.morphologyEx(
         mask.astype(np.uint8), cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
     ).astype(bool)
-    labels = label(closed & inside)
-    regions = regionprops(labels)
+    # Pieces are followed beyond the ROI (a shaft's midpoint may lie inside
+    # while one of its ends lies outside); those that do not reach it are left.
+    labels = label(closed)
+    x, y, w, h = roi if roi is not None else (0, 0, mask.shape[1], mask.shape[0])
+    regions = [
+        r for r in regionprops(labels) if r.bbox[0] < y + h and r.bbox[2] > y and r.bbox[1] < x + w and r.bbox[3] > x
+    ]
 
     feret: dict[int, float] = {}
     elongated: dict[int, bool] = {}
@@ -377,36 +486,73 @@ def find_hair_groups(
     # cross or touch, so this holds in dense scalps and follicular units. (A
     # run of n hair pixels has its centre (n + 1) / 2 from the nearest scalp
     # pixel, hence twice the distance less one.)
-    hair = mask & inside
+    hair = np.ascontiguousarray(mask, dtype=bool)
     centre = skeletonize(hair)
-    distance = cv2.distanceTransform(hair.astype(np.uint8), cv2.DIST_L2, 5)
-    single = float(np.median(2 * distance[centre] - 1))
+    distance = cv2.distanceTransform(hair.view(np.uint8), cv2.DIST_L2, 5)
+    # Only the centre lines in the ROI of pieces that pass as shafts: thin
+    # specks and the frayed rims of glare or bars would drag the median down.
+    in_shafts = np.isin(labels, [r.label for r in shafts]) & inside
+    single = float(np.median(2 * distance[centre & in_shafts] - 1))
     shafts = [r for r in shafts if is_shaft(r, single)]
     if not shafts:
         return ()
 
-    x, y, w, h = roi if roi is not None else (0, 0, mask.shape[1], mask.shape[0])
-    kept, found, cut = [], [], []
+    height, width = mask.shape
+    # A shaft's end within half a width (and a pixel) of the photo's edge may
+    # be cut by it: the hidden part is unknown.
+    margin = single / 2 + 1.0
+
+    def at_edge(px: float, py: float) -> bool:
+        return px <= margin - 0.5 or py <= margin - 0.5 or px >= width - 0.5 - margin or py >= height - 0.5 - margin
+
+    def in_roi(px: float, py: float) -> bool:
+        return x - 0.5 <= px < x + w - 0.5 and y - 0.5 <= py < y + h - 0.5
+
+    kept, found, shaft_ends = [], [], []
     for r in shafts:
-        lengths = shaft_lengths(r.image, shaft_width_px=single)
+        bands = _shaft_bands(r.image, shaft_width_px=single)
+        lengths = [b[0] for b in bands]
         if not is_elongated(r) and max(lengths, default=0.0) < BUNDLE_BAND_WIDTHS * single:
             continue  # a flake or pore: no long straight band of hair in it
-        if not lengths:
-            lengths = [extent(r)]  # a short thin stub is one shaft
+        y0, x0, _, _ = r.bbox
+        if bands:
+            ends = [((ax + x0, ay + y0), (bx + x0, by + y0)) for _, (ax, ay), (bx, by) in bands]
+        else:
+            # A short thin stub is one shaft, along the piece's longest extent.
+            lengths = [extent(r)]
+            cy, cx = r.centroid
+            ends = [((cx, cy), (cx, cy))]
         kept.append(r)
         found.append(lengths)
-        y0, x0, y1, x1 = r.bbox
-        cut.append(x0 <= x or y0 <= y or x1 >= x + w or y1 >= y + h)
+        shaft_ends.append(ends)
     shafts = kept
     if not shafts:
         return ()
     # A typical shaft's length: of whole single shafts if there are any.
-    whole = [extent(r) for r, f, c in zip(shafts, found, cut) if len(f) == 1 and not c]
-    whole = whole or [extent(r) for r, c in zip(shafts, cut) if not c] or [extent(r) for r in shafts]
+    whole = [
+        extent(r) for r, f, e in zip(shafts, found, shaft_ends) if len(f) == 1 and not (at_edge(*e[0][0]) or at_edge(*e[0][1]))
+    ]
+    whole = whole or [extent(r) for r in shafts]
     typical_length = float(np.median(whole))
 
+    def midpoint_inside(length: float, a: tuple[float, float], b: tuple[float, float]) -> bool:
+        """Whether the midpoint of a shaft seen from `a` to `b` lies in the ROI.
+
+        A shaft cut by the photo's edge at one end is taken to be a typical
+        shaft where it shows less: its midpoint is then half a typical
+        length from its free end."""
+        cut_a, cut_b = at_edge(*a), at_edge(*b)
+        if cut_a == cut_b:
+            return in_roi((a[0] + b[0]) / 2, (a[1] + b[1]) / 2)
+        free, cut_end = (b, a) if cut_a else (a, b)
+        half = max(length, typical_length) / 2
+        ux, uy = cut_end[0] - free[0], cut_end[1] - free[1]
+        norm = max(float(np.hypot(ux, uy)), 1e-9)
+        return in_roi(free[0] + ux / norm * half, free[1] + uy / norm * half)
+
     groups = []
-    for r, lengths, c in zip(shafts, found, cut):
+    for r, lengths, ends in zip(shafts, found, shaft_ends):
+        inside_shafts = sum(1 for v, (a, b) in zip(lengths, ends) if midpoint_inside(v, a, b))
         y0, x0, y1, x1 = r.bbox
         cy, cx = r.centroid
         own = r.image
@@ -421,9 +567,8 @@ def find_hair_groups(
                 # where they are longer (an arm the bands missed).
                 width_px=float(hair_pixels / max(centre_length, sum(lengths))),
                 hairs=len(lengths),
-                # Cut by the ROI edge: the midpoint is inside when more than
-                # half of a typical shaft is.
-                counted=not c or extent(r) >= 0.5 * typical_length,
+                counted=inside_shafts > 0,
+                counted_hairs=inside_shafts,
             )
         )
     return tuple(groups)
@@ -431,7 +576,7 @@ def find_hair_groups(
 
 def hair_count(groups: tuple[HairGroup, ...]) -> int:
     """Shafts whose midpoint lies inside the ROI."""
-    return sum(g.hairs for g in groups if g.counted)
+    return sum(g.hairs_inside for g in groups)
 
 
 def mean_width_px(groups: tuple[HairGroup, ...]) -> float | None:
@@ -456,5 +601,5 @@ def thin_share_pct(groups: tuple[HairGroup, ...], *, thin_width_px: float) -> fl
     n = hair_count(groups)
     if n == 0:
         return None
-    thin = sum(g.hairs for g in groups if g.counted and g.width_px < thin_width_px)
+    thin = sum(g.hairs_inside for g in groups if g.width_px < thin_width_px)
     return float(100.0 * thin / n)

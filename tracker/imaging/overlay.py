@@ -65,8 +65,8 @@ def draw_overlay(
             cv2.rectangle(out, (x0, y0), (x1 - 1, y1 - 1), NOT_COUNTED_COLOUR, thickness)
             continue
         first = number + 1
-        number += g.hairs
-        text = str(first) if g.hairs == 1 else f"{first}-{number}"
+        number += g.hairs_inside
+        text = str(first) if g.hairs_inside == 1 else f"{first}-{number}"
         org = (int(g.centroid[0]), int(g.centroid[1]))
         cv2.putText(out, text, org, cv2.FONT_HERSHEY_SIMPLEX, font_scale, (0, 0, 0), thickness + 2, cv2.LINE_AA)
         cv2.putText(out, text, org, cv2.FONT_HERSHEY_SIMPLEX, font_scale, LABEL_COLOUR, thickness, cv2.LINE_AA)

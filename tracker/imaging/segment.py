@@ -40,6 +40,11 @@ BACKGROUND_BLUR_SIGMA = 2.0
 #: :func:`survey` (and so :func:`detect_mode`) looks at a copy of the photo
 #: this long on its long side.
 MODE_DETECTION_SIDE = 1024
+#: A whole row or column whose grey levels vary less than this (standard
+#: deviation) holds no photograph: it belongs to a caption or scale bar that
+#: the capture software burnt in. Sensor noise and skin texture keep every
+#: photographed row well above it (4 grey levels or more on 70x trichoscopy).
+FLAT_LINE_STD = 1.0
 
 
 def _check_image(image: np.ndarray) -> None:
@@ -224,6 +229,64 @@ def hair_contrast(
     cv2.divide(ratio, cv2.max(background, 1.0, dst=background), dst=ratio)
     cv2.max(ratio, 0.0, dst=ratio)
     return cv2.min(ratio, 1.0, dst=ratio)
+
+
+def edge_bars(image: np.ndarray) -> tuple[int, int, int, int]:
+    """Rows and columns at the photo's edges taken by flat burnt-in bars.
+
+    Capture software often burns a caption or scale strip of one flat tone
+    into the top or bottom of a trichoscopy photo. Such a strip is no scalp,
+    and its border with the photo would read as a long dark or light line.
+
+    Parameters
+    ----------
+    image : (H, W, 3) or (H, W) uint8 array
+
+    Returns
+    -------
+    top, bottom, left, right : int
+        Number of flat rows (columns) running in from each edge; 0 where
+        there is no bar.
+
+    Examples
+    --------
+    >>> img = np.random.default_rng(0).integers(0, 255, (50, 40), dtype=np.uint8)
+    >>> img[-8:] = 200
+    >>> edge_bars(img)
+    (0, 8, 0, 0)
+
+    A drawing on a flat ground is flat between its strokes too: no bars.
+
+    >>> img = np.full((50, 40), 200, np.uint8); img[20:24] = 40
+    >>> edge_bars(img)
+    (0, 0, 0, 0)
+    """
+    _check_image(image)
+    gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
+    g = gray.astype(np.float32)
+    g2 = cv2.multiply(g, g)
+
+    def spread(axis: int) -> np.ndarray:
+        """Standard deviation of every row (axis 1) or column (axis 0)."""
+        mean = cv2.reduce(g, axis, cv2.REDUCE_AVG, dtype=cv2.CV_64F).ravel()
+        mean2 = cv2.reduce(g2, axis, cv2.REDUCE_AVG, dtype=cv2.CV_64F).ravel()
+        return np.sqrt(np.maximum(mean2 - mean * mean, 0.0))
+
+    def run(std: np.ndarray) -> int:
+        flat = std < FLAT_LINE_STD
+        return int(flat.size if flat.all() else np.argmin(flat))
+
+    rows = spread(1)
+    cols = spread(0)
+    top, bottom = run(rows), run(rows[::-1])
+    left, right = run(cols), run(cols[::-1])
+    if top + bottom >= g.shape[0] or left + right >= g.shape[1]:
+        return (0, 0, 0, 0)  # a flat image: nothing to tell apart
+    # In a photograph only the bars are flat; a drawing with flat lines
+    # between its strokes has no bars to leave out.
+    if (rows[top : g.shape[0] - bottom] < FLAT_LINE_STD).any() or (cols[left : g.shape[1] - right] < FLAT_LINE_STD).any():
+        return (0, 0, 0, 0)
+    return top, bottom, left, right
 
 
 def _line_kernels(length: int, n: int) -> list[np.ndarray]:
