@@ -605,6 +605,7 @@ def analyze_in_view(
     registration: Registration | None = None,
     manual_roi: tuple[int, int, int, int] | None = None,
     settings: ViewSettings | None = None,
+    mode: ModeChoice = "auto",
     px_per_mm: float | None = None,
     scale_source: ScaleSource | None = None,
     field_width_mm: float | None = None,
@@ -643,6 +644,8 @@ def analyze_in_view(
     settings : ViewSettings, optional
         The view's mode and polarity (from the baseline); chosen from this
         photo when None (as for the baseline itself).
+    mode : {'auto', 'closeup', 'overview'}
+        The mode when ``settings`` is None (e.g. 'closeup' for a close-up view).
     px_per_mm, scale_source, field_width_mm, thin_um, card
         As for :func:`analyze`.
 
@@ -666,7 +669,8 @@ def analyze_in_view(
         raise ValueError(
             "pixels must be an (H, W, 3) uint8 RGB array; decode photos with tracker.photo.load_photo"
         )
-    mode: ModeChoice = "auto" if settings is None else settings.mode  # type: ignore[assignment]
+    if settings is not None:
+        mode = settings.mode  # type: ignore[assignment]
     polarity = None if settings is None else settings.polarity
     found = find_scale(
         pixels, px_per_mm=px_per_mm, scale_source=scale_source, field_width_mm=field_width_mm, card=card
@@ -727,6 +731,10 @@ def analyze_in_view(
                     f"{100 * (1 - cut.valid_fraction):.0f} % of the ROI lies outside this photo; "
                     "only the part inside is measured."
                 )
+        if reg is not None:
+            placement.update(
+                to_baseline=np.asarray(reg.matrix, float).tolist(), baseline_shape=list(reg.baseline_shape)
+            )
         placement.update(
             margin_px=margin,
             crop_origin=list(cut.origin),
@@ -796,3 +804,45 @@ def patch_mask_in_photo(
             for g in result.groups
         )
     return back, groups
+
+
+def recompute(pixels: np.ndarray, parameters: dict[str, Any]) -> Analysis:
+    """Measure a photo again from a stored measurement's ``parameters`` (its provenance).
+
+    Everything :func:`analyze_in_view` needs is in them: how the ROI was
+    placed (``roi_source`` and ``placement``, with the registration's matrix
+    onto the baseline for a registered photo), the view's settings and the
+    typed scale; the calibration card is found in the photo again. The
+    numbers come out the same, bit for bit, with the same
+    :data:`ALGORITHM_VERSION`.
+    """
+    place = parameters.get("placement") or {}
+    source = parameters.get("roi_source", "whole_photo")
+    typed = parameters.get("typed_scale") or {}
+    vs = parameters.get("view_settings")
+    settings = ViewSettings(**vs) if vs else None
+    kwargs: dict[str, Any] = {
+        "settings": settings,
+        "mode": parameters.get("mode", "auto") if settings is None else "auto",
+        "px_per_mm": typed.get("px_per_mm"),
+        "scale_source": typed.get("scale_source"),
+        "field_width_mm": typed.get("field_width_mm"),
+        "thin_um": parameters.get("thin_um", THIN_HAIR_UM),
+    }
+    roi = place.get("baseline_roi")
+    roi = None if roi is None else tuple(int(v) for v in roi)
+    if source == "manual":
+        return analyze_in_view(pixels, roi=roi, manual_roi=tuple(place["photo_roi"]), **kwargs)
+    if source == "baseline":
+        return analyze_in_view(pixels, roi=roi, is_baseline=True, **kwargs)
+    if source == "registered":
+        reg = Registration(
+            matrix=np.asarray(place["to_baseline"], float), ok=True, reason="",
+            score=float(place.get("registration_score", 0.0)), n_matches=0, n_inliers=0, rms_px=0.0, scale=1.0,
+            rotation_deg=0.0, anisotropy=1.0, overlap=1.0, image_shape=tuple(pixels.shape[:2]),
+            baseline_shape=tuple(place["baseline_shape"]), method="stored",
+        )
+        return analyze_in_view(pixels, roi=roi, registration=reg, **kwargs)
+    if source == "unregistered":
+        return analyze_in_view(pixels, roi=roi, **kwargs)
+    return analyze_in_view(pixels, roi=None, **kwargs)

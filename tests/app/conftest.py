@@ -4,8 +4,23 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 from _app_util import Clinic, make_clinic
+
+
+@pytest.fixture(autouse=True)
+def keep_main_module():
+    """Put ``sys.modules['__main__']`` back after each page run.
+
+    Streamlit's script runner makes the page the ``__main__`` module and leaves
+    it there; a process pool started later (spawn) would run that page in each
+    of its workers, which then die (tests/test_batch.py).
+    """
+    main = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
+from tracker.analysis import recompute
 from tracker.imaging.register import map_points
 from tracker.store import NewPhoto
 from tracker.synth import CameraMove, render_moved_series
@@ -79,6 +80,11 @@ def test_follow_ups_are_registered_and_measured_where_the_roi_lands(store, patie
         # the applied box holds the mapped corners
         x, _, w, _ = meas.roi
         assert x <= truth[:, 0].min() + 1 and x + w >= truth[:, 0].max() - 1
+        # the stored provenance gives the same numbers again, bit for bit
+        again = recompute(photo.image.image, meas.parameters)
+        assert (again.coverage_pct, again.hair_count, again.density_per_cm2) == (
+            meas.coverage_pct, meas.hair_count, meas.density_per_cm2
+        )
     placements = store.placements(patient.id, "closeup:crown")
     assert [p.roi_source for p in placements] == ["baseline", "registered", "registered"]
     assert placements[0].is_baseline and placements[1].corners is not None

@@ -25,6 +25,7 @@ from tracker.store.accounts import AccountsMixin
 from tracker.store.errors import NotFoundError, StoreError
 from tracker.store.originals import Originals
 from tracker.store.records import (
+    CLOSEUP_PREFIX,
     AddedPhoto,
     AuditInfo,
     Deleted,
@@ -106,6 +107,8 @@ class _ViewContext:
     baseline_sha: str | None
     pixels: np.ndarray | None
     settings: ViewSettings | None
+    #: 'closeup' for a close-up view ('closeup:<site>'): the baseline is not left to guess it
+    mode: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -662,13 +665,14 @@ class Store(AccountsMixin):
                     if batch[0] < base_date:  # a visit recorded later but dated earlier
                         base = None
             cached = None if base is None else _stored_settings(s, base.id, roi)
+        mode = "closeup" if view.startswith(CLOSEUP_PREFIX) else "auto"
         if base is None:
             if batch is None:
-                return _ViewContext(roi, None, None, None, None)
+                return _ViewContext(roi, None, None, None, None, mode)
             photo = batch[2]
-            return _ViewContext(roi, None, photo.sha256, photo.pixels, None)
+            return _ViewContext(roi, None, photo.sha256, photo.pixels, None, mode)
         pixels = load_photo(self.originals.get(base.sha256), name=base.name).pixels
-        ctx = _ViewContext(roi, base.id, base.sha256, pixels, cached)
+        ctx = _ViewContext(roi, base.id, base.sha256, pixels, cached, mode)
         if ctx.settings is None:
             ctx.settings = view_settings(self._place(pixels, base.sha256, ctx).analysis)
         return ctx
@@ -708,6 +712,7 @@ class Store(AccountsMixin):
             registration=None if is_baseline else registration,
             manual_roi=None if manual is None else _clip_box(manual, pixels.shape),
             settings=None if is_baseline else ctx.settings,
+            mode=ctx.mode,  # type: ignore[arg-type]
             px_per_mm=px,
             scale_source=source,
             field_width_mm=fw,
