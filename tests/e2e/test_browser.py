@@ -29,9 +29,8 @@ from _e2eapp import (
     sign_in,
 )
 
-from tracker.analysis import analyze
 from tracker.demo import DEMO_CODE
-from tracker.photo import load_photo
+from tracker.store import NewPhoto
 from tracker.timeline import METRICS
 from tracker.wording import BANNED_WORDS
 
@@ -180,14 +179,16 @@ def test_clinician_sees_every_page_and_each_renders(app, page):
 # ---------------------------------------------------------------------- clinician: a new visit
 
 
-def expected_table(data: bytes, name: str) -> tuple[str, list[str]]:
+def expected_table(store, data: bytes, name: str, view: str) -> tuple[str, list[str]]:
     """Quality status and the Value column of the measurement table, measured by the library here.
 
-    The page analyses an upload of a view without a region of interest and
-    without a scale exactly like this; each value reads with the metric's
-    decimals and unit, or "not measured".
+    The page previews an upload of a view exactly as saving it would measure
+    it (registered to the view's baseline photo, the view's mode and
+    polarity); each value reads with the metric's decimals and unit, or
+    "not measured".
     """
-    record = analyze(load_photo(data, name=name).pixels).to_record()
+    preview = store.preview_photo(DEMO_CODE, NewPhoto(view=view, data=data, name=name))
+    record = preview.analysis.to_record()
     values = [
         "not measured" if record[key] is None else f"{record[key]:.{decimals}f} {unit}"
         for key, (_label, unit, decimals) in METRICS.items()
@@ -225,7 +226,7 @@ def test_clinician_records_a_visit_and_sees_it_on_the_timeline(app, page, store)
     expect(qualities).to_have_count(2)
     for i, upload in enumerate(uploads):
         expect(main(page).get_by_role("heading", name=upload["name"], exact=True)).to_be_visible()
-        status, values = expected_table(upload["buffer"], upload["name"])
+        status, values = expected_table(store, upload["buffer"], upload["name"], "closeup:vertex")
         expect(qualities.nth(i)).to_have_text(re.compile(rf"^Photo quality:(.*\s)?{status}$"))  # icon, then status
         assert table_column(tables.nth(i), 0)[:2] == ["Coverage", "Hair count"]
         assert table_column(tables.nth(i), 1) == values, upload["name"]
