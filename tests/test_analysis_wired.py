@@ -9,6 +9,7 @@ import pytest
 
 from tracker.analysis import (
     ALGORITHM_VERSION,
+    CARD_SEARCH_SIDE,
     ViewSettings,
     analyze,
     analyze_in_view,
@@ -41,6 +42,16 @@ def test_the_card_gives_the_scale_within_1_percent(tilt):
     # the grey patch's white balance was applied and recorded
     gains = np.array(a.parameters["white_balance_gains"])
     assert np.allclose(gains, scene.wb_gains, rtol=0.05)
+
+
+def test_the_card_is_found_in_a_large_photo_from_the_reduced_search_copy():
+    # 2000 px wide: the first search runs on a copy CARD_SEARCH_SIDE long; the
+    # card is a tenth of the width and tilted 30 degrees
+    scene = render_card_scene(seed=5, shape=(1500, 2000), px_per_mm=2.5, tilt_deg=30.0, tilt_axis_deg=45.0)
+    assert max(scene.image.shape[:2]) > CARD_SEARCH_SIDE
+    a = analyze(scene.image)
+    assert a.scale.source == "card"
+    assert abs(a.scale.px_per_mm / scene.px_per_mm - 1) < 0.01
 
 
 def test_a_typed_scale_is_the_fallback_and_the_card_wins():
