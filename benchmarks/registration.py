@@ -33,10 +33,10 @@ import math
 import time
 from concurrent.futures import ProcessPoolExecutor
 
-import cv2
 import numpy as np
 
 from tracker.analysis import analyze
+from tracker.evaluate import patch_truth
 from tracker.imaging.calibrate import detect_card
 from tracker.imaging.register import (
     map_points,
@@ -149,20 +149,6 @@ def report_card(rows: list[dict]) -> dict:
 # --------------------------------------------------------------------------
 
 
-def _patch_truth(photo, roi, baseline_shape) -> tuple[float, int]:
-    """Exact coverage (%) and hair count of the baseline ROI's scalp patch in this photo."""
-    x, y, w, h = roi
-    bh, bw = baseline_shape
-    mask = cv2.warpPerspective(photo.image.mask.astype(np.uint8), photo.to_baseline, (bw, bh), flags=cv2.INTER_NEAREST)
-    coverage = 100.0 * float(mask[y : y + h, x : x + w].mean())
-    count = 0
-    if photo.image.shafts:
-        mids = map_points(photo.to_baseline, np.array([s.midpoint for s in photo.image.shafts]))
-        inside = (mids[:, 0] >= x - 0.5) & (mids[:, 0] < x + w - 0.5) & (mids[:, 1] >= y - 0.5) & (mids[:, 1] < y + h - 0.5)
-        count = int(inside.sum())
-    return coverage, count
-
-
 def _series_case(case: tuple) -> list[dict]:
     kind, seed, shape, n_random, factors_follow, extremes, options = case
     h, w = shape
@@ -201,7 +187,7 @@ def _series_case(case: tuple) -> list[dict]:
             score=reg.score, inliers=reg.n_inliers, roi_err=roi_err, reg_s=reg_s, render_s=render_s,
             move=photo.move,
         )
-        row["true_cov"], row["true_count"] = _patch_truth(photo, roi, base.image.image.shape[:2])
+        row["true_cov"], row["true_count"] = patch_truth(photo, roi, base.image.image.shape[:2])
         variants = {"fixed": (img, roi, ppm)}
         if reg.ok:
             mapped = map_roi(roi, reg)

@@ -63,6 +63,7 @@ import numpy as np
 from tracker.analysis import ALGORITHM_VERSION, analyze
 from tracker.export.schema import BY_NAME as EXPORT_COLUMNS
 from tracker.export.schema import DICTIONARY_HEADER, Column
+from tracker.files import write_atomic
 from tracker.photo import PHOTO_EXTENSIONS, PhotoError, load_photo
 
 #: Output formats of :func:`run_batch`.
@@ -631,18 +632,6 @@ def _rows_of_frame(table: pd.DataFrame) -> list[dict[str, Any]]:
     return rows
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _parquet_bytes(rows: Sequence[dict[str, Any]]) -> bytes:
     buf = io.BytesIO()
     _typed(rows).to_parquet(buf, engine="pyarrow", index=False)
@@ -695,7 +684,7 @@ class _Output:
         kept = [r for r in old if not (retry_errors and r.get("error"))]
         deduped = _dedupe(kept)
         if fmt == "csv" and len(deduped) != len(old):
-            _write_atomic(out, _csv_bytes(deduped))
+            write_atomic(out, _csv_bytes(deduped))
         elif fmt == "parquet" and (len(deduped) != len(old) or self.journal.exists()):
             self._snapshot(deduped)
         self.done = {_row_key(r.get("sha256"), r.get("path") or "", r.get("requested") or "") for r in deduped}
@@ -707,7 +696,7 @@ class _Output:
 
     def _snapshot(self, rows: Sequence[dict[str, Any]]) -> None:
         """Write the Parquet file whole from ``rows``, then empty the journal."""
-        _write_atomic(self.out, _parquet_bytes(rows))
+        write_atomic(self.out, _parquet_bytes(rows))
         self.journal.unlink(missing_ok=True)
 
     def _write_line(self, text: str) -> None:
@@ -1055,7 +1044,7 @@ def run_batch(
     dictionary = out.with_name(
         (out.stem if out.suffix.lower() in {".csv", ".parquet", ".pq"} else out.name) + ".dictionary.csv"
     )
-    _write_atomic(dictionary, batch_dictionary().encode("utf-8"))
+    write_atomic(dictionary, batch_dictionary().encode("utf-8"))
     return BatchSummary(
         out=out,
         total=len(jobs),

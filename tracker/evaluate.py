@@ -257,7 +257,7 @@ def _area_corners(roi) -> np.ndarray:
     return np.array([[x - 0.5, y - 0.5], [x + w - 0.5, y - 0.5], [x + w - 0.5, y + h - 0.5], [x - 0.5, y + h - 0.5]], float)
 
 
-def _patch_truth(photo, roi, baseline_shape) -> tuple[float, int]:
+def patch_truth(photo, roi, baseline_shape) -> tuple[float, int]:
     """Exact coverage (%) and hair count of the baseline ROI's patch of scalp in a moved photo."""
     import cv2
 
@@ -338,7 +338,7 @@ def _retest_series(case: tuple) -> list[dict[str, Any]]:
             added += store.add_photos(visit_ids[v], [item(i) for i in idx])
         for i, (photo, a) in enumerate(zip(series, added, strict=True)):
             meas = store.measurements(a.photo.id)[-1]
-            true_cov, true_count = _patch_truth(photo, roi, series[0].image.image.shape[:2])
+            true_cov, true_count = patch_truth(photo, roi, series[0].image.image.shape[:2])
             row = {
                 "kind": kind, "seed": seed, "photo": i, "visit": visits[i], "factor": factors[i], "roi_source": meas.roi_source,
                 "registration_score": meas.registration_score, "coverage": meas.coverage_pct, "count": meas.hair_count,

@@ -11,6 +11,7 @@ import os
 import sys
 from pathlib import Path
 
+from tracker.files import write_atomic
 from tracker.store.cli import _open, _store_options
 from tracker.store.errors import StoreError
 
@@ -69,16 +70,6 @@ def _format_of(args: argparse.Namespace) -> str:
     return suffix if suffix in _FORMATS else "csv"
 
 
-def _write(path: Path, data: bytes) -> None:
-    """Write a file whole: a reader never sees half of it."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _cmd_export(args: argparse.Namespace) -> int:
     from tracker.export import (
         KEY_ENV,
@@ -112,8 +103,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
         data = table_bytes(table, fmt)
         if out.parent != Path(""):
             out.parent.mkdir(parents=True, exist_ok=True)
-        _write(out, data)
-        _write(dictionary, data_dictionary(deidentified=args.deidentify).encode("utf-8"))
+        write_atomic(out, data)
+        write_atomic(dictionary, data_dictionary(deidentified=args.deidentify).encode("utf-8"))
     except (StoreError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

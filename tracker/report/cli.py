@@ -12,10 +12,10 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import getpass
-import os
 import sys
 from pathlib import Path
 
+from tracker.files import write_atomic
 from tracker.store.cli import _open, _store_options
 from tracker.store.errors import StoreError
 
@@ -45,16 +45,6 @@ def _operator() -> str:
     return f"cli:{user}"
 
 
-def _write(path: Path, data: bytes) -> None:
-    """Write a file whole: a reader never sees half of it."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _cmd_report(args: argparse.Namespace) -> int:
     from tracker.access import Access
     from tracker.store import AccountInfo
@@ -73,7 +63,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
             data = Access(store, account).report(args.patient, include_name=args.name)
         if out.parent != Path(""):
             out.parent.mkdir(parents=True, exist_ok=True)
-        _write(out, data)
+        write_atomic(out, data)
     except (StoreError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
