@@ -967,6 +967,15 @@ def _check_common(shape, blur_sigma, noise_sigma, jpeg_quality, vignette) -> tup
     return (int(shape[0]), int(shape[1]))
 
 
+def _kept_follicles(rank: np.ndarray, usable: np.ndarray, inner: np.ndarray, factor: float, top: float) -> np.ndarray:
+    """The ``factor / top`` share of usable follicles with the lowest rank, inside and outside the ROI alike."""
+    keep = np.zeros(len(rank), bool)
+    for group in (inner, ~inner):
+        idx = np.flatnonzero(usable & group)
+        keep[idx[np.argsort(rank[idx])][: int(round(len(idx) * factor / top))]] = True
+    return keep
+
+
 def _closeup_series(
     *,
     seed: int,
@@ -1045,10 +1054,7 @@ def _closeup_series(
     scenes: dict[int, _Scene] = {}
     for i, (f, v) in enumerate(zip(factors, visits, strict=True)):
         if v not in scenes:
-            keep = np.zeros(len(fol.rank), bool)
-            for group in (inner, ~inner):
-                idx = np.flatnonzero(usable & group)
-                keep[idx[np.argsort(fol.rank[idx])][: int(round(len(idx) * f / top))]] = True
+            keep = _kept_follicles(fol.rank, usable, inner, f, top)
             hairs = [hh for hh, k in zip(all_hairs, keep, strict=True) if k]
             units = np.unique(fol.unit[keep])
             exits = fol.exits[units] if not long else fol.start[keep]
@@ -1945,10 +1951,7 @@ def _moved_closeups(seed, moves, factors, visits, cameras, canvas, pad, opts) ->
     out = []
     for i, (f, v, mv) in enumerate(zip(factors, visits, moves, strict=True)):
         if v not in scenes:
-            keep = np.zeros(len(fol.rank), bool)
-            for group in (inner, ~inner):
-                idx = np.flatnonzero(usable & group)
-                keep[idx[np.argsort(fol.rank[idx])][: int(round(len(idx) * f / top))]] = True
+            keep = _kept_follicles(fol.rank, usable, inner, f, top)
             hairs = [hh for hh, k in zip(all_hairs, keep, strict=True) if k]
             units = np.unique(fol.unit[keep])
             exits = fol.exits[units] if not long else fol.start[keep]
