@@ -230,7 +230,11 @@ def show_registration(preview: Any) -> None:
         words = (
             f"Registered to the baseline photo (score {reg.score:.2f}); no region set yet."
             if reg.ok
-            else f"Not registered to the baseline photo ({reg.reason}); no region set yet."
+            else (
+                "Retake this photo from the same spot and distance as the baseline photo: it could not be "
+                f"registered to the baseline photo ({reg.reason}). No region is set for this view yet, so "
+                "the whole photo is measured."
+            )
         )
         level = "ok" if reg.ok else "failed"
     if level == "ok":

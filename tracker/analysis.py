@@ -750,8 +750,8 @@ def analyze_in_view(
         placement["photo_roi"] = [0, 0, w, h]
         why = registration.reason if registration is not None else "no registration to the baseline photo"
         notes.append(
-            f"The ROI could not be placed on this photo ({why}); the whole photo was measured. "
-            "Place the ROI by hand for this photo."
+            "Place the ROI by hand for this photo, or retake it from the same spot as the baseline photo: "
+            f"the ROI could not be placed ({why}), so the whole photo was measured."
         )
     result = _measure(
         image, roi=analysed_roi, scale=scale, mode=mode, polarity=polarity, thin_um=thin_um, exclude=exclude

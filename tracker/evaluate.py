@@ -403,16 +403,19 @@ def summarize_retest(rows: list[dict[str, Any]], kind: str) -> Summary:
         errors = []
         for s in seeds:
             srows = [r for r in rows if r["seed"] == s]
-            b, tb = srows[0][metric], srows[0][truth_key]
+
+            def visit_mean(v: int, key: str) -> float:
+                return float(np.mean([r[key] for r in srows if r["visit"] == v]))
+
+            # as the timeline shows it (tracker.timeline): each visit's mean against the baseline visit's
+            b, tb = visit_mean(0, metric), visit_mean(0, truth_key)
             for v in sorted({r["visit"] for r in srows} - {0}):
-                vr = [r for r in srows if r["visit"] == v]
+                m, t = visit_mean(v, metric), visit_mean(v, truth_key)
                 if relative:
-                    meas = np.mean([100.0 * (r[metric] / b - 1.0) for r in vr])
-                    true = np.mean([100.0 * (r[truth_key] / tb - 1.0) for r in vr])
+                    meas, true = 100.0 * (m / b - 1.0), 100.0 * (t / tb - 1.0)
                 else:
-                    meas = np.mean([r[metric] - b for r in vr])
-                    true = np.mean([r[truth_key] - tb for r in vr])
-                errors.append(abs(float(meas - true)))
+                    meas, true = m - b, t - tb
+                errors.append(abs(meas - true))
         figures[f"{metric}_change_error_median_pp"], figures[f"{metric}_change_error_worst_pp"] = _worst(errors)
     return Summary(f"test-retest: generated {kind}s (through the store)", figures, len(rows))
 

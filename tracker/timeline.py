@@ -151,7 +151,7 @@ def describe_placement(roi_source: str, score: float | None = None, reason: str 
     >>> describe_placement("registered", 0.2)[0]
     'weak'
     >>> describe_placement("unregistered", 0.0, "too few matching features")[1]
-    'Not registered to the baseline photo (too few matching features): the region cannot be placed, so the whole photo was measured. Place the region by hand for this photo.'
+    'Place the region by hand for this photo (Region of interest page), or retake it from the same spot as the baseline photo: it could not be registered to the baseline photo (too few matching features), so the whole photo was measured.'
     """
     if roi_source == "baseline":
         return "ok", "Baseline photo: the region is drawn on it."
@@ -162,16 +162,17 @@ def describe_placement(roi_source: str, score: float | None = None, reason: str 
     if roi_source == "registered":
         if score is not None and score < WEAK_REGISTRATION_SCORE:
             return "weak", (
-                f"Weak registration to the baseline photo (score {score:.2f}): check that the region "
-                "covers the same scalp, or place it by hand."
+                "Check that the region covers the same scalp as on the baseline photo, or place it by hand "
+                f"(Region of interest page): the registration to the baseline photo is weak (score {score:.2f})."
             )
         return "ok", f"Registered to the baseline photo (score {score:.2f})." if score is not None else (
             "Registered to the baseline photo."
         )
     why = f" ({reason})" if reason else ""
     return "failed", (
-        f"Not registered to the baseline photo{why}: the region cannot be placed, so the whole photo "
-        "was measured. Place the region by hand for this photo."
+        "Place the region by hand for this photo (Region of interest page), or retake it from the same "
+        f"spot as the baseline photo: it could not be registered to the baseline photo{why}, so the whole "
+        "photo was measured."
     )
 
 

@@ -17,14 +17,15 @@ def _png(rgb) -> bytes:
     return data.tobytes()
 
 
-def _clinic(tmp_path) -> tuple[Clinic, bytes]:
+def _clinic(tmp_path, *, roi: bool = True) -> tuple[Clinic, bytes]:
     moves = [CameraMove(), CameraMove(dx=10.0, dy=6.0, rotation_deg=-6.0, scale=0.95, brightness=0.9)]
     first, again = render_moved_series(seed=8, moves=moves, kind="closeup", shape=(288, 384), density_per_cm2=220.0)
     with Store.open(tmp_path / "c", user="setup") as store:
         store.add_patient("P-A")
         visit = store.add_visit("P-A", dt.date(2025, 1, 10))
         (base,) = store.add_photos(visit.id, [NewPhoto("closeup:vertex", _png(first.image.image), "base.png")])
-        store.set_roi("P-A", "closeup:vertex", (60, 40, 240, 200), baseline_photo_id=base.photo.id)
+        if roi:
+            store.set_roi("P-A", "closeup:vertex", (60, 40, 240, 200), baseline_photo_id=base.photo.id)
         store.add_account("dr.test", ACCOUNTS["dr.test"][0], "clinician")
     return Clinic(tmp_path / "c"), _png(again.image.image)
 
@@ -45,8 +46,24 @@ def test_each_upload_says_how_it_registered(tmp_path, use_clinic):
     captions = [c.value for c in at.caption]
     assert any(c.startswith("Registered to the baseline photo (score ") for c in captions)
     warnings = [w.value for w in at.warning]
-    assert len(warnings) == 1 and warnings[0].startswith("Not registered to the baseline photo")
+    assert len(warnings) == 1 and warnings[0].startswith("Place the region by hand for this photo")
+    assert "could not be registered to the baseline photo" in warnings[0]
     assert "No scale: no calibration card found and none typed." in captions
+
+
+def test_without_a_region_a_failed_registration_says_to_retake(tmp_path, use_clinic):
+    clinic, again = _clinic(tmp_path, roi=False)
+    at = _open(clinic, use_clinic)
+    at.file_uploader(key="visit_photos_0").set_value(
+        [("again.png", again, "image/png"), ("other.png", closeup_png(5), "image/png")]
+    )
+    at.run()
+    assert not at.exception
+    captions = [c.value for c in at.caption]
+    assert any(c.startswith("Registered to the baseline photo (score ") and c.endswith("no region set yet.") for c in captions)
+    warnings = [w.value for w in at.warning]
+    assert len(warnings) == 1 and warnings[0].startswith("Retake this photo from the same spot and distance")
+    assert "the whole photo is measured" in warnings[0]
 
 
 def test_field_width_is_offered_and_a_card_says_it_gave_the_scale(tmp_path, use_clinic):

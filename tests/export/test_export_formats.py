@@ -83,7 +83,9 @@ def test_json_is_an_array_of_row_objects_with_nulls(tables):
     rows = json.loads(table_bytes(table, "json"))
     assert isinstance(rows, list) and len(rows) == len(table)
     assert all(list(r) == list(DEIDENTIFIED_COLUMNS) for r in rows)
-    assert all(r["registration_score"] is None for r in rows)
+    assert all((r["registration_score"] is None) == (r["roi_source"] == "baseline") for r in rows
+               if r["roi_source"] in ("baseline", "unregistered"))
+    assert {"baseline", "unregistered"} <= {r["roi_source"] for r in rows}
     no_scale = [r for r in rows if r["scale_source"] == "none"]
     assert no_scale and all(r["density_per_cm2"] is None and r["px_per_mm"] is None for r in no_scale)
     assert all(isinstance(r["hair_count"], int) for r in rows)

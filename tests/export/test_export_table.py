@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
+import cv2
 import pandas as pd
 import pyarrow as pa
 import pytest
@@ -17,8 +19,15 @@ from _exportdata import (
 )
 
 from tracker.export import MEASUREMENT_COLUMNS, measurement_table
-from tracker.store import NotFoundError, Store
+from tracker.store import NewPhoto, NotFoundError, Store
 from tracker.store import models as store_models
+from tracker.synth import CameraMove, render_moved_series
+
+
+def _png(rgb) -> bytes:
+    ok, data = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    assert ok
+    return data.tobytes()
 
 
 def _none(value):
@@ -50,10 +59,30 @@ def test_rows_are_the_timeline_of_each_patient(store):
             assert json.loads(got["quality_checks"]) == want.quality["checks"]
             assert _none(got["px_per_mm"]) == want.px_per_mm
             assert got["scale_source"] == want.scale_source
-            assert _none(got["registration_score"]) is None
+            assert got["roi_source"] == want.roi_source
+            assert _none(got["registration_score"]) == want.registration_score
             assert got["algorithm_version"] == want.algorithm_version
             assert json.loads(got["parameters"]) == want.parameters
             assert got["measured_at"] == pd.Timestamp(want.created_at)
+
+
+def test_a_registered_photo_says_so_with_its_score(tmp_path):
+    moves = [CameraMove(), CameraMove(dx=10.0, dy=6.0, rotation_deg=-6.0, scale=0.95, brightness=0.9)]
+    first, again = render_moved_series(seed=8, moves=moves, kind="closeup", shape=(288, 384), density_per_cm2=220.0)
+    with Store.open(tmp_path / "s", user="test") as store:
+        store.add_patient("P-R")
+        visits = [store.add_visit("P-R", dt.date(2025, 1, d)).id for d in (10, 20)]
+        (base,) = store.add_photos(visits[0], [NewPhoto("closeup:vertex", _png(first.image.image), "a.png")])
+        store.set_roi("P-R", "closeup:vertex", (60, 40, 240, 200), baseline_photo_id=base.photo.id)
+        store.reanalyse(photo_ids=[base.photo.id])  # as the ROI page does on saving the region
+        (follow,) = store.add_photos(visits[1], [NewPhoto("closeup:vertex", _png(again.image.image), "b.png")])
+        table = measurement_table(store).set_index("sha256")
+        stored = store.measurements(follow.photo.id)[-1]
+    got = table.loc[follow.photo.sha256]
+    assert got["roi_source"] == "registered"
+    assert got["registration_score"] == stored.registration_score > 0.4
+    assert table.loc[base.photo.sha256]["roi_source"] == "baseline"
+    assert table.loc[base.photo.sha256]["registration_score"] is pd.NA
 
 
 def test_a_photo_analysed_twice_gives_its_newest_measurement(built):

@@ -208,11 +208,23 @@ COLUMNS: tuple[Column, ...] = (
         "'magnification', 'field_width', 'user', or 'none'.",
     ),
     Column(
+        "roi_source",
+        "string",
+        "",
+        "How the region of interest was placed on this photo: 'baseline' (the baseline photo "
+        "it was drawn on), 'registered' (carried over by registration to the baseline photo; "
+        "roi_x/y/w/h are then the bounding box of the region as placed), 'manual' (placed by "
+        "hand), 'unregistered' (registration failed: the whole photo was measured) or "
+        "'whole_photo' (no region set for the view).",
+    ),
+    Column(
         "registration_score",
         "Float64",
         "0-1",
-        "How well the photo was aligned to the baseline photo of its view; empty until "
-        "registration is recorded with measurements.",
+        "How well the photo was aligned to the baseline photo of its view: the share of matched "
+        "features consistent with the alignment, lowered when few features match (below 0.4 "
+        "is weak); empty where no registration was tried (the baseline photo itself, the first "
+        "photo of a view).",
     ),
     Column(
         "algorithm_version",

@@ -160,7 +160,8 @@ def measurement_table(store: Store, *, patients: Iterable[int | str] | None = No
                 "quality_checks": _json_text((r.quality or {}).get("checks", {})),
                 "px_per_mm": r.px_per_mm,
                 "scale_source": r.scale_source,
-                "registration_score": None,  # not recorded with measurements yet
+                "roi_source": r.roi_source,
+                "registration_score": r.registration_score,
                 "algorithm_version": r.algorithm_version,
                 "parameters": _json_text(r.parameters),
                 "measurement_id": r.measurement_id,
