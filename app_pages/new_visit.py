@@ -33,11 +33,14 @@ def preview(
     roi: tuple[int, int, int, int] | None,
     px_per_mm: float | None,
     field_width_mm: float | None,
+    first_sha256: str | None,
     _access: Access,
     _item: NewPhoto,
+    _first: NewPhoto | None,
 ) -> PhotoPreview:
-    """The photo analysed as it would be stored (cached by content, view, ROI and scale)."""
-    return _access.preview_photo(patient, _item)
+    """The photo analysed as it would be stored (cached by content, view, ROI, scale and the
+    upload's first photo of the view, its baseline when the view has no stored photo yet)."""
+    return _access.preview_photo(patient, _item, batch_first=_first)
 
 
 access = require_access("clinician")
@@ -90,6 +93,7 @@ if not uploads:
 known_views = access.views(patient)
 choices = [*known_views, *(v for v in VIEW_CHOICES if v not in known_views)]
 to_save: list[NewPhoto] = []
+first_of_view: dict[str, NewPhoto] = {}  # the baseline of a view new in this upload
 progress = st.progress(0.0, text="Measuring the photos ...")
 for i, upload in enumerate(uploads):
     data = upload.getvalue()
@@ -107,9 +111,11 @@ for i, upload in enumerate(uploads):
         field_width_mm=field_width_mm,
     )
     roi = access.current_roi(patient, view)
+    first = None if view in known_views else first_of_view.get(view)
     try:
         result = preview(
-            patient, view, sha256_hex(data), roi and roi.box, px_per_mm, field_width_mm, access, item
+            patient, view, sha256_hex(data), roi and roi.box, px_per_mm, field_width_mm,
+            first and sha256_hex(first.data), access, item, first,
         )
     except PhotoError as err:
         st.error(str(err))
@@ -124,6 +130,7 @@ for i, upload in enumerate(uploads):
         )
     else:
         to_save.append(item)
+        first_of_view.setdefault(view, item)
     photo_col, quality_col, numbers_col = st.columns([2, 2, 3])
     photo_col.image(thumbnail(result.photo.pixels), caption="Photo", width="stretch")
     baseline = access.baseline_photo(patient, view)

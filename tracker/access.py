@@ -249,9 +249,11 @@ class Access:
             raise
         return visit, added
 
-    def preview_photo(self, patient: int | str, item: NewPhoto) -> PhotoPreview:
+    def preview_photo(
+        self, patient: int | str, item: NewPhoto, *, batch_first: NewPhoto | None = None
+    ) -> PhotoPreview:
         self._require("clinician")
-        return self.store.preview_photo(self._patient(patient).id, item)
+        return self.store.preview_photo(self._patient(patient).id, item, batch_first=batch_first)
 
     def add_photos(self, visit_id: int, photos: Sequence[NewPhoto]) -> list[AddedPhoto]:
         self._require("clinician")

@@ -66,6 +66,25 @@ def test_without_a_region_a_failed_registration_says_to_retake(tmp_path, use_cli
     assert "the whole photo is measured" in warnings[0]
 
 
+def test_two_photos_of_a_new_view_the_second_registers_to_the_first(tmp_path, use_clinic):
+    moves = [CameraMove(), CameraMove(dx=10.0, dy=6.0, rotation_deg=-6.0, scale=0.95, brightness=0.9)]
+    photos = render_moved_series(seed=8, moves=moves, kind="closeup", shape=(288, 384), density_per_cm2=220.0)
+    with Store.open(tmp_path / "c", user="setup") as store:
+        store.add_patient("P-N")
+        store.add_account("dr.test", ACCOUNTS["dr.test"][0], "clinician")
+    use_clinic(Clinic(tmp_path / "c"))
+    at = run_page("new_visit", "dr.test", query={"patient": "P-N"})
+    at.file_uploader(key="visit_photos_0").set_value(
+        [(f"{i}.png", _png(p.image.image), "image/png") for i, p in enumerate(photos)]
+    )
+    at.run()
+    assert not at.exception
+    captions = [c.value for c in at.caption]
+    assert captions.count("First photo of this view: it becomes the baseline photo the others are registered to.") == 1
+    assert any(c.startswith("Registered to the baseline photo (score ") for c in captions)
+    assert not at.warning
+
+
 def test_field_width_is_offered_and_a_card_says_it_gave_the_scale(tmp_path, use_clinic):
     clinic, again = _clinic(tmp_path)
     at = _open(clinic, use_clinic)

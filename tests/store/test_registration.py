@@ -170,6 +170,21 @@ def test_preview_registers_like_add_photos(store, patient):
     assert store.measurements(added.photo.id)[0].coverage_pct == pytest.approx(preview.analysis.coverage_pct)
 
 
+def test_preview_of_a_new_view_registers_to_the_uploads_first_photo(store, patient):
+    s = series()
+    first, item = (NewPhoto("closeup:crown", _png(p.image.image), f"{i}.png") for i, p in enumerate(s[:2]))
+    alone = store.preview_photo(patient.id, item)
+    assert alone.registration is None  # on its own it would be the view's baseline
+    preview = store.preview_photo(patient.id, item, batch_first=first)
+    assert preview.registration.ok and preview.baseline_photo_id is None
+    v1 = _visit(store, patient, 6)
+    added = store.add_photos(v1.id, [first, item])
+    stored = store.registration(added[1].photo.id)
+    assert stored.baseline_photo_id == added[0].photo.id
+    assert preview.registration.score == pytest.approx(stored.score)
+    assert store.measurements(added[1].photo.id)[0].coverage_pct == pytest.approx(preview.analysis.coverage_pct)
+
+
 def test_field_width_is_the_scale_fallback(store, patient):
     s = series()
     v1 = _visit(store, patient, 6)

@@ -442,11 +442,16 @@ class Store(AccountsMixin):
             q = q.order_by(m.Visit.date, m.Visit.id, m.Photo.view, m.Photo.id)
             return [_photo_info(p) for p in s.scalars(q)]
 
-    def preview_photo(self, patient: int | str, item: NewPhoto) -> PhotoPreview:
+    def preview_photo(
+        self, patient: int | str, item: NewPhoto, *, batch_first: NewPhoto | None = None
+    ) -> PhotoPreview:
         """Decode and analyse ``item`` exactly as :meth:`add_photos` would, storing nothing.
 
         Uses the patient's current ROI of the photo's view; ``duplicate`` is the
-        stored photo with the same bytes, if any.
+        stored photo with the same bytes, if any. ``batch_first`` is the first
+        photo of the same view in the same upload: when the view has no stored
+        photo yet, it is the baseline that ``item`` is registered to, as
+        :meth:`add_photos` of both together would make it.
 
         Raises
         ------
@@ -459,7 +464,10 @@ class Store(AccountsMixin):
         roi = self.current_roi(patient, view)
         photo = load_photo(item.data, name=item.name)
         pid = self.patient(patient).id
-        ctx = self._view_context(pid, view, roi, batch=(dt.date.max, None, photo))
+        first = photo
+        if batch_first is not None and normalize_view(batch_first.view) == view:
+            first = load_photo(batch_first.data, name=batch_first.name)
+        ctx = self._view_context(pid, view, roi, batch=(dt.date.max, None, first))
         placed = self._place(photo.pixels, photo.sha256, ctx, item=item)
         with self._read() as s:
             same = s.scalar(select(m.Photo).where(m.Photo.sha256 == photo.sha256))
