@@ -49,7 +49,8 @@ from tracker.imaging.register import (
 #: copy, Otsu from an OpenCV histogram (counts move by a few hairs on some photos).
 #: 0.4.0: shafts lying on a neighbour counted, each shaft counted where its midpoint
 #: lies, flat bars burnt in at the edges left out, single-shaft width from shafts only.
-ALGORITHM_VERSION = "0.4.0"
+#: 0.5.0: light hair: its edges at a quarter of its peak, its own colour channel, its scalp read past crowded shafts.
+ALGORITHM_VERSION = "0.5.0"
 #: Close-ups are analysed on a copy scaled so that a typical shaft is about
 #: this wide (never enlarged): wide enough to measure width to a few percent,
 #: small enough that a 12 MP photo is analysed in a fraction of a second.
@@ -451,7 +452,7 @@ def _measure(
         work = pyramid.reduce(factor)
         shaft_width = segment.estimate_shaft_width(work, polarity=polarity)
         contrast = segment.hair_contrast(work, max_width_px=2 * shaft_width, polarity=polarity)
-        work_mask = segment.shaft_mask(contrast, shaft_width_px=shaft_width)
+        work_mask = segment.shaft_mask(contrast, shaft_width_px=shaft_width, polarity=polarity)
         if exclude is not None and exclude.any():
             work_mask = work_mask & ~_resize_mask(exclude[top : height - bottom, left : width - right], work.shape)
         content_roi = (measured_roi[0] - left, measured_roi[1] - top, measured_roi[2], measured_roi[3])

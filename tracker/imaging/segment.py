@@ -28,6 +28,14 @@ Polarity = Literal["dark", "light"]
 #: lines and scales are under 10-15 %.
 HIGH_CONTRAST = 0.35
 LOW_CONTRAST = 0.15
+#: Where a shaft's edge lies, as a share of its peak contrast. A dark shaft
+#: is opaque and about equally dark across: its edge is at half its peak
+#: (full width at half maximum), whatever the blur. A grey, white or blond
+#: shaft is translucent: brightest along its axis, where light crosses the
+#: most hair, it fades towards its rims. Where its excess brightness follows
+#: the length of its chord, half the peak lies at 87 % of its radius, a
+#: quarter at 97 %.
+EDGE_SHARE: dict[Polarity, float] = {"dark": 0.5, "light": 0.25}
 #: A photo whose typical shaft is at least this share of its short side wide
 #: is a close-up (shafts resolved); below, an overview.
 CLOSEUP_MIN_WIDTH_SHARE = 0.01
@@ -67,7 +75,9 @@ def _as_gray(image: np.ndarray, polarity: Polarity = "dark") -> np.ndarray:
     Hair is nearly achromatic (black, grey, white) while scalp, follicle halos
     and shadows are tinted. For dark hair the brightest channel is used (a
     bluish halo stays bright in blue, a black shaft is dark in all three); for
-    light hair the darkest channel (white is bright in all three).
+    light hair the darkest channel (white is bright in all three). The
+    polarity is chosen on this channel; light hair is then measured in the
+    channel of :func:`_light_channel`.
     """
     _check_image(image)
     if image.ndim == 2:
@@ -76,6 +86,37 @@ def _as_gray(image: np.ndarray, polarity: Polarity = "dark") -> np.ndarray:
     r, g, b = image[..., 0], image[..., 1], image[..., 2]
     pick = np.maximum if polarity == "dark" else np.minimum
     return pick(pick(r, g), b)
+
+
+def _line_score(gray: np.ndarray, polarity: Polarity) -> float:
+    """How strongly long lines of `polarity` stand out in a small (H, W) image.
+
+    The mean contrast along the best line less the mean over a square of the
+    same size, summed where it passes HIGH_CONTRAST: a shaft's excess is
+    nearly its full contrast; a blob shorter than the line (glare, scales,
+    flakes, pores) never reaches a quarter of its contrast.
+    """
+    width = max(2.0, min(gray.shape[:2]) / 40)
+    length = max(5, int(6 * width) | 1)
+    c = _relative_contrast(gray, width * 2, polarity, opened=False)
+    excess = line_response(c, length=length) - cv2.blur(c, (length, length))
+    return float(np.sum(excess[excess > HIGH_CONTRAST]))
+
+
+def _light_channel(image: np.ndarray) -> int:
+    """The colour channel (0, 1, 2 for R, G, B) in which light shafts stand out most.
+
+    White and grey hair are bright in every channel and stand out most where
+    the skin is darkest, in blue. Blond hair is yellowish: in blue it is
+    barely brighter than the scalp, its rims not at all, while white flakes
+    and scales are at their brightest there; it stands out in green or red.
+    The channel with the highest :func:`_line_score` on a copy 256 px long is
+    taken.
+    """
+    scale = min(1.0, 256 / max(image.shape[:2]))
+    small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    scores = [_line_score(np.ascontiguousarray(small[..., i]), "light") for i in range(3)]
+    return int(np.argmax(scores))
 
 
 class Pyramid:
@@ -161,7 +202,10 @@ def hair_contrast(
     """Relative contrast of every pixel against the scalp around it.
 
     The scalp brightness is a median over a window three times the widest
-    expected shaft, so shafts, glare and vignetting do not bias it.
+    expected shaft, so shafts, glare and vignetting do not bias it. Light
+    hair is seen in the colour channel of :func:`_light_channel`, and its
+    scalp is read after an opening (see :func:`_relative_contrast`); dark
+    hair in the channel of :func:`_as_gray`.
 
     Parameters
     ----------
@@ -169,7 +213,8 @@ def hair_contrast(
     max_width_px : float
         Widest shaft expected, in pixels of `image`.
     polarity : {'dark', 'light'}
-        'dark' for hair darker than the scalp, 'light' for grey or white hair.
+        'dark' for hair darker than the scalp, 'light' for grey, white or
+        blond hair.
 
     Returns
     -------
@@ -189,7 +234,24 @@ def hair_contrast(
         raise ValueError("max_width_px must be positive; pass the widest shaft in pixels")
     if polarity not in ("dark", "light"):
         raise ValueError("polarity must be 'dark' or 'light'")
-    gray = _as_gray(image, polarity)
+    _check_image(image)
+    if polarity == "dark" or image.ndim == 2:
+        return _relative_contrast(_as_gray(image, polarity), max_width_px, polarity, opened=False)
+    # Touching translucent shafts can fill half the window or more: the
+    # scalp is read after an opening (see _relative_contrast).
+    return _relative_contrast(np.ascontiguousarray(image[..., _light_channel(image)]), max_width_px, polarity, opened=True)
+
+
+def _relative_contrast(gray: np.ndarray, max_width_px: float, polarity: Polarity, *, opened: bool) -> np.ndarray:
+    """:func:`hair_contrast` of one (H, W) uint8 channel.
+
+    With `opened`, bright detail up to half the window wide (shafts,
+    follicular units, flakes) is taken out of the copy the scalp's median is
+    read from: where touching light shafts fill half the window, the median
+    alone reads hair, and their rims fall below it. Dark hair and the choice
+    of polarity do without: where dark hair crowds, the opening would take
+    out the strips of scalp between shafts and make them light lines.
+    """
     # Specular highlights run along a shaft as a stripe narrower than it; a
     # grey opening (closing for light hair) removes such details so that a
     # shaft reads as one dark (or light) band.
@@ -202,6 +264,9 @@ def hair_contrast(
     factor = min(1.0, 13.0 / window)
     small = cv2.resize(gray, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
     k = max(3, int(round(window * factor)) | 1)
+    if opened:
+        d = max(3, (k // 2) | 1)
+        small = cv2.morphologyEx(small, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (d, d)))
     background = cv2.medianBlur(small, k)
     sigma = max(1.0, max_width_px / 4)
     size = (gray.shape[1], gray.shape[0])
@@ -411,7 +476,15 @@ def estimate_shaft_width(image: np.ndarray, *, polarity: Polarity = "dark") -> f
     Strongly contrasted structures are thresholded (Otsu) on a contrast map with
     a generous window; the median of twice the distance transform along their
     ridges is the typical width. Used to set every other size in proportion,
-    so the pipeline adapts to the magnification.
+    so the pipeline adapts to the magnification. For light hair, whose
+    translucent shafts are brightest along the axis, the thresholded cores
+    are first grown out to the shafts' edges (EDGE_SHARE of their peak).
+
+    Parameters
+    ----------
+    image : (H, W, 3) or (H, W) uint8 array
+    polarity : {'dark', 'light'}
+        As for :func:`hair_contrast`.
 
     Returns
     -------
@@ -425,8 +498,20 @@ def estimate_shaft_width(image: np.ndarray, *, polarity: Polarity = "dark") -> f
     >>> 6 <= estimate_shaft_width(img) <= 10
     True
     """
+    return _shaft_width(image, polarity, to_rims=polarity == "light")
+
+
+def _shaft_width(image: np.ndarray, polarity: Polarity, *, to_rims: bool) -> float:
+    """:func:`estimate_shaft_width`; without `to_rims`, the width of the
+    thresholded cores on the channel of :func:`_as_gray` with the plain
+    median scalp (the same for dark hair), which :func:`survey` judges the
+    mode by."""
     # Generous window: 1/8 of the short side holds any shaft of interest.
-    c = hair_contrast(image, max_width_px=max(4.0, min(image.shape[:2]) / 24), polarity=polarity)
+    generous = max(4.0, min(image.shape[:2]) / 24)
+    if to_rims:
+        c = hair_contrast(image, max_width_px=generous, polarity=polarity)
+    else:
+        c = _relative_contrast(_as_gray(image, polarity), generous, polarity, opened=False)
     if float(c.max()) < LOW_CONTRAST:
         return 1.5
     t = max(LOW_CONTRAST, _otsu(c))
@@ -434,6 +519,13 @@ def estimate_shaft_width(image: np.ndarray, *, polarity: Polarity = "dark") -> f
     # line and fall below HIGH_CONTRAST along it.
     along = line_response(c, length=max(5, min(image.shape[:2]) // 12))
     strong = (c > t) & (along > HIGH_CONTRAST)
+    if to_rims:
+        # Otsu's threshold keeps only the bright core of a translucent shaft:
+        # the cores are grown out to where the contrast falls to EDGE_SHARE
+        # of their peak, as :func:`shaft_mask` places a shaft's edges.
+        k = max(3, int(round(generous)) | 1)
+        peak = cv2.dilate(np.where(strong, c, np.float32(0)), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+        strong = _hysteresis((c > LOW_CONTRAST) & (c >= EDGE_SHARE["light"] * peak), strong)
     # The opening drops one- and two-pixel texture that would drag the median down.
     strong = cv2.morphologyEx(strong.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     dist = cv2.distanceTransform(strong, cv2.DIST_L2, 5)
@@ -463,13 +555,7 @@ def choose_polarity(image: np.ndarray) -> Polarity:
     _check_image(image)
     scale = min(1.0, 256 / max(image.shape[:2]))
     small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    width = max(2.0, min(small.shape[:2]) / 40)
-    length = max(5, int(6 * width) | 1)
-    scores = {}
-    for polarity in ("dark", "light"):
-        c = hair_contrast(small, max_width_px=width * 2, polarity=polarity)
-        excess = line_response(c, length=length) - cv2.blur(c, (length, length))
-        scores[polarity] = float(np.sum(excess[excess > HIGH_CONTRAST]))
+    scores = {polarity: _line_score(_as_gray(small, polarity), polarity) for polarity in ("dark", "light")}
     return "dark" if scores["dark"] >= scores["light"] else "light"
 
 
@@ -490,12 +576,14 @@ def shaft_mask(
     shaft_width_px: float,
     high: float = HIGH_CONTRAST,
     low: float = LOW_CONTRAST,
+    polarity: Polarity = "dark",
 ) -> np.ndarray:
     """Mask of hair shafts from a contrast map.
 
     Shafts are found where the line response (:func:`line_response`) passes
     `high`, grown while it stays above `low` (hysteresis); each shaft's edge
-    is then placed where its contrast falls to half its peak.
+    is then placed where its contrast falls to EDGE_SHARE of its peak (half
+    for dark hair).
 
     Parameters
     ----------
@@ -505,6 +593,8 @@ def shaft_mask(
         Typical shaft width; the line length is about 3.4 widths.
     high, low : float
         Hysteresis levels (relative contrast).
+    polarity : {'dark', 'light'}
+        The polarity `contrast` was computed for; it sets EDGE_SHARE.
 
     Returns
     -------
@@ -526,15 +616,16 @@ def shaft_mask(
     # Hysteresis on the response where the contrast itself passes `low`.
     above_low = (contrast > low) & (response > low)
     detected = _hysteresis(above_low, above_low & (response > high))
-    # A shaft's edge is where its contrast falls to half its peak (full width
-    # at half maximum): the true width whatever the blur, and it keeps the
-    # follicle halo and the blurred rim out of the mask. The rule is applied
-    # to contrast smoothed well below the shaft width, so specular speckles
-    # on a shaft do not punch holes in it.
+    # A dark shaft's edge is where its contrast falls to half its peak (full
+    # width at half maximum): the true width whatever the blur, and it keeps
+    # the follicle halo and the blurred rim out of the mask (EDGE_SHARE has
+    # the share for light shafts). The rule is applied to contrast smoothed
+    # well below the shaft width, so specular speckles on a shaft do not
+    # punch holes in it.
     smooth = cv2.GaussianBlur(contrast, (0, 0), max(0.5, w / 6))
     k = max(3, int(round(w)) | 1)
     peak = cv2.dilate(np.where(detected, smooth, np.float32(0)), np.ones((k, k), np.uint8))
-    mask = detected & (smooth >= 0.5 * peak)
+    mask = detected & (smooth >= EDGE_SHARE[polarity] * peak)
     opened = cv2.morphologyEx(mask.view(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     return opened.view(bool)
 
@@ -575,7 +666,7 @@ def segment_closeup(
     if shaft_width_px is None:
         shaft_width_px = estimate_shaft_width(image, polarity=polarity)
     contrast = hair_contrast(image, max_width_px=2 * shaft_width_px, polarity=polarity)
-    return shaft_mask(contrast, shaft_width_px=shaft_width_px)
+    return shaft_mask(contrast, shaft_width_px=shaft_width_px, polarity=polarity)
 
 
 def segment_overview(image: np.ndarray, *, polarity: Polarity | None = None) -> np.ndarray:
@@ -667,7 +758,10 @@ def survey(image: np.ndarray) -> Survey:
     typical shaft is at least CLOSEUP_MIN_WIDTH_SHARE of the short side wide
     (a 70 µm shaft in a field 7 mm high or less, as at 20x and above), and at
     most an eighth of it; in an overview single hairs are a few pixels at
-    most and hair forms large tone regions.
+    most and hair forms large tone regions. The share is that of the lines'
+    bright (or dark) cores, as the bound was set on them: light shafts grown
+    to their rims would make the strips of scalp between the dark hair of an
+    overview pass it.
 
     Parameters
     ----------
@@ -689,8 +783,9 @@ def survey(image: np.ndarray) -> Survey:
     scale = min(1.0, MODE_DETECTION_SIDE / max(image.shape[:2]))
     small = reduce_image(image, scale)
     polarity = choose_polarity(small)
-    width = estimate_shaft_width(small, polarity=polarity)
-    share = width / min(small.shape[:2])
+    core = _shaft_width(small, polarity, to_rims=False)
+    width = core if polarity == "dark" else estimate_shaft_width(small, polarity=polarity)
+    share = core / min(small.shape[:2])
     mode: Mode = "closeup" if CLOSEUP_MIN_WIDTH_SHARE <= share <= 1 / 8 else "overview"
     return Survey(polarity=polarity, shaft_width_px=width / scale, scale=scale, mode=mode)
 
