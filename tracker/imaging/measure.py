@@ -204,10 +204,18 @@ def _shaft_bands(
     # (votes averaged over the band's `band` distances).
     least_votes = MIN_BAND_FILL * shaft_width_px * min_length / band
     score = None
+    votes = None
     rejected = 0
     while len(lengths) < MAX_SHAFTS_PER_GROUP and remaining.sum() >= MIN_BAND_FILL * shaft_width_px * min_length:
         if score is None:
-            votes, angles, distances = hough_line(remaining, theta=BAND_ANGLES)
+            if votes is None:
+                votes, angles, distances = hough_line(remaining, theta=BAND_ANGLES)
+            else:
+                # The votes are counts: those of the hair just taken out are
+                # taken off, rather than every remaining pixel voting again.
+                gone = np.zeros_like(group)
+                gone[ys_all[new], xs_all[new]] = True
+                votes -= hough_line(gone, theta=BAND_ANGLES)[0]
             inside = cv2.blur(votes.astype(np.float32), (1, band), borderType=cv2.BORDER_CONSTANT)
             # Prefer a band along an edge of the hair: its emptier flank holds
             # little hair. A band cutting diagonally through two touching shafts
