@@ -125,8 +125,18 @@ class Pyramid:
             self._copies[size] = self._reduce(factor, size)
         return self._copies[size]
 
-    def _reduce(self, factor: float, size: tuple[int, int]) -> np.ndarray:
-        image = self._levels[0]
+    @property
+    def image(self) -> np.ndarray:
+        """The full-size image."""
+        return self._levels[0]
+
+    def halving(self, size: tuple[int, int]) -> np.ndarray:
+        """The smallest halving of the image still at least `size` (width, height).
+
+        Each halving is a mean of 2 x 2 pixels of the one before (an odd last
+        row or column dropped); the image itself when it cannot be halved once.
+        Kept, so do not modify it.
+        """
         level = 0
         while self._levels[level].shape[1] // 2 >= size[0] and self._levels[level].shape[0] // 2 >= size[1]:
             level += 1
@@ -136,9 +146,12 @@ class Pyramid:
                 self._levels.append(
                     cv2.resize(above[: lh - lh % 2, : lw - lw % 2], (lw // 2, lh // 2), interpolation=cv2.INTER_AREA)
                 )
-        if level == 0:
-            return cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
-        source = self._levels[level]
+        return self._levels[level]
+
+    def _reduce(self, factor: float, size: tuple[int, int]) -> np.ndarray:
+        source = self.halving(size)
+        if source is self._levels[0]:
+            return cv2.resize(source, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
         if source.shape[1] == size[0] and source.shape[0] == size[1]:
             return source
         return cv2.resize(source, size, interpolation=cv2.INTER_LINEAR)
