@@ -426,16 +426,19 @@ def line_response(contrast: np.ndarray, *, length: int) -> np.ndarray:
     height, width = contrast.shape
     padded = cv2.copyMakeBorder(contrast, r, r, r, r, cv2.BORDER_REFLECT)
     response = np.zeros_like(contrast)
-    line = np.empty_like(contrast)
+    # Every piece is filtered into one of two buffers (the first piece of a
+    # line into its own, which then holds the line's sum): no fresh arrays.
+    first, other = np.empty(padded.size, np.float32), np.empty(padded.size, np.float32)
     for pieces in _line_kernel_pieces(length, N_ORIENTATIONS):
         for i, (piece, x0, y0) in enumerate(pieces):
             kh, kw = piece.shape
             window = padded[y0 : y0 + height + kh - 1, x0 : x0 + width + kw - 1]
-            part = cv2.filter2D(window, -1, piece, anchor=(0, 0))[:height, :width]
+            out = (first if i == 0 else other)[: window.size].reshape(window.shape)
+            cv2.filter2D(window, -1, piece, dst=out, anchor=(0, 0))
             if i == 0:
-                line[...] = part
+                line = out[:height, :width]
             else:
-                cv2.add(line, part, dst=line)
+                cv2.add(line, out[:height, :width], dst=line)
         cv2.max(response, line, dst=response)
     return response
 
