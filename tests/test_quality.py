@@ -452,3 +452,16 @@ def test_advice_is_one_plain_sentence_without_banned_words():
         assert text[0].isupper() or text[0].isdigit(), text
         assert text.endswith(".") and ". " not in text, text
         assert not any(word in text.lower() for word in BANNED), text
+
+
+@pytest.mark.parametrize("roi", [None, (0, 0, 2400, 1800), (100, 50, 1800, 1200)])
+def test_a_pyramid_of_the_photo_gives_the_same_report(roi):
+    from tracker.imaging.segment import Pyramid
+
+    img = np.ascontiguousarray(scene((1800, 2400), seed=3))
+    pyramid = Pyramid(img)
+    pyramid.reduce(0.2)  # halvings made before, as the analysis makes them
+    assert assess_quality(img, roi=roi, pyramid=pyramid) == assess_quality(img, roi=roi)
+    # a pyramid of another image is not used
+    other = Pyramid(np.zeros_like(img))
+    assert assess_quality(img, roi=roi, pyramid=other) == assess_quality(img, roi=roi)

@@ -200,11 +200,11 @@ class ScaleFinding:
         return None if self.detection is None else self.detection.to_dict()
 
 
-def _detect_card(pixels: np.ndarray) -> calibrate.CardDetection | None:
-    """:func:`calibrate.detect_card`, first on a copy no longer than CARD_SEARCH_SIDE."""
+def _detect_card(pixels: np.ndarray, pyramid: segment.Pyramid) -> calibrate.CardDetection | None:
+    """:func:`calibrate.detect_card`, first on a copy no longer than CARD_SEARCH_SIDE (from `pyramid`)."""
     h, w = pixels.shape[:2]
     factor = min(1.0, CARD_SEARCH_SIDE / max(h, w))
-    if factor < 1.0 and calibrate.detect_card(segment.reduce_image(pixels, factor), refine=False) is None:
+    if factor < 1.0 and calibrate.detect_card(pyramid.reduce(factor), refine=False) is None:
         return None
     return calibrate.detect_card(pixels)
 
@@ -229,6 +229,7 @@ def find_scale(
     scale_source: ScaleSource | None = None,
     field_width_mm: float | None = None,
     card: bool = True,
+    pyramid: segment.Pyramid | None = None,
 ) -> ScaleFinding:
     """Choose a photo's scale: the calibration card, else a typed scale, else none.
 
@@ -247,6 +248,9 @@ def find_scale(
     card : bool
         Look for the calibration card (``tracker card``). A usable card
         (two markers or more that agree) gives the scale, whatever was typed.
+    pyramid : segment.Pyramid, optional
+        Reduced copies of ``pixels`` to search for the card on (and to keep
+        for the measurement); made here if None.
 
     Returns
     -------
@@ -269,7 +273,9 @@ def find_scale(
             f"field_width_mm must be the photo's field of view in millimetres (positive), got {field_width_mm!r}"
         )
     notes: list[str] = []
-    detection = _detect_card(pixels) if card else None
+    if pyramid is None or pyramid.image is not pixels:
+        pyramid = segment.Pyramid(pixels)
+    detection = _detect_card(pixels, pyramid) if card else None
     if detection is not None:
         mask = _card_mask(detection, pixels.shape)
         if detection.ok:
@@ -367,14 +373,21 @@ def analyze(
         raise ValueError("polarity must be 'dark', 'light' or None (chosen from the photo)")
     if exclude is not None and (not isinstance(exclude, np.ndarray) or exclude.shape != pixels.shape[:2]):
         raise ValueError("exclude must be a bool array of the photo's height and width")
+    # Reduced copies of the photo serve the card search and, unless the card's
+    # white balance changes the photo, the measurement.
+    pyramid = segment.Pyramid(pixels)
     found = find_scale(
-        pixels, px_per_mm=px_per_mm, scale_source=scale_source, field_width_mm=field_width_mm, card=card
+        pixels, px_per_mm=px_per_mm, scale_source=scale_source, field_width_mm=field_width_mm, card=card,
+        pyramid=pyramid,
     )
     if found.wb_gains is not None:
         pixels = calibrate.white_balance(pixels, found.wb_gains)
     if found.card_mask is not None:
         exclude = found.card_mask if exclude is None else (exclude | found.card_mask)
-    result = _measure(pixels, roi=roi, scale=found.scale, mode=mode, polarity=polarity, thin_um=thin_um, exclude=exclude)
+    result = _measure(
+        pixels, roi=roi, scale=found.scale, mode=mode, polarity=polarity, thin_um=thin_um, exclude=exclude,
+        pyramid=pyramid,
+    )
     if found.wb_gains is not None:
         result.parameters["white_balance_gains"] = [round(float(g), 6) for g in found.wb_gains]
     return replace(result, notes=found.notes + result.notes, card=found.card_record())
@@ -389,8 +402,12 @@ def _measure(
     polarity: Polarity | None,
     thin_um: float,
     exclude: np.ndarray | None,
+    pyramid: segment.Pyramid | None = None,
 ) -> Analysis:
-    """The measurement itself, on pixels already white-balanced, with a known scale."""
+    """The measurement itself, on pixels already white-balanced, with a known scale.
+
+    `pyramid` holds reduced copies already made, used only if they are of `pixels`.
+    """
     height, width = pixels.shape[:2]
     roi = (0, 0, width, height) if roi is None else tuple(int(v) for v in roi)
     measure.check_roi(pixels.shape, roi)
@@ -405,10 +422,11 @@ def _measure(
     px_per_mm = scale.px_per_mm
 
     # Every reduced copy comes from one pyramid of halvings of the photo.
-    pyramid = segment.Pyramid(pixels)
+    if pyramid is None or pyramid.image is not pixels:
+        pyramid = segment.Pyramid(pixels)
     if mode == "auto":
         mode = segment.detect_mode(pyramid.reduce(min(1.0, segment.MODE_DETECTION_SIDE / max(height, width))))
-    quality = assess_quality(pixels, mode=mode, roi=roi)
+    quality = assess_quality(pixels, mode=mode, roi=roi, pyramid=pyramid)
     notes: list[str] = []
     parameters: dict[str, Any] = {"mode": mode, "thin_um": thin_um}
     measured_roi = roi  # the ROI less any burnt-in bars
@@ -675,8 +693,10 @@ def analyze_in_view(
     if settings is not None:
         mode = settings.mode  # type: ignore[assignment]
     polarity = None if settings is None else settings.polarity
+    pyramid = segment.Pyramid(pixels)
     found = find_scale(
-        pixels, px_per_mm=px_per_mm, scale_source=scale_source, field_width_mm=field_width_mm, card=card
+        pixels, px_per_mm=px_per_mm, scale_source=scale_source, field_width_mm=field_width_mm, card=card,
+        pyramid=pyramid,
     )
     if found.wb_gains is not None:
         pixels = calibrate.white_balance(pixels, found.wb_gains)
@@ -755,7 +775,8 @@ def analyze_in_view(
             f"the ROI could not be placed ({why}), so the whole photo was measured."
         )
     result = _measure(
-        image, roi=analysed_roi, scale=scale, mode=mode, polarity=polarity, thin_um=thin_um, exclude=exclude
+        image, roi=analysed_roi, scale=scale, mode=mode, polarity=polarity, thin_um=thin_um, exclude=exclude,
+        pyramid=pyramid,  # used only when the whole photo, as it came, is measured
     )
     params = dict(result.parameters)
     params["roi_source"] = source

@@ -17,6 +17,7 @@ from tracker.imaging.segment import (
     _line_kernels,
     _otsu,
     choose_polarity,
+    edge_bars,
     detect_mode,
     estimate_shaft_width,
     hair_contrast,
@@ -541,3 +542,73 @@ def test_bad_shape_is_refused_with_guidance(name, shape):
 def test_bad_parameters_are_refused_with_guidance(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_pyramid_halving_is_the_level_reductions_start_from():
+    img = closeup().image
+    p = Pyramid(img)
+    half = cv2.resize(img[: img.shape[0] // 2 * 2, : img.shape[1] // 2 * 2], None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+    np.testing.assert_array_equal(p.halving((img.shape[1] // 4 + 1, img.shape[0] // 4 + 1)), half)
+    assert p.halving((img.shape[1], img.shape[0])) is img and p.image is img
+
+
+def _edge_bars_in_full(image: np.ndarray) -> tuple[int, int, int, int]:
+    """edge_bars from every line's standard deviation over all its pixels (as it was measured before)."""
+    gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
+    g = gray.astype(np.float32)
+
+    def flat(axis):
+        mean = cv2.reduce(g, axis, cv2.REDUCE_AVG, dtype=cv2.CV_64F).ravel()
+        mean2 = cv2.reduce(cv2.multiply(g, g), axis, cv2.REDUCE_AVG, dtype=cv2.CV_64F).ravel()
+        return np.sqrt(np.maximum(mean2 - mean * mean, 0.0)) < 1.0
+
+    rows, cols = flat(1), flat(0)
+
+    def run(flat):
+        return int(flat.size if flat.all() else np.argmin(flat))
+
+    top, bottom, left, right = run(rows), run(rows[::-1]), run(cols), run(cols[::-1])
+    if top + bottom >= g.shape[0] or left + right >= g.shape[1]:
+        return (0, 0, 0, 0)
+    if rows[top : g.shape[0] - bottom].any() or cols[left : g.shape[1] - right].any():
+        return (0, 0, 0, 0)
+    return top, bottom, left, right
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_edge_bars_equal_the_full_measure_with_nearly_flat_lines(seed):
+    # Bars of one tone, and lines whose deviation is near the level, on
+    # textured and on smooth ground: the bound from every 4th pixel never
+    # decides a line otherwise than the full measure.
+    rng = np.random.default_rng(seed)
+    for _ in range(40):
+        h, w = (int(v) for v in rng.integers(2, 90, 2))
+        shape = (h, w, 3) if rng.random() < 0.5 else (h, w)
+        img = rng.integers(0, 256, shape, dtype=np.uint8) if rng.random() < 0.7 else np.full(shape, 120, np.uint8)
+        for _ in range(int(rng.integers(0, 4))):
+            n, tone = int(rng.integers(0, 12)), int(rng.integers(0, 256))
+            side = int(rng.integers(4))
+            if side == 0:
+                img[:n] = tone
+            elif side == 1:
+                img[h - n :] = tone
+            elif side == 2:
+                img[:, :n] = tone
+            else:
+                img[:, w - n :] = tone
+        for _ in range(int(rng.integers(0, 3))):
+            spread = float(rng.choice([0.3, 0.7, 1.5, 2.5]))
+            if rng.random() < 0.5:
+                r = int(rng.integers(h))
+                img[r] = np.clip(100 + rng.normal(0, spread, img[r].shape), 0, 255).astype(np.uint8)
+            else:
+                c = int(rng.integers(w))
+                img[:, c] = np.clip(100 + rng.normal(0, spread, img[:, c].shape), 0, 255).astype(np.uint8)
+        assert edge_bars(img) == _edge_bars_in_full(img)
+
+
+def test_edge_bars_of_a_generated_closeup_with_a_caption():
+    img = closeup().image.copy()
+    img[:30] = 240
+    img[-12:, :] = 15
+    assert edge_bars(img) == _edge_bars_in_full(img) == (30, 12, 0, 0)

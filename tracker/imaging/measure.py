@@ -194,8 +194,9 @@ def _shaft_bands(
     """The shafts of :func:`shaft_lengths` as ``(length, (x0, y0), (x1, y1))``:
     each shaft's length and the two ends of its axis, in `group`'s pixels."""
     group = np.ascontiguousarray(group, dtype=bool)
-    remaining = group.copy()
     ys_all, xs_all = np.nonzero(group)
+    remaining = np.ones(ys_all.size, bool)  # the group's pixels no shaft took yet
+    left = ys_all.size
     band = max(1, int(round(shaft_width_px))) | 1  # odd: the vote window is centred
     min_length = MIN_SHAFT_LENGTH_WIDTHS * shaft_width_px
     lengths: list[tuple[float, tuple[float, float], tuple[float, float]]] = []
@@ -204,10 +205,18 @@ def _shaft_bands(
     # (votes averaged over the band's `band` distances).
     least_votes = MIN_BAND_FILL * shaft_width_px * min_length / band
     score = None
+    votes = None
     rejected = 0
-    while len(lengths) < MAX_SHAFTS_PER_GROUP and remaining.sum() >= MIN_BAND_FILL * shaft_width_px * min_length:
+    while len(lengths) < MAX_SHAFTS_PER_GROUP and left >= MIN_BAND_FILL * shaft_width_px * min_length:
         if score is None:
-            votes, angles, distances = hough_line(remaining, theta=BAND_ANGLES)
+            if votes is None:
+                votes, angles, distances = hough_line(group, theta=BAND_ANGLES)
+            else:
+                # The votes are counts: those of the hair just taken out are
+                # taken off, rather than every remaining pixel voting again.
+                gone = np.zeros_like(group)
+                gone[ys_all[new], xs_all[new]] = True
+                votes -= hough_line(gone, theta=BAND_ANGLES)[0]
             inside = cv2.blur(votes.astype(np.float32), (1, band), borderType=cv2.BORDER_CONSTANT)
             # Prefer a band along an edge of the hair: its emptier flank holds
             # little hair. A band cutting diagonally through two touching shafts
@@ -228,24 +237,25 @@ def _shaft_bands(
         score[max(0, i - band // 2) : i + band // 2 + 1, max(0, j - 1) : j + 2] = -np.inf
         # The band's extent is measured on all of the group's hair, so a
         # shaft already taken out where it crossed this one leaves no gap.
-        along = -xs_all * np.sin(theta) + ys_all * np.cos(theta)
-        in_band = np.abs(xs_all * np.cos(theta) + ys_all * np.sin(theta) - rho) <= shaft_width_px / 2
-        t = np.sort(along[in_band])
-        if t.size == 0:
+        # (Only the pixels in the band are followed further.)
+        in_band = np.flatnonzero(np.abs(xs_all * np.cos(theta) + ys_all * np.sin(theta) - rho) <= shaft_width_px / 2)
+        if in_band.size == 0:
             continue
+        along = -xs_all[in_band] * np.sin(theta) + ys_all[in_band] * np.cos(theta)
+        t = np.sort(along)
         # The longest stretch of the band with no gap wider than a shaft.
         breaks = np.flatnonzero(np.diff(t) > shaft_width_px)
-        starts, ends = np.r_[0, breaks + 1], np.r_[breaks, t.size - 1]
+        starts, ends = np.concatenate(([0], breaks + 1)), np.append(breaks, t.size - 1)
         k = int(np.argmax(t[ends] - t[starts]))
         t0, t1 = t[starts[k]], t[ends[k]]
         length = t1 - t0 + 1
-        stretch = in_band & (along >= t0) & (along <= t1)
-        new = stretch & remaining[ys_all, xs_all]
+        stretch = (along >= t0) & (along <= t1)
+        fresh = stretch & remaining[in_band]
         # Well filled, and at least half of it hair no earlier shaft took.
         area = shaft_width_px * length
         # A further shaft in a piece must be longer than a follicle opening.
         least = min_length if not lengths else MIN_SIDE_SHAFT_WIDTHS * shaft_width_px
-        if length < least or stretch.sum() < MIN_BAND_FILL * area or new.sum() < MIN_NEW_SHARE * area:
+        if length < least or stretch.sum() < MIN_BAND_FILL * area or fresh.sum() < MIN_NEW_SHARE * area:
             # A shaft fanning out of the same follicle as an earlier one at a
             # small angle, or lying beside it, shares much of its band with
             # that shaft's hair. It is still a shaft where the hair no earlier
@@ -253,13 +263,13 @@ def _shaft_bands(
             # hair fills its own stretch as a shaft does (a strip left over
             # beside a wide shaft, or a follicle halo tapering off it, fills
             # it at most half).
-            run = _longest_filled_run(along[new], shaft_width_px)
-            new &= (along >= run[0]) & (along <= run[1]) if run is not None else False
+            run = _longest_filled_run(along[fresh], shaft_width_px)
+            fresh &= (along >= run[0]) & (along <= run[1]) if run is not None else False
             if (
                 run is None
                 or run[1] - run[0] + 1 < MIN_SIDE_SHAFT_WIDTHS * shaft_width_px
                 # the rest of a bent shaft, beyond an earlier one's end
-                or not _beside(xs_all[new], ys_all[new], taken, shaft_width_px)
+                or not _beside(xs_all[in_band[fresh]], ys_all[in_band[fresh]], taken, shaft_width_px)
             ):
                 rejected += 1
                 if rejected > MAX_REJECTED_BANDS:
@@ -267,7 +277,9 @@ def _shaft_bands(
                 continue
             t0, t1 = run
             length = t1 - t0 + 1
-        remaining[ys_all[new], xs_all[new]] = False
+        new = in_band[fresh]
+        remaining[new] = False
+        left -= new.size
         score = None
         c, s = float(np.cos(theta)), float(np.sin(theta))
         ends = tuple((float(rho * c - t * s), float(rho * s + t * c)) for t in (t0, t1))

@@ -20,11 +20,14 @@ they have not yet been checked against real photos.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import cv2
 import numpy as np
 from skimage.util import img_as_ubyte
+
+if TYPE_CHECKING:
+    from tracker.imaging.segment import Pyramid
 
 __all__ = ["Check", "QualityReport", "Status", "assess_quality"]
 
@@ -182,6 +185,7 @@ def assess_quality(
     *,
     mode: Literal["closeup", "overview"] = "closeup",
     roi: tuple[int, int, int, int] | None = None,
+    pyramid: Pyramid | None = None,
 ) -> QualityReport:
     """Check whether a scalp photo is fit for measurement.
 
@@ -196,6 +200,9 @@ def assess_quality(
     roi : (x, y, w, h), optional
         Region of interest in image pixels. Sharpness, exposure and glare are
         measured inside it only; resolution always refers to the whole photo.
+    pyramid : Pyramid, optional
+        Reduced copies of ``image`` (8-bit) already made: with no ROI or one
+        covering the whole photo, its halvings are used rather than made again.
 
     Returns
     -------
@@ -234,9 +241,13 @@ def assess_quality(
     # Nearest-neighbour sampling keeps clipped and glare pixels as they are,
     # so their shares estimate those of the full-resolution photo.
     sample = cv2.resize(region, size, interpolation=cv2.INTER_NEAREST)
+    if pyramid is not None and pyramid.image is rgb and (w, h) == (width, height):
+        start = pyramid.halving(size)  # the same halvings _downscale_gray makes
+    else:
+        start = region
     return QualityReport(
         checks=(
-            _sharpness(_downscale_gray(region, size)),
+            _sharpness(_downscale_gray(start, size)),
             _exposure(cv2.cvtColor(sample, cv2.COLOR_RGB2GRAY)),
             _glare(sample, mode),
             _resolution(width, height, mode),
