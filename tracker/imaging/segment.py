@@ -36,7 +36,7 @@ N_ORIENTATIONS = 12
 #: :func:`hair_contrast` smooths the scalp brightness with a Gaussian of a
 #: quarter of the widest shaft; one wider than twice this (pixels) runs on a
 #: reduced copy where it is this wide.
-BACKGROUND_BLUR_SIGMA = 2.0
+BACKGROUND_BLUR_SIGMA = 3.0
 #: :func:`survey` (and so :func:`detect_mode`) looks at a copy of the photo
 #: this long on its long side.
 MODE_DETECTION_SIDE = 1024
@@ -76,6 +76,33 @@ def _as_gray(image: np.ndarray, polarity: Polarity = "dark") -> np.ndarray:
     r, g, b = image[..., 0], image[..., 1], image[..., 2]
     pick = np.maximum if polarity == "dark" else np.minimum
     return pick(pick(r, g), b)
+
+
+def disk(size: int) -> np.ndarray:
+    """A round structuring element `size` pixels across (odd) that is the same
+    turned or flipped: OpenCV's MORPH_ELLIPSE is wider than it is tall, so
+    it is joined with its transpose.
+
+    Examples
+    --------
+    >>> disk(3)
+    array([[0, 1, 0],
+           [1, 1, 1],
+           [0, 1, 0]], dtype=uint8)
+    >>> bool((disk(7) == disk(7).T).all())
+    True
+    """
+    if size < 1 or size % 2 == 0:
+        raise ValueError(f"size must be a positive odd number of pixels, got {size}")
+    ellipse = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
+    return ellipse | ellipse.T
+
+
+def _scaled_size(shape: tuple[int, ...], factor: float) -> tuple[int, int]:
+    """``(width, height)`` of an image of `shape` scaled by `factor`. Given as
+    the size rather than the factor, OpenCV maps the whole image onto the
+    whole copy, so a flipped image gives the flipped copy."""
+    return max(1, int(round(shape[1] * factor))), max(1, int(round(shape[0] * factor)))
 
 
 class Pyramid:
@@ -119,8 +146,7 @@ class Pyramid:
         image = self._levels[0]
         if factor >= 1.0:
             return image
-        h, w = image.shape[:2]
-        size = (max(1, int(round(w * factor))), max(1, int(round(h * factor))))
+        size = _scaled_size(image.shape, factor)
         if size not in self._copies:
             self._copies[size] = self._reduce(factor, size)
         return self._copies[size]
@@ -133,15 +159,20 @@ class Pyramid:
             if level == len(self._levels):
                 above = self._levels[-1]
                 lh, lw = above.shape[:2]
-                self._levels.append(
-                    cv2.resize(above[: lh - lh % 2, : lw - lw % 2], (lw // 2, lh // 2), interpolation=cv2.INTER_AREA)
-                )
+                # An odd side is reduced by a little more than 2 (all of it
+                # averaged, no edge row dropped), so a flipped photo gives
+                # the flipped copy.
+                self._levels.append(cv2.resize(above, (lw // 2, lh // 2), interpolation=cv2.INTER_AREA))
         if level == 0:
-            return cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
+            return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
         source = self._levels[level]
         if source.shape[1] == size[0] and source.shape[0] == size[1]:
             return source
-        return cv2.resize(source, size, interpolation=cv2.INTER_LINEAR)
+        # In floating point: OpenCV's 8-bit linear path rounds its horizontal
+        # and vertical passes differently, so a turned photo would not give
+        # the turned copy.
+        copy = cv2.resize(source.astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
+        return np.rint(copy, out=copy).astype(source.dtype)
 
 
 def reduce_image(image: np.ndarray, factor: float) -> np.ndarray:
@@ -195,12 +226,14 @@ def hair_contrast(
     # shaft reads as one dark (or light) band.
     k = int(round(max_width_px / 4)) | 1  # odd, so the result is not shifted
     if k >= 3:
-        disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
-        gray = cv2.morphologyEx(gray, cv2.MORPH_OPEN if polarity == "dark" else cv2.MORPH_CLOSE, disk)
+        gray = cv2.morphologyEx(gray, cv2.MORPH_OPEN if polarity == "dark" else cv2.MORPH_CLOSE, disk(k))
     # The median is taken on a copy small enough that the window is ~13 px.
     window = 3.0 * max_width_px
     factor = min(1.0, 13.0 / window)
-    small = cv2.resize(gray, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
+    # (in floating point, rounded back for the median: OpenCV's 8-bit path rounds
+    # rows and columns differently, so a turned photo would not give the turned copy)
+    small = cv2.resize(gray.astype(np.float32), _scaled_size(gray.shape, factor), interpolation=cv2.INTER_AREA)
+    small = np.rint(small, out=small).astype(np.uint8)
     k = max(3, int(round(window * factor)) | 1)
     background = cv2.medianBlur(small, k)
     sigma = max(1.0, max_width_px / 4)
@@ -212,11 +245,11 @@ def hair_contrast(
         # the smooth result is brought to full size: the same surface to a
         # small fraction of a grey level inside the frame, at a fraction of the cost.
         middle = (max(1, round(size[0] * scale)), max(1, round(size[1] * scale)))
-        background = cv2.resize(background, middle, interpolation=cv2.INTER_LINEAR).astype(np.float32)
+        background = cv2.resize(background.astype(np.float32), middle, interpolation=cv2.INTER_LINEAR)
         background = cv2.GaussianBlur(background, (0, 0), BACKGROUND_BLUR_SIGMA)
         background = cv2.resize(background, size, interpolation=cv2.INTER_LINEAR)
     else:
-        background = cv2.resize(background, size, interpolation=cv2.INTER_LINEAR).astype(np.float32)
+        background = cv2.resize(background.astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
         background = cv2.GaussianBlur(background, (0, 0), sigma)
     # Both polarities are a ratio to the scalp's own brightness, so a change of
     # exposure leaves them unchanged and white flakes on light skin stay faint.
@@ -290,17 +323,31 @@ def edge_bars(image: np.ndarray) -> tuple[int, int, int, int]:
 
 
 def _line_kernels(length: int, n: int) -> list[np.ndarray]:
-    kernels = []
+    """Line kernels at the orientations ``pi * i / n`` (x right, y down).
+
+    Lines up to 45 degrees are drawn (and made symmetric about their centre);
+    the others are their mirror images, so the set maps onto itself exactly
+    when a photo is flipped or turned by a quarter: the line response, and
+    what follows from it, does not depend on how the camera was held.
+    """
+    if n % 4:
+        raise ValueError("the number of orientations must be a multiple of 4")
     c = (length - 1) / 2
-    for i in range(n):
+    drawn = []
+    for i in range(n // 4 + 1):
         theta = np.pi * i / n
         k = np.zeros((length, length), np.float32)
         dx, dy = np.cos(theta) * c, np.sin(theta) * c
         p0 = (int(round(c - dx)), int(round(c - dy)))
         p1 = (int(round(c + dx)), int(round(c + dy)))
         cv2.line(k, p0, p1, 1.0, 1, cv2.LINE_AA)
-        kernels.append(k / k.sum())
-    return kernels
+        k = (k + k[::-1, ::-1]) / 2
+        if 4 * i == n:  # the diagonal is its own mirror image across it
+            k = (k + k.T) / 2
+        drawn.append(k / k.sum())
+    kernels = drawn + [drawn[n // 2 - i].T for i in range(n // 4 + 1, n // 2 + 1)]
+    kernels += [kernels[n - i][:, ::-1] for i in range(n // 2 + 1, n)]
+    return [np.ascontiguousarray(k) for k in kernels]
 
 
 #: OpenCV filters a float image through the DFT once a kernel has 130 cells or
@@ -462,7 +509,7 @@ def choose_polarity(image: np.ndarray) -> Polarity:
     """
     _check_image(image)
     scale = min(1.0, 256 / max(image.shape[:2]))
-    small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    small = cv2.resize(image, _scaled_size(image.shape, scale), interpolation=cv2.INTER_AREA)
     width = max(2.0, min(small.shape[:2]) / 40)
     length = max(5, int(6 * width) | 1)
     scores = {}
