@@ -49,7 +49,9 @@ from tracker.imaging.register import (
 #: copy, Otsu from an OpenCV histogram (counts move by a few hairs on some photos).
 #: 0.4.0: shafts lying on a neighbour counted, each shaft counted where its midpoint
 #: lies, flat bars burnt in at the edges left out, single-shaft width from shafts only.
-#: 0.5.0: light hair: its edges at a quarter of its peak, its own colour channel, its scalp read past crowded shafts.
+#: 0.5.0: light hair: its edges at a quarter of its peak, its own colour channel, its scalp read past crowded shafts;
+#: segmentation turns and flips with the photo (mirrored line kernels, symmetric disk, resizes by size),
+#: the reduced background blur at sigma 3.
 ALGORITHM_VERSION = "0.5.0"
 #: Close-ups are analysed on a copy scaled so that a typical shaft is about
 #: this wide (never enlarged): wide enough to measure width to a few percent,

@@ -44,7 +44,7 @@ N_ORIENTATIONS = 12
 #: :func:`hair_contrast` smooths the scalp brightness with a Gaussian of a
 #: quarter of the widest shaft; one wider than twice this (pixels) runs on a
 #: reduced copy where it is this wide.
-BACKGROUND_BLUR_SIGMA = 2.0
+BACKGROUND_BLUR_SIGMA = 3.0
 #: :func:`survey` (and so :func:`detect_mode`) looks at a copy of the photo
 #: this long on its long side.
 MODE_DETECTION_SIDE = 1024
@@ -115,9 +115,36 @@ def _light_channel(image: np.ndarray) -> int:
     taken.
     """
     scale = min(1.0, 256 / max(image.shape[:2]))
-    small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    small = cv2.resize(image, _scaled_size(image.shape, scale), interpolation=cv2.INTER_AREA)
     scores = [_line_score(np.ascontiguousarray(small[..., i]), "light") for i in range(3)]
     return int(np.argmax(scores))
+
+
+def disk(size: int) -> np.ndarray:
+    """A round structuring element `size` pixels across (odd) that is the same
+    turned or flipped: OpenCV's MORPH_ELLIPSE is wider than it is tall, so
+    it is joined with its transpose.
+
+    Examples
+    --------
+    >>> disk(3)
+    array([[0, 1, 0],
+           [1, 1, 1],
+           [0, 1, 0]], dtype=uint8)
+    >>> bool((disk(7) == disk(7).T).all())
+    True
+    """
+    if size < 1 or size % 2 == 0:
+        raise ValueError(f"size must be a positive odd number of pixels, got {size}")
+    ellipse = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size))
+    return ellipse | ellipse.T
+
+
+def _scaled_size(shape: tuple[int, ...], factor: float) -> tuple[int, int]:
+    """``(width, height)`` of an image of `shape` scaled by `factor`. Given as
+    the size rather than the factor, OpenCV maps the whole image onto the
+    whole copy, so a flipped image gives the flipped copy."""
+    return max(1, int(round(shape[1] * factor))), max(1, int(round(shape[0] * factor)))
 
 
 class Pyramid:
@@ -161,8 +188,7 @@ class Pyramid:
         image = self._levels[0]
         if factor >= 1.0:
             return image
-        h, w = image.shape[:2]
-        size = (max(1, int(round(w * factor))), max(1, int(round(h * factor))))
+        size = _scaled_size(image.shape, factor)
         if size not in self._copies:
             self._copies[size] = self._reduce(factor, size)
         return self._copies[size]
@@ -175,8 +201,9 @@ class Pyramid:
     def halving(self, size: tuple[int, int]) -> np.ndarray:
         """The smallest halving of the image still at least `size` (width, height).
 
-        Each halving is a mean of 2 x 2 pixels of the one before (an odd last
-        row or column dropped); the image itself when it cannot be halved once.
+        Each halving is a mean of 2 x 2 pixels of the one before (an odd side
+        is averaged whole, reduced by a little more than 2); the image itself
+        when it cannot be halved once.
         Kept, so do not modify it.
         """
         level = 0
@@ -185,18 +212,23 @@ class Pyramid:
             if level == len(self._levels):
                 above = self._levels[-1]
                 lh, lw = above.shape[:2]
-                self._levels.append(
-                    cv2.resize(above[: lh - lh % 2, : lw - lw % 2], (lw // 2, lh // 2), interpolation=cv2.INTER_AREA)
-                )
+                # An odd side is reduced by a little more than 2 (all of it
+                # averaged, no edge row dropped), so a flipped photo gives
+                # the flipped copy.
+                self._levels.append(cv2.resize(above, (lw // 2, lh // 2), interpolation=cv2.INTER_AREA))
         return self._levels[level]
 
     def _reduce(self, factor: float, size: tuple[int, int]) -> np.ndarray:
         source = self.halving(size)
         if source is self._levels[0]:
-            return cv2.resize(source, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
+            return cv2.resize(source, size, interpolation=cv2.INTER_AREA)
         if source.shape[1] == size[0] and source.shape[0] == size[1]:
             return source
-        return cv2.resize(source, size, interpolation=cv2.INTER_LINEAR)
+        # In floating point: OpenCV's 8-bit linear path rounds its horizontal
+        # and vertical passes differently, so a turned photo would not give
+        # the turned copy.
+        copy = cv2.resize(source.astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
+        return np.rint(copy, out=copy).astype(source.dtype)
 
 
 def reduce_image(image: np.ndarray, factor: float) -> np.ndarray:
@@ -271,16 +303,18 @@ def _relative_contrast(gray: np.ndarray, max_width_px: float, polarity: Polarity
     # shaft reads as one dark (or light) band.
     k = int(round(max_width_px / 4)) | 1  # odd, so the result is not shifted
     if k >= 3:
-        disk = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
-        gray = cv2.morphologyEx(gray, cv2.MORPH_OPEN if polarity == "dark" else cv2.MORPH_CLOSE, disk)
+        gray = cv2.morphologyEx(gray, cv2.MORPH_OPEN if polarity == "dark" else cv2.MORPH_CLOSE, disk(k))
     # The median is taken on a copy small enough that the window is ~13 px.
     window = 3.0 * max_width_px
     factor = min(1.0, 13.0 / window)
-    small = cv2.resize(gray, None, fx=factor, fy=factor, interpolation=cv2.INTER_AREA)
+    # (in floating point, rounded back for the median: OpenCV's 8-bit path rounds
+    # rows and columns differently, so a turned photo would not give the turned copy)
+    small = cv2.resize(gray.astype(np.float32), _scaled_size(gray.shape, factor), interpolation=cv2.INTER_AREA)
+    small = np.rint(small, out=small).astype(np.uint8)
     k = max(3, int(round(window * factor)) | 1)
     if opened:
         d = max(3, (k // 2) | 1)
-        small = cv2.morphologyEx(small, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (d, d)))
+        small = cv2.morphologyEx(small, cv2.MORPH_OPEN, disk(d))
     background = cv2.medianBlur(small, k)
     sigma = max(1.0, max_width_px / 4)
     size = (gray.shape[1], gray.shape[0])
@@ -291,11 +325,11 @@ def _relative_contrast(gray: np.ndarray, max_width_px: float, polarity: Polarity
         # the smooth result is brought to full size: the same surface to a
         # small fraction of a grey level inside the frame, at a fraction of the cost.
         middle = (max(1, round(size[0] * scale)), max(1, round(size[1] * scale)))
-        background = cv2.resize(background, middle, interpolation=cv2.INTER_LINEAR).astype(np.float32)
+        background = cv2.resize(background.astype(np.float32), middle, interpolation=cv2.INTER_LINEAR)
         background = cv2.GaussianBlur(background, (0, 0), BACKGROUND_BLUR_SIGMA)
         background = cv2.resize(background, size, interpolation=cv2.INTER_LINEAR)
     else:
-        background = cv2.resize(background, size, interpolation=cv2.INTER_LINEAR).astype(np.float32)
+        background = cv2.resize(background.astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
         background = cv2.GaussianBlur(background, (0, 0), sigma)
     # Both polarities are a ratio to the scalp's own brightness, so a change of
     # exposure leaves them unchanged and white flakes on light skin stay faint.
@@ -406,17 +440,31 @@ def _flat_lines(image: np.ndarray, axis: int) -> np.ndarray:
 
 
 def _line_kernels(length: int, n: int) -> list[np.ndarray]:
-    kernels = []
+    """Line kernels at the orientations ``pi * i / n`` (x right, y down).
+
+    Lines up to 45 degrees are drawn (and made symmetric about their centre);
+    the others are their mirror images, so the set maps onto itself exactly
+    when a photo is flipped or turned by a quarter: the line response, and
+    what follows from it, does not depend on how the camera was held.
+    """
+    if n % 4:
+        raise ValueError("the number of orientations must be a multiple of 4")
     c = (length - 1) / 2
-    for i in range(n):
+    drawn = []
+    for i in range(n // 4 + 1):
         theta = np.pi * i / n
         k = np.zeros((length, length), np.float32)
         dx, dy = np.cos(theta) * c, np.sin(theta) * c
         p0 = (int(round(c - dx)), int(round(c - dy)))
         p1 = (int(round(c + dx)), int(round(c + dy)))
         cv2.line(k, p0, p1, 1.0, 1, cv2.LINE_AA)
-        kernels.append(k / k.sum())
-    return kernels
+        k = (k + k[::-1, ::-1]) / 2
+        if 4 * i == n:  # the diagonal is its own mirror image across it
+            k = (k + k.T) / 2
+        drawn.append(k / k.sum())
+    kernels = drawn + [drawn[n // 2 - i].T for i in range(n // 4 + 1, n // 2 + 1)]
+    kernels += [kernels[n - i][:, ::-1] for i in range(n // 2 + 1, n)]
+    return [np.ascontiguousarray(k) for k in kernels]
 
 
 #: OpenCV filters a float image through the DFT once a kernel has 130 cells or
@@ -578,7 +626,7 @@ def _shaft_width(image: np.ndarray, polarity: Polarity, *, to_rims: bool) -> flo
         # the cores are grown out to where the contrast falls to EDGE_SHARE
         # of their peak, as :func:`shaft_mask` places a shaft's edges.
         k = max(3, int(round(generous)) | 1)
-        peak = cv2.dilate(np.where(strong, c, np.float32(0)), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+        peak = cv2.dilate(np.where(strong, c, np.float32(0)), disk(k))
         strong = _hysteresis((c > LOW_CONTRAST) & (c >= EDGE_SHARE["light"] * peak), strong)
     # The opening drops one- and two-pixel texture that would drag the median down.
     strong = cv2.morphologyEx(strong.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
@@ -608,7 +656,7 @@ def choose_polarity(image: np.ndarray) -> Polarity:
     """
     _check_image(image)
     scale = min(1.0, 256 / max(image.shape[:2]))
-    small = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    small = cv2.resize(image, _scaled_size(image.shape, scale), interpolation=cv2.INTER_AREA)
     scores = {polarity: _line_score(_as_gray(small, polarity), polarity) for polarity in ("dark", "light")}
     return "dark" if scores["dark"] >= scores["light"] else "light"
 
