@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import cv2
+import pytest
 from _app_util import ACCOUNTS, Clinic, closeup_png, run_page
 
 from tracker.store import NewPhoto, Store
@@ -35,8 +36,17 @@ def _open(clinic, use_clinic):
     return run_page("new_visit", "dr.test", query={"patient": "P-A"})
 
 
-def test_each_upload_says_how_it_registered(tmp_path, use_clinic):
-    clinic, again = _clinic(tmp_path)
+@pytest.mark.parametrize(
+    ("roi", "registered_ends", "failed_starts", "failed_says"),
+    [
+        # with a region: the failed photo is measured whole and its region can be placed by hand
+        (True, ").", "Place the region by hand for this photo", "could not be registered to the baseline photo"),
+        # no region yet: nothing to place, so the advice is to retake the photo
+        (False, "no region set yet.", "Retake this photo from the same spot and distance", "the whole photo is measured"),
+    ],
+)
+def test_each_upload_says_how_it_registered(tmp_path, use_clinic, roi, registered_ends, failed_starts, failed_says):
+    clinic, again = _clinic(tmp_path, roi=roi)
     at = _open(clinic, use_clinic)
     at.file_uploader(key="visit_photos_0").set_value(
         [("again.png", again, "image/png"), ("other.png", closeup_png(5), "image/png")]
@@ -44,26 +54,11 @@ def test_each_upload_says_how_it_registered(tmp_path, use_clinic):
     at.run()
     assert not at.exception
     captions = [c.value for c in at.caption]
-    assert any(c.startswith("Registered to the baseline photo (score ") for c in captions)
+    assert any(c.startswith("Registered to the baseline photo (score ") and c.endswith(registered_ends) for c in captions)
     warnings = [w.value for w in at.warning]
-    assert len(warnings) == 1 and warnings[0].startswith("Place the region by hand for this photo")
-    assert "could not be registered to the baseline photo" in warnings[0]
+    assert len(warnings) == 1 and warnings[0].startswith(failed_starts)
+    assert failed_says in warnings[0]
     assert "No scale: no calibration card found and none typed." in captions
-
-
-def test_without_a_region_a_failed_registration_says_to_retake(tmp_path, use_clinic):
-    clinic, again = _clinic(tmp_path, roi=False)
-    at = _open(clinic, use_clinic)
-    at.file_uploader(key="visit_photos_0").set_value(
-        [("again.png", again, "image/png"), ("other.png", closeup_png(5), "image/png")]
-    )
-    at.run()
-    assert not at.exception
-    captions = [c.value for c in at.caption]
-    assert any(c.startswith("Registered to the baseline photo (score ") and c.endswith("no region set yet.") for c in captions)
-    warnings = [w.value for w in at.warning]
-    assert len(warnings) == 1 and warnings[0].startswith("Retake this photo from the same spot and distance")
-    assert "the whole photo is measured" in warnings[0]
 
 
 def test_two_photos_of_a_new_view_the_second_registers_to_the_first(tmp_path, use_clinic):
