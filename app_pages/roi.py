@@ -73,7 +73,9 @@ for i, place in enumerate(placements):
         source, quad = "unregistered", None
     if current is None and source in ("baseline", "registered") and roi == (0, 0, W, H):
         source = "whole_photo" if source == "baseline" else source
-    level, words = describe_placement(source, None if reg is None else reg.score, "" if reg is None else reg.reason)
+    level, words = describe_placement(
+        source, None if reg is None else reg.score, "" if reg is None else reg.reason, where="below"
+    )
     column = columns[i % 4]
     picture = draw_quad(thumb, quad * scale + (scale - 1) / 2) if quad is not None else thumb
     column.image(picture, caption=f"{dates[photo.visit_id]:%d %b %Y} · {photo.name}")

@@ -369,6 +369,8 @@ def test_placement_words():
     assert describe_placement("registered", 0.1)[0] == "weak"
     level, words = describe_placement("unregistered", 0.0, "too few matching features")
     assert level == "failed" and "by hand" in words and "too few matching features" in words
+    assert "(Region of interest page)" in words
+    assert "(below)" in describe_placement("unregistered", 0.0, where="below")[1]
     text = " ".join(
         [*ROI_SOURCE_WORDS.values(), *(w for s in ROI_SOURCE_WORDS for w in describe_placement(s, 0.5, "why"))]
     )

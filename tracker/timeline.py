@@ -141,8 +141,13 @@ ROI_SOURCE_WORDS = {
 }
 
 
-def describe_placement(roi_source: str, score: float | None = None, reason: str = "") -> tuple[str, str]:
+def describe_placement(
+    roi_source: str, score: float | None = None, reason: str = "", *, where: str = "Region of interest page"
+) -> tuple[str, str]:
     """``(level, words)`` for how a photo's ROI was placed; level is 'ok', 'weak' or 'failed'.
+
+    `where` says where the region is placed by hand: the page's name, or
+    ``"below"`` on the page that holds the controls.
 
     Examples
     --------
@@ -152,6 +157,8 @@ def describe_placement(roi_source: str, score: float | None = None, reason: str 
     'weak'
     >>> describe_placement("unregistered", 0.0, "too few matching features")[1]
     'Place the region by hand for this photo (Region of interest page), or retake it from the same spot as the baseline photo: it could not be registered to the baseline photo (too few matching features), so the whole photo was measured.'
+    >>> describe_placement("registered", 0.2, where="below")[1]
+    'Check that the region covers the same scalp as on the baseline photo, or place it by hand (below): the registration to the baseline photo is weak (score 0.20).'
     """
     if roi_source == "baseline":
         return "ok", "Baseline photo: the region is drawn on it."
@@ -163,14 +170,14 @@ def describe_placement(roi_source: str, score: float | None = None, reason: str 
         if score is not None and score < WEAK_REGISTRATION_SCORE:
             return "weak", (
                 "Check that the region covers the same scalp as on the baseline photo, or place it by hand "
-                f"(Region of interest page): the registration to the baseline photo is weak (score {score:.2f})."
+                f"({where}): the registration to the baseline photo is weak (score {score:.2f})."
             )
         return "ok", f"Registered to the baseline photo (score {score:.2f})." if score is not None else (
             "Registered to the baseline photo."
         )
     why = f" ({reason})" if reason else ""
     return "failed", (
-        "Place the region by hand for this photo (Region of interest page), or retake it from the same "
+        f"Place the region by hand for this photo ({where}), or retake it from the same "
         f"spot as the baseline photo: it could not be registered to the baseline photo{why}, so the whole "
         "photo was measured."
     )

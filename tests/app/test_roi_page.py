@@ -24,7 +24,7 @@ def test_shows_the_baseline_and_every_photo_of_the_view(clinic, use_clinic):
     assert len(at.image) == 1 + 4 + 3
     assert at.caption[0].value == "No region set yet: the whole photo is measured."
     warnings = [w.value for w in at.warning]
-    assert len(warnings) == 3 and all(w.startswith("Place the region by hand for this photo") for w in warnings)
+    assert len(warnings) == 3 and all(w.startswith("Place the region by hand for this photo (below)") for w in warnings)
     assert all("could not be registered to the baseline photo" in w for w in warnings)
     assert at.slider(key="roi_x_closeup:vertex").value == (0, 384)
     assert at.slider(key="roi_y_closeup:vertex").value == (0, 288)
