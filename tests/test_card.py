@@ -123,9 +123,3 @@ def test_user_visible_text_has_no_banned_words():
     for word in BANNED_WORDS:
         assert word not in text
         assert word not in source
-
-
-def test_docstring_examples():
-    import doctest
-
-    assert doctest.testmod(card_module).failed == 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import doctest
 import hashlib
 import io
 import json
@@ -18,8 +17,14 @@ import pytest
 import tifffile
 from PIL import ExifTags, Image, ImageOps
 
-from tracker import photo as photo_module
-from tracker.photo import MAX_PIXELS, CaptureMetadata, Photo, PhotoError, load_photo, read_photo
+from tracker.photo import (
+    MAX_PIXELS,
+    CaptureMetadata,
+    Photo,
+    PhotoError,
+    load_photo,
+    read_photo,
+)
 
 pillow_heif.register_heif_opener()
 
@@ -670,7 +675,3 @@ def test_read_photo_errors_name_the_file(tmp_path):
     empty.write_bytes(b"")
     with pytest.raises(PhotoError, match=r"^zero\.png: the file is empty"):
         read_photo(empty)
-
-
-def test_docstring_examples():
-    assert doctest.testmod(photo_module, optionflags=doctest.ELLIPSIS).failed == 0

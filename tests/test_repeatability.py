@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import doctest
 import math
 
 import numpy as np
 import pytest
 
-from tracker import repeatability
 from tracker.repeatability import (
     pooled_sd,
     repeatability_coefficient,
@@ -118,7 +116,3 @@ def test_pooled_cv_with_zero_grand_mean_raises():
 def test_unknown_method():
     with pytest.raises(ValueError, match="method"):
         retest_cv(VISITS, method="median")
-
-
-def test_docstring_examples():
-    assert doctest.testmod(repeatability).failed == 0

@@ -7,13 +7,10 @@ card to the photo and the colour cast it applied.
 
 from __future__ import annotations
 
-import doctest
-
 import cv2
 import numpy as np
 import pytest
 
-from tracker.imaging import calibrate
 from tracker.imaging.calibrate import (
     CARD,
     card_points_to_image,
@@ -279,7 +276,3 @@ def test_to_dict_is_plain_data():
     record = json.loads(json.dumps(d.to_dict()))
     assert record["ok"] is True and record["marker_ids"] == [0, 1, 2, 3]
     assert abs(record["px_per_mm"] - 6.0) < 0.02
-
-
-def test_docstring_examples():
-    assert doctest.testmod(calibrate).failed == 0

@@ -7,13 +7,11 @@ baseline (MovedPhoto.to_baseline).
 
 from __future__ import annotations
 
-import doctest
 import json
 
 import numpy as np
 import pytest
 
-from tracker.imaging import register as register_module
 from tracker.imaging.register import (
     Registration,
     map_points,
@@ -389,7 +387,3 @@ def test_registration_record_is_plain_data(closeups):
     assert record["ok"] is True and len(record["matrix"]) == 3
     product = np.asarray(record["matrix"]) @ reg.inverse
     np.testing.assert_allclose(product / product[2, 2], np.eye(3), atol=1e-9)
-
-
-def test_docstring_examples():
-    assert doctest.testmod(register_module).failed == 0
