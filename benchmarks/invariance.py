@@ -43,13 +43,13 @@ def _load(source: tuple[str, object]) -> np.ndarray:
     return render_closeup(seed=int(value), shape=(768, 1024)).image
 
 
-def _one(job: tuple[tuple[str, object], int]) -> dict[str, tuple[float, int]]:
-    source, crop_top = job
+def _one(job: tuple[tuple[str, object], int, tuple[str, ...]]) -> dict[str, tuple[float, int]]:
+    source, crop_top, names = job
     image = _load(source)[crop_top:]
     base = analyze(image, mode="closeup")
     out = {}
-    for name, transform in TRANSFORMS.items():
-        a = analyze(transform(image), mode="closeup")
+    for name in names:
+        a = analyze(TRANSFORMS[name](image), mode="closeup")
         rel = 100.0 * abs(a.coverage_pct - base.coverage_pct) / max(base.coverage_pct, 1e-9)
         out[name] = (rel, abs(a.hair_count - base.hair_count))
     return out
@@ -62,7 +62,12 @@ def main() -> None:
     parser.add_argument("--limit", type=int, default=40, help="photos to use (an even sample)")
     parser.add_argument("--synthetic", type=int, default=20, help="generated photos when no --images")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--only", nargs="+", choices=list(TRANSFORMS), metavar="TRANSFORM",
+        help=f"measure only these transforms (of: {', '.join(repr(t) for t in TRANSFORMS)})",
+    )
     args = parser.parse_args()
+    names = tuple(t for t in TRANSFORMS if not args.only or t in args.only)
     if args.images:
         files = sorted(p for p in args.images.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
         files = files[:: max(1, len(files) // args.limit)][: args.limit]
@@ -70,10 +75,10 @@ def main() -> None:
     else:
         sources = [("synthetic", 500 + i) for i in range(args.synthetic)]
     with ProcessPoolExecutor(args.workers) as pool:
-        results = list(pool.map(_one, [(s, args.crop_top) for s in sources]))
+        results = list(pool.map(_one, [(s, args.crop_top, names) for s in sources]))
     print(f"{len(results)} photos")
     print(f"{'transform':18} {'coverage change % (median / p95)':>34} {'count change (median / p95 / max)':>36}")
-    for name in TRANSFORMS:
+    for name in names:
         cov = np.array([r[name][0] for r in results])
         cnt = np.array([r[name][1] for r in results])
         print(
