@@ -52,7 +52,9 @@ from tracker.imaging.register import (
 #: 0.5.0: light hair: its edges at a quarter of its peak, its own colour channel, its scalp read past crowded shafts;
 #: segmentation turns and flips with the photo (mirrored line kernels, symmetric disk, resizes by size),
 #: the reduced background blur at sigma 3.
-ALGORITHM_VERSION = "0.5.0"
+#: 0.6.0: dense scalps: the shaft search in a tangle goes on while shafts are found (a
+#: limit of shafts per group that grows with its hair, failed bands counted in a row).
+ALGORITHM_VERSION = "0.6.0"
 #: Close-ups are analysed on a copy scaled so that a typical shaft is about
 #: this wide (never enlarged): wide enough to measure width to a few percent,
 #: small enough that a 12 MP photo is analysed in a fraction of a second.

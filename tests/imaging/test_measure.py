@@ -157,6 +157,28 @@ def test_shaft_lengths_does_not_modify_its_input():
     np.testing.assert_array_equal(mask, before)
 
 
+@pytest.mark.parametrize("teeth", [13, 16])
+def test_a_tangle_of_more_shafts_than_the_usual_limit_keeps_them_all(teeth):
+    # A comb: `teeth` upright shafts all crossed by one long shaft make one
+    # connected piece of teeth + 1 shafts (a dense scalp's tangle); the limit
+    # on shafts per group grows with the group's hair.
+    lines = [((15, 150), (15 + 22 * teeth, 150))]
+    lines += [((25 + 22 * k, 60), (25 + 22 * k, 240)) for k in range(teeth)]
+    mask = draw(lines, shape=(300, 40 + 22 * teeth))
+    assert len(shaft_lengths(mask, shaft_width_px=8)) == teeth + 1
+    assert [g.hairs for g in find_hair_groups(mask, shaft_width_px=8)] == [teeth + 1]
+
+
+def test_failed_bands_end_the_search_only_when_they_come_in_a_row():
+    # Nine shafts crossing at random angles: on the way the search tries more
+    # than MAX_REJECTED_BANDS bands that run across the tangle, but each shaft
+    # found starts the count again, so the last shaft is still found.
+    lines = [((228, 114), (72, 174)), ((218, 107), (43, 140)), ((157, 162), (41, 174)),
+             ((104, 81), (233, 177)), ((10, 163), (170, 166)), ((198, 45), (65, 139)),
+             ((72, 76), (149, 164)), ((144, 127), (29, 197)), ((46, 97), (174, 137))]
+    assert len(shaft_lengths(draw(lines, shape=(240, 240)), shaft_width_px=8)) == 9
+
+
 # --- find_hair_groups ------------------------------------------------------------------
 
 

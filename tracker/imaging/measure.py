@@ -46,10 +46,16 @@ MIN_NEW_SHARE = 0.5
 #: out of the same follicle at a small angle, or touching it) needs a
 #: stretch this long that only its own hair fills.
 MIN_SIDE_SHAFT_WIDTHS = 4.0
-#: Orientations tried for a band (every 2 degrees) and most shafts in a group.
+#: Orientations tried for a band (every 2 degrees).
 BAND_ANGLES = np.deg2rad(np.arange(-90.0, 90.0, 2.0))
+#: Most shafts in a group: this many, or more in a large tangle of crossing
+#: and touching shafts (dense scalps): one per shortest shaft's worth of hair
+#: (MIN_SHAFT_LENGTH_WIDTHS square shaft widths), so the limit grows with the
+#: group instead of cutting off the shafts of a tangle.
 MAX_SHAFTS_PER_GROUP = 12
-#: Bands that fail to be shafts before the search in a group ends.
+#: Bands in a row that fail to be shafts before the search in a group ends;
+#: each shaft found starts the count again, so a tangle of many shafts gets
+#: as many tries per shaft as a pair does.
 MAX_REJECTED_BANDS = 4
 
 
@@ -207,7 +213,8 @@ def _shaft_bands(
     score = None
     votes = None
     rejected = 0
-    while len(lengths) < MAX_SHAFTS_PER_GROUP and left >= MIN_BAND_FILL * shaft_width_px * min_length:
+    most = max(MAX_SHAFTS_PER_GROUP, int(ys_all.size // (shaft_width_px * min_length)))
+    while len(lengths) < most and left >= MIN_BAND_FILL * shaft_width_px * min_length:
         if score is None:
             if votes is None:
                 votes, angles, distances = hough_line(group, theta=BAND_ANGLES)
@@ -278,6 +285,7 @@ def _shaft_bands(
             t0, t1 = run
             length = t1 - t0 + 1
         new = in_band[fresh]
+        rejected = 0  # a shaft: the next one gets its own tries
         remaining[new] = False
         left -= new.size
         score = None
