@@ -52,7 +52,9 @@ from tracker.imaging.register import (
 #: 0.5.0: light hair: its edges at a quarter of its peak, its own colour channel, its scalp read past crowded shafts;
 #: segmentation turns and flips with the photo (mirrored line kernels, symmetric disk, resizes by size),
 #: the reduced background blur at sigma 3.
-ALGORITHM_VERSION = "0.5.0"
+#: 0.6.0: overviews: light fall-off divided out, hair where nearer the hair level than the scalp level
+#: (single thin strands kept, specks dropped by size); a view's 'auto' mode told from the whole photo.
+ALGORITHM_VERSION = "0.6.0"
 #: Close-ups are analysed on a copy scaled so that a typical shaft is about
 #: this wide (never enlarged): wide enough to measure width to a few percent,
 #: small enough that a 12 MP photo is analysed in a fraction of a second.
@@ -668,7 +670,8 @@ def analyze_in_view(
         The view's mode and polarity (from the baseline); chosen from this
         photo when None (as for the baseline itself).
     mode : {'auto', 'closeup', 'overview'}
-        The mode when ``settings`` is None (e.g. 'closeup' for a close-up view).
+        The mode when ``settings`` is None (e.g. 'closeup' for a close-up view);
+        'auto' is told from the whole photo, not from the cut-out about the ROI.
     px_per_mm, scale_source, field_width_mm, thin_um, card
         As for :func:`analyze`.
 
@@ -703,6 +706,11 @@ def analyze_in_view(
     if found.wb_gains is not None:
         pixels = calibrate.white_balance(pixels, found.wb_gains)
     h, w = pixels.shape[:2]
+    if mode == "auto":
+        # The mode is the whole photo's: a cut-out of an overview, enlarged
+        # about the ROI, can look like a close-up (strands a few pixels wide).
+        whole = pyramid if found.wb_gains is None else segment.Pyramid(pixels)
+        mode = segment.detect_mode(whole.reduce(min(1.0, segment.MODE_DETECTION_SIDE / max(h, w))))
     notes = list(found.notes)
     placement: dict[str, Any] = {"baseline_roi": None if roi is None else [int(v) for v in roi]}
     image = pixels
