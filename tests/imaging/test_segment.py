@@ -15,6 +15,7 @@ from tracker.imaging.segment import (
     _hysteresis,
     _light_channel,
     _line_kernels,
+    _masked_percentile,
     _otsu,
     choose_polarity,
     edge_bars,
@@ -478,6 +479,22 @@ def test_segment_overview_follows_the_light_polarity():
     img[:, :30] = 220
     assert segment_overview(img, polarity="light").mean() == pytest.approx(0.3, abs=0.01)
     assert segment_overview(img, polarity="dark").mean() == pytest.approx(0.7, abs=0.01)
+
+
+@pytest.mark.parametrize("turn", TURNS)
+def test_segment_overview_turns_with_the_photo(turn):
+    img = small_overview(1)
+    m = segment_overview(img, polarity="dark")
+    turned = segment_overview(np.ascontiguousarray(TURNS[turn](img)), polarity="dark")
+    assert turned.mean() == pytest.approx(m.mean(), abs=0.002)
+    assert np.mean(turned != TURNS[turn](m)) < 0.005
+
+
+@pytest.mark.parametrize("q", [5.0, 25.0, 50.0, 95.0])
+def test_masked_percentile_equals_numpy(q):
+    v = smooth_noise((120, 160), seed=3)
+    mask = v > np.quantile(v, 0.3)
+    assert _masked_percentile(v, mask, q) == pytest.approx(np.percentile(v[mask], q), abs=1e-3 * np.ptp(v))
 
 
 def test_scalp_light_recovers_a_smooth_fall_off():
