@@ -527,6 +527,8 @@ def test_scalp_light_keeps_its_range():
 def test_scalp_light_refuses_mismatched_shapes():
     with pytest.raises(ValueError, match="same shape"):
         scalp_light(np.ones((10, 10), np.float32), np.ones((10, 11), bool))
+    with pytest.raises(ValueError, match="bool mask"):
+        scalp_light(np.ones((10, 10), np.float32), np.ones((10, 10), np.uint8))
 
 
 def smooth_noise(shape, *, seed=0, sigma=6.0) -> np.ndarray:

@@ -821,8 +821,11 @@ def scalp_light(gray: np.ndarray, scalp: np.ndarray) -> np.ndarray:
     >>> bool(np.allclose(light, g, rtol=0.02))
     True
     """
-    if gray.ndim != 2 or scalp.shape != gray.shape:
-        raise ValueError("gray must be an (H, W) array and scalp a bool mask of the same shape")
+    if gray.ndim != 2 or scalp.shape != gray.shape or scalp.dtype != bool:
+        raise ValueError(
+            f"gray must be an (H, W) array and scalp a bool mask of the same shape, got {gray.shape} and "
+            f"{scalp.shape} {scalp.dtype}; pass one photo's grey levels and e.g. gray > threshold"
+        )
     h, w = gray.shape
     step = max(1, int(np.sqrt(h * w / 40000)))
     yy, xx = np.mgrid[0:h:step, 0:w:step]
@@ -882,6 +885,18 @@ def segment_overview(image: np.ndarray, *, polarity: Polarity | None = None) -> 
     achromatic, scalp is skin-toned; dark hair is assumed for grayscale
     photos). Specks smaller than a few pixels are dropped; single thin
     strands are kept.
+
+    Parameters
+    ----------
+    image : (H, W, 3) or (H, W) uint8 array
+    polarity : {'dark', 'light'}, optional
+        Hair darker or lighter than the scalp; fix it per view
+        (:func:`choose_overview_polarity` of the baseline photo).
+
+    Returns
+    -------
+    (H, W) bool array
+        True where hair is.
 
     Examples
     --------
