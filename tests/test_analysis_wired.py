@@ -149,3 +149,38 @@ def test_find_scale_ignores_a_lone_marker_for_scale():
     # one marker seen: no scale from it, but its area is left out and the user is told
     assert f.card_mask is not None and f.card_mask[50 + 80, 20 + 80]
     assert any("cannot give the scale" in n for n in f.notes)
+
+
+@functools.cache
+def moved_overview():
+    # the evaluation's first overview scene, with two of its extreme recaptures
+    h, w = 480, 640
+    moves = [
+        CameraMove(),
+        CameraMove(dx=-0.05 * w, dy=0.05 * h, rotation_deg=-10.0, scale=0.9, brightness=0.8),
+        CameraMove(dx=0.05 * w, dy=0.05 * h, rotation_deg=10.0, scale=1.1, brightness=1.2),
+    ]
+    return render_moved_series(seed=100, moves=moves, kind="overview", shape=(h, w), coverage=0.55, skin="light",
+                               pattern="whorl", jpeg_quality=90)
+
+
+def test_an_overview_view_takes_its_mode_from_the_whole_photo():
+    # the cut-out about the ROI, enlarged, looks like a close-up; the photo does not
+    base = moved_overview()[0].image.image
+    b = analyze_in_view(base, roi=(128, 96, 384, 288), is_baseline=True)
+    assert b.roi_source == "baseline"
+    assert view_settings(b) == ViewSettings("overview", "dark")
+
+
+def test_overview_recaptures_20_percent_darker_or_brighter_give_the_same_coverage():
+    base, *recaptures = moved_overview()
+    roi = (128, 96, 384, 288)
+    b = analyze_in_view(base.image.image, roi=roi, is_baseline=True)
+    settings = view_settings(b)
+    for photo in recaptures:
+        reg = register_to_baseline(photo.image.image, base.image.image)
+        assert reg.ok
+        f = analyze_in_view(photo.image.image, roi=roi, registration=reg, settings=settings)
+        assert f.roi_source == "registered" and f.mode == "overview"
+        # the unchanged scalp, moved, turned, zoomed and lit 20 % differently: within 3 %
+        assert abs(f.coverage_pct / b.coverage_pct - 1) < 0.03

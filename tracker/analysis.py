@@ -54,6 +54,8 @@ from tracker.imaging.register import (
 #: the reduced background blur at sigma 3.
 #: 0.6.0: dense scalps: the shaft search in a tangle goes on while shafts are found (a
 #: limit of shafts per group that grows with its hair, failed bands counted in a row).
+#: overviews: light fall-off divided out, hair where nearer the hair level than the scalp level
+#: (single thin strands kept, specks dropped by size); a view's 'auto' mode told from the whole photo.
 ALGORITHM_VERSION = "0.6.0"
 #: Close-ups are analysed on a copy scaled so that a typical shaft is about
 #: this wide (never enlarged): wide enough to measure width to a few percent,
@@ -670,7 +672,8 @@ def analyze_in_view(
         The view's mode and polarity (from the baseline); chosen from this
         photo when None (as for the baseline itself).
     mode : {'auto', 'closeup', 'overview'}
-        The mode when ``settings`` is None (e.g. 'closeup' for a close-up view).
+        The mode when ``settings`` is None (e.g. 'closeup' for a close-up view);
+        'auto' is told from the whole photo, not from the cut-out about the ROI.
     px_per_mm, scale_source, field_width_mm, thin_um, card
         As for :func:`analyze`.
 
@@ -705,6 +708,11 @@ def analyze_in_view(
     if found.wb_gains is not None:
         pixels = calibrate.white_balance(pixels, found.wb_gains)
     h, w = pixels.shape[:2]
+    if mode == "auto":
+        # The mode is the whole photo's: a cut-out of an overview, enlarged
+        # about the ROI, can look like a close-up (strands a few pixels wide).
+        whole = pyramid if found.wb_gains is None else segment.Pyramid(pixels)
+        mode = segment.detect_mode(whole.reduce(min(1.0, segment.MODE_DETECTION_SIDE / max(h, w))))
     notes = list(found.notes)
     placement: dict[str, Any] = {"baseline_roi": None if roi is None else [int(v) for v in roi]}
     image = pixels

@@ -15,6 +15,7 @@ from tracker.imaging.segment import (
     _hysteresis,
     _light_channel,
     _line_kernels,
+    _masked_percentile,
     _otsu,
     choose_polarity,
     edge_bars,
@@ -24,6 +25,7 @@ from tracker.imaging.segment import (
     hair_contrast,
     line_response,
     reduce_image,
+    scalp_light,
     segment_closeup,
     segment_overview,
     shaft_mask,
@@ -414,6 +416,119 @@ def test_segment_overview_splits_two_tones():
 def test_segment_overview_with_dark_polarity_measures_coverage(overview):
     m = segment_overview(overview.image, polarity="dark")
     assert 100 * m.mean() == pytest.approx(overview.coverage_pct(), abs=6.0)
+
+
+@functools.cache
+def small_overview(seed: int) -> np.ndarray:
+    """A generated overview at phone-preview size, JPEG as phones save it (cached)."""
+    img = render_overview(seed=seed, shape=(480, 640), coverage=0.4, jpeg_quality=90).image
+    img.flags.writeable = False
+    return img
+
+
+def overview_cov(img: np.ndarray) -> float:
+    return 100.0 * float(segment_overview(img, polarity="dark").mean())
+
+
+def lit(img: np.ndarray, gain) -> np.ndarray:
+    return np.clip(np.round(img * np.asarray(gain, np.float32)), 0, 255).astype(np.uint8)
+
+
+def test_segment_overview_keeps_single_thin_strands():
+    # 2 px strands 20 px apart on light skin: 10 % of the pixels are hair; an
+    # opening of 3 px removed them all, smoothing before Otsu doubled them
+    img = np.full((200, 300, 3), (222, 204, 204), np.uint8)
+    for x in range(10, 290, 20):
+        img[:, x : x + 2] = 40
+    assert 100 * segment_overview(img).mean() == pytest.approx(100 * 28 / 300, abs=0.5)
+
+
+def test_segment_overview_drops_specks():
+    img = np.full((200, 300, 3), (222, 204, 204), np.uint8)
+    img[:, :100] = 40
+    img[50:52, 200:202] = 40  # a 2 x 2 speck on the scalp
+    m = segment_overview(img)
+    assert m[:, :100].all() and not m[:, 100:].any()
+
+
+@pytest.mark.parametrize("seed", [1, 3])
+def test_segment_overview_ignores_light_falling_off_across_the_frame(seed):
+    # light 25 % down on the left, 15 % up on the right (vignetting, a lamp to one side)
+    img = small_overview(seed)
+    ramp = np.linspace(0.75, 1.15, img.shape[1])[None, :, None]
+    assert overview_cov(lit(img, ramp)) == pytest.approx(overview_cov(img), abs=1.0)
+
+
+@pytest.mark.parametrize("seed", [1, 3])
+@pytest.mark.parametrize("gain", [0.8, 1.2])
+def test_segment_overview_does_not_depend_on_the_exposure(seed, gain):
+    # 20 % brighter clips the lightest scalp at 255
+    img = small_overview(seed)
+    assert overview_cov(lit(img, gain)) == pytest.approx(overview_cov(img), abs=0.5)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_segment_overview_hardly_moves_with_blur(seed):
+    # a recapture resampled onto the baseline's grid is a little blurrier
+    img = small_overview(seed)
+    assert overview_cov(cv2.GaussianBlur(img, (0, 0), 0.8)) == pytest.approx(overview_cov(img), abs=1.5)
+
+
+def test_segment_overview_follows_the_light_polarity():
+    img = np.full((100, 100, 3), (112, 80, 62), np.uint8)
+    img[:, :30] = 220
+    assert segment_overview(img, polarity="light").mean() == pytest.approx(0.3, abs=0.01)
+    assert segment_overview(img, polarity="dark").mean() == pytest.approx(0.7, abs=0.01)
+
+
+@pytest.mark.parametrize("turn", TURNS)
+def test_segment_overview_turns_with_the_photo(turn):
+    img = small_overview(1)
+    m = segment_overview(img, polarity="dark")
+    turned = segment_overview(np.ascontiguousarray(TURNS[turn](img)), polarity="dark")
+    assert turned.mean() == pytest.approx(m.mean(), abs=0.002)
+    assert np.mean(turned != TURNS[turn](m)) < 0.005
+
+
+@pytest.mark.parametrize("q", [5.0, 25.0, 50.0, 95.0])
+def test_masked_percentile_equals_numpy(q):
+    v = smooth_noise((120, 160), seed=3)
+    mask = v > np.quantile(v, 0.3)
+    assert _masked_percentile(v, mask, q) == pytest.approx(np.percentile(v[mask], q), abs=1e-3 * np.ptp(v))
+
+
+def test_scalp_light_recovers_a_smooth_fall_off():
+    yy, xx = np.mgrid[0:120, 0:160].astype(np.float32)
+    light = 200 * (1 - 0.2 * ((xx / 160 - 0.4) ** 2 + (yy / 120 - 0.6) ** 2))
+    gray = light.copy()
+    gray[:, ::8] *= 0.3  # hair, not used for the fit
+    scalp = np.ones(gray.shape, bool)
+    scalp[:, ::8] = False
+    np.testing.assert_allclose(scalp_light(gray, scalp), light, rtol=0.005)
+
+
+def test_scalp_light_is_flat_without_enough_scalp():
+    gray = np.linspace(50, 250, 100 * 100, dtype=np.float32).reshape(100, 100)
+    scalp = np.zeros(gray.shape, bool)
+    scalp[0, :10] = True
+    out = scalp_light(gray, scalp)
+    assert np.ptp(out) == 0 and out[0, 0] == pytest.approx(np.median(gray[scalp]))
+
+
+def test_scalp_light_keeps_its_range():
+    # a fit on one corner of scalp cannot run away over the rest of the frame
+    yy, xx = np.mgrid[0:100, 0:100].astype(np.float32)
+    gray = 50 + 3 * xx + 3 * yy
+    scalp = (xx < 20) & (yy < 20)
+    out = scalp_light(gray, scalp)
+    assert out.max() / np.median(out) <= 1.6 + 1e-4 and np.median(out) / out.min() <= 1.6 + 1e-4
+
+
+def test_scalp_light_refuses_mismatched_shapes():
+    with pytest.raises(ValueError, match="same shape"):
+        scalp_light(np.ones((10, 10), np.float32), np.ones((10, 11), bool))
+    with pytest.raises(ValueError, match="bool mask"):
+        scalp_light(np.ones((10, 10), np.float32), np.ones((10, 10), np.uint8))
 
 
 def smooth_noise(shape, *, seed=0, sigma=6.0) -> np.ndarray:

@@ -771,33 +771,164 @@ def segment_closeup(
     return shaft_mask(contrast, shaft_width_px=shaft_width_px, polarity=polarity)
 
 
+#: Overview photos: the smooth fall-off of the light across the frame
+#: (vignetting, a lamp off to one side) is divided out by a quadratic fitted
+#: to the log brightness of the visible scalp; it is trusted within this
+#: factor of its median (a fit extrapolated over hair-covered corners is not).
+OVERVIEW_LIGHT_RANGE = 1.6
+#: Overview photos: the hair level is this percentile of the hair side of
+#: Otsu's split (its core, not the mixed pixels at the edges of strands), the
+#: scalp level the median of the scalp side; a pixel is hair where it is
+#: nearer the hair level than the scalp level (at least half covered, as the
+#: truth of a drawn strand is).
+OVERVIEW_HAIR_PERCENTILE = 25.0
+#: Overview photos: Gaussian smoothing (pixels) of the luminance before it is
+#: thresholded, against sensor noise and JPEG blocks.
+OVERVIEW_SMOOTH_SIGMA = 0.5
+
+
+def _overview_speck_px(shape: tuple[int, ...]) -> int:
+    """Connected hair regions smaller than this (pixels) are specks, not hair."""
+    k = max(3, int(min(shape[:2]) / 300) | 1)
+    return k * k
+
+
+def scalp_light(gray: np.ndarray, scalp: np.ndarray) -> np.ndarray:
+    """Smooth light level across a photo, from the scalp pixels in it.
+
+    A quadratic surface fitted (least squares) to the log grey level of the
+    ``scalp`` pixels, so that dividing by it takes out vignetting and light
+    falling off across the frame without following the hair. The surface is
+    kept within :data:`OVERVIEW_LIGHT_RANGE` of its median; without enough
+    scalp (fewer than 64 pixels) it is flat.
+
+    Parameters
+    ----------
+    gray : (H, W) float32 array
+        Grey levels (> 0 where they count).
+    scalp : (H, W) bool array
+        The pixels known to be scalp.
+
+    Returns
+    -------
+    (H, W) float32 array
+        The light level, in grey levels, at every pixel.
+
+    Examples
+    --------
+    >>> g = np.tile(np.linspace(100, 200, 64, dtype=np.float32), (48, 1))
+    >>> light = scalp_light(g, g > 0)
+    >>> bool(np.allclose(light, g, rtol=0.02))
+    True
+    """
+    if gray.ndim != 2 or scalp.shape != gray.shape or scalp.dtype != bool:
+        raise ValueError(
+            f"gray must be an (H, W) array and scalp a bool mask of the same shape, got {gray.shape} and "
+            f"{scalp.shape} {scalp.dtype}; pass one photo's grey levels and e.g. gray > threshold"
+        )
+    h, w = gray.shape
+    step = max(1, int(np.sqrt(h * w / 40000)))
+    yy, xx = np.mgrid[0:h:step, 0:w:step]
+    keep = scalp[::step, ::step] & (gray[::step, ::step] > 0)
+    if np.count_nonzero(keep) < 64:
+        level = float(np.median(gray[scalp])) if scalp.any() else float(gray.mean())
+        return np.full((h, w), max(level, 1e-3), np.float32)
+
+    def terms(x: np.ndarray, y: np.ndarray) -> list[np.ndarray]:
+        return [np.ones_like(x), x, y, x * x, x * y, y * y]
+
+    x, y = xx[keep] / w - 0.5, yy[keep] / h - 0.5
+    a = np.stack(terms(x, y), 1)
+    coef, *_ = np.linalg.lstsq(a, np.log(gray[::step, ::step][keep].astype(np.float64)), rcond=None)
+    gx = (np.arange(w, dtype=np.float32) / w - 0.5)[None, :]
+    gy = (np.arange(h, dtype=np.float32) / h - 0.5)[:, None]
+    log_light = sum(np.float32(c) * t for c, t in zip(coef, terms(gx, gy), strict=True))
+    log_light = np.broadcast_to(log_light, (h, w)).astype(np.float32)
+    mid = float(np.median(log_light[::step, ::step]))
+    span = float(np.log(OVERVIEW_LIGHT_RANGE))
+    return np.exp(np.clip(log_light, mid - span, mid + span)).astype(np.float32)
+
+
+def _masked_percentile(values: np.ndarray, mask: np.ndarray, q: float, bins: int = 4096) -> float:
+    """Percentile ``q`` of a float32 map's values under a non-empty bool ``mask``.
+
+    From a histogram of ``bins`` bins spanning the map's range (OpenCV's,
+    several times faster than sorting), interpolated within the bin.
+    """
+    lo, hi = cv2.minMaxLoc(values)[:2]
+    if lo == hi:
+        return float(lo)
+    top = float(np.nextafter(np.float32(hi), np.float32(np.inf)))
+    hist = cv2.calcHist([values], [0], mask.view(np.uint8), [bins], [lo, top]).ravel()
+    cdf = np.cumsum(hist, dtype=np.float64)
+    target = q / 100.0 * cdf[-1]
+    i = min(int(np.searchsorted(cdf, target)), bins - 1)
+    below = cdf[i - 1] if i else 0.0
+    frac = (target - below) / hist[i] if hist[i] else 0.0
+    return float(lo + (i + frac) * (top - lo) / bins)
+
+
 def segment_overview(image: np.ndarray, *, polarity: Polarity | None = None) -> np.ndarray:
     """Mask of hair mass against visible scalp in an overview photo.
 
-    Hair mass and scalp form two tone populations; Otsu's threshold on the
-    smoothed luminance separates them, so the result does not depend on the
-    exposure. Without a given polarity, the hair is the less coloured side
-    (black, grey and white hair are nearly achromatic, scalp is skin-toned;
-    dark hair is assumed for grayscale photos). Small specks are removed.
+    Hair and scalp form two tone populations. The luminance is divided by the
+    light level across the frame (:func:`scalp_light`, fitted on the scalp
+    side of Otsu's threshold), so vignetting and uneven light count for
+    nothing; Otsu's threshold then splits the two sides again, and a pixel is
+    hair where its level is nearer the hair level (a low percentile of the
+    hair side: the core of strands) than the scalp level (the scalp side's
+    median). Both levels come from the photo itself, so the result does not
+    depend on the exposure, and a threshold half-way between them does not
+    move a strand's edge when the photo is more or less blurred (or
+    resampled onto a baseline's grid). Without a given polarity, the hair is
+    the less coloured side (black, grey and white hair are nearly
+    achromatic, scalp is skin-toned; dark hair is assumed for grayscale
+    photos). Specks smaller than a few pixels are dropped; single thin
+    strands are kept.
+
+    Parameters
+    ----------
+    image : (H, W, 3) or (H, W) uint8 array
+    polarity : {'dark', 'light'}, optional
+        Hair darker or lighter than the scalp; fix it per view
+        (:func:`choose_overview_polarity` of the baseline photo).
+
+    Returns
+    -------
+    (H, W) bool array
+        True where hair is.
 
     Examples
     --------
     >>> img = np.full((100, 100, 3), 210, np.uint8); img[:, :60] = 35
     >>> round(float(segment_overview(img).mean()), 2)
     0.6
+    >>> lit = (img * np.linspace(0.8, 1.15, 100)[:, None, None]).astype(np.uint8)
+    >>> round(float(segment_overview(lit).mean()), 2)
+    0.6
     """
     _check_image(image)
     gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
-    smooth = cv2.GaussianBlur(gray, (0, 0), 1.0)
-    if int(smooth.max()) == int(smooth.min()):
+    if int(gray.max()) == int(gray.min()):
         return np.zeros(gray.shape, bool)
-    t = threshold_otsu(smooth)
     if polarity is None:
-        polarity = _overview_polarity(image, smooth, t)
-    mask = smooth <= t if polarity == "dark" else smooth > t
-    k = max(3, int(min(gray.shape) / 300) | 1)
-    mask = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_OPEN, np.ones((k, k), np.uint8))
-    return mask.astype(bool)
+        smooth = cv2.GaussianBlur(gray, (0, 0), 1.0)
+        polarity = _overview_polarity(image, smooth, threshold_otsu(smooth))
+    fine = cv2.GaussianBlur(gray.astype(np.float32), (0, 0), OVERVIEW_SMOOTH_SIGMA)
+    t = _otsu(fine)
+    scalp = fine > t if polarity == "dark" else fine <= t
+    flat = fine / scalp_light(fine, scalp)  # 1 on lit scalp, whatever the exposure
+    t = _otsu(flat)
+    hair_side, scalp_side = (flat <= t, flat > t) if polarity == "dark" else (flat > t, flat <= t)
+    if not hair_side.any() or not scalp_side.any():
+        return np.zeros(gray.shape, bool)
+    q = OVERVIEW_HAIR_PERCENTILE if polarity == "dark" else 100.0 - OVERVIEW_HAIR_PERCENTILE
+    cut = (_masked_percentile(flat, hair_side, q) + _masked_percentile(flat, scalp_side, 50.0)) / 2
+    mask = (flat <= cut) if polarity == "dark" else (flat > cut)
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    keep = stats[:, cv2.CC_STAT_AREA] >= _overview_speck_px(gray.shape)
+    keep[0] = False
+    return keep[labels]
 
 
 def _overview_polarity(image: np.ndarray, smooth: np.ndarray, t: float) -> Polarity:
