@@ -56,6 +56,8 @@ from tracker.imaging.register import (
 #: limit of shafts per group that grows with its hair, failed bands counted in a row).
 #: overviews: light fall-off divided out, hair where nearer the hair level than the scalp level
 #: (single thin strands kept, specks dropped by size); a view's 'auto' mode told from the whole photo.
+#: A tangle of six shafts or more gets twelve failed bands in a row; shafts ending where the
+#: photo shows nothing (outside it, under the card) are cut there.
 ALGORITHM_VERSION = "0.6.0"
 #: Close-ups are analysed on a copy scaled so that a typical shaft is about
 #: this wide (never enlarged): wide enough to measure width to a few percent,
@@ -477,11 +479,15 @@ def _measure(
         shaft_width = segment.estimate_shaft_width(work, polarity=polarity)
         contrast = segment.hair_contrast(work, max_width_px=2 * shaft_width, polarity=polarity)
         work_mask = segment.shaft_mask(contrast, shaft_width_px=shaft_width, polarity=polarity)
+        work_unknown = None  # outside the photo or under the card: shafts may go on there
         if exclude is not None and exclude.any():
-            work_mask = work_mask & ~_resize_mask(exclude[top : height - bottom, left : width - right], work.shape)
+            work_unknown = _resize_mask(exclude[top : height - bottom, left : width - right], work.shape)
+            work_mask = work_mask & ~work_unknown
         content_roi = (measured_roi[0] - left, measured_roi[1] - top, measured_roi[2], measured_roi[3])
         work_roi = _scaled_roi(content_roi, factor, work.shape)
-        work_groups = measure.find_hair_groups(work_mask, shaft_width_px=shaft_width, roi=work_roi)
+        work_groups = measure.find_hair_groups(
+            work_mask, shaft_width_px=shaft_width, roi=work_roi, unknown=work_unknown
+        )
         groups = tuple(_scale_group(g, factor, (left, top)) for g in work_groups)
         parameters.update(
             polarity=polarity,

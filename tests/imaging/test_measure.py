@@ -179,6 +179,18 @@ def test_failed_bands_end_the_search_only_when_they_come_in_a_row():
     assert len(shaft_lengths(draw(lines, shape=(240, 240)), shaft_width_px=8)) == 9
 
 
+def test_a_tangle_keeps_being_searched_after_several_bands_across_it_fail():
+    # Ten shafts crossing at random angles: before the last shaft is found,
+    # more than MAX_REJECTED_BANDS (four) bands in a row run across the
+    # tangle and fail. A search that gave up after four missed it (and
+    # whether it did depended on how the photo was resampled, so the count
+    # changed between recaptures); a tangle gets MAX_REJECTED_BANDS_TANGLE.
+    lines = [((125, 15), (113, 154)), ((65, 169), (209, 68)), ((172, 22), (96, 206)), ((142, 200), (85, 53)),
+             ((208, 157), (89, 38)), ((191, 15), (182, 195)), ((70, 221), (137, 52)), ((178, 53), (58, 174)),
+             ((118, 102), (181, 223)), ((69, 89), (164, 130))]
+    assert len(shaft_lengths(draw(lines, shape=(240, 240)), shaft_width_px=8)) == 10
+
+
 # --- find_hair_groups ------------------------------------------------------------------
 
 
@@ -375,3 +387,24 @@ def test_a_shaft_counts_by_its_midpoint_also_where_it_runs_out_of_the_roi():
         m[40:48, x0 : x0 + 120] = True
         groups = find_hair_groups(m, shaft_width_px=8, roi=(0, 0, 220, 100))
         assert hair_count(groups) == inside
+
+
+@pytest.mark.parametrize("hidden", [False, True])
+def test_a_shaft_ending_where_the_photo_shows_nothing_is_taken_as_cut_there(hidden):
+    # Four whole shafts 120 px long, and one seen from x = 245 to 294 where
+    # the rest of the view is unknown (outside a moved photo, under a card).
+    # Seen whole, its midpoint (x = 270) lies inside the ROI; cut at the
+    # unknown pixels, it is taken as a typical shaft going on beneath them,
+    # with its midpoint at x = 305, outside the ROI (x < 300).
+    m = np.zeros((220, 400), bool)
+    for y in (20, 60, 100, 140):
+        m[y : y + 8, 40:160] = True
+    m[180:188, 245:295] = True
+    unknown = np.zeros_like(m)
+    unknown[165:205, 296:] = True
+    groups = find_hair_groups(m, shaft_width_px=8, roi=(0, 0, 300, 220), unknown=unknown if hidden else None)
+    assert hair_count(groups) == 4 + (not hidden)
+    # pixels that are unknown elsewhere in the photo change nothing
+    far = np.zeros_like(m)
+    far[0:10, 380:] = True
+    assert hair_count(find_hair_groups(m, shaft_width_px=8, roi=(0, 0, 300, 220), unknown=far)) == 5

@@ -57,6 +57,15 @@ MAX_SHAFTS_PER_GROUP = 12
 #: each shaft found starts the count again, so a tangle of many shafts gets
 #: as many tries per shaft as a pair does.
 MAX_REJECTED_BANDS = 4
+#: ... and this many once a group has given TANGLE_SHAFTS shafts or more: the
+#: more shafts cross, the more bands run across them and fail before the next
+#: shaft, and a search that gave up after four found the last shafts of a
+#: dense scalp's tangle in one recapture and not in the next (the count then
+#: changed between photos of the same scalp). Smaller groups keep four tries:
+#: more there found extra shafts in real photos.
+MAX_REJECTED_BANDS_TANGLE = 12
+#: Shafts found in a group from which it is searched as a tangle.
+TANGLE_SHAFTS = 6
 
 
 @dataclass(frozen=True)
@@ -279,7 +288,7 @@ def _shaft_bands(
                 or not _beside(xs_all[in_band[fresh]], ys_all[in_band[fresh]], taken, shaft_width_px)
             ):
                 rejected += 1
-                if rejected > MAX_REJECTED_BANDS:
+                if rejected > (MAX_REJECTED_BANDS_TANGLE if len(lengths) >= TANGLE_SHAFTS else MAX_REJECTED_BANDS):
                     break
                 continue
             t0, t1 = run
@@ -425,6 +434,7 @@ def find_hair_groups(
     *,
     shaft_width_px: float,
     roi: tuple[int, int, int, int] | None = None,
+    unknown: np.ndarray | None = None,
 ) -> tuple[HairGroup, ...]:
     """Split a close-up hair mask into groups and count the shafts in each.
 
@@ -440,6 +450,11 @@ def find_hair_groups(
     shaft_width_px : float
         First guess of the shaft width (to join broken shafts and drop specks).
     roi : (x, y, w, h), optional
+    unknown : (H, W) bool array, optional
+        Pixels whose content is unknown (outside the photo, under a
+        calibration card). A shaft ending at them may go on beneath them,
+        as one ending at the photo's edge may go on beyond it: both are
+        taken to be cut there.
 
     Returns
     -------
@@ -522,8 +537,18 @@ def find_hair_groups(
     # be cut by it: the hidden part is unknown.
     margin = single / 2 + 1.0
 
+    # Distance of every pixel to the nearest unknown one (where the photo
+    # shows nothing, a shaft's end is hidden as beyond the photo's edge).
+    hidden = None
+    if unknown is not None and unknown.any():
+        hidden = cv2.distanceTransform((~unknown).astype(np.uint8), cv2.DIST_L2, 5)
+
     def at_edge(px: float, py: float) -> bool:
-        return px <= margin - 0.5 or py <= margin - 0.5 or px >= width - 0.5 - margin or py >= height - 0.5 - margin
+        if px <= margin - 0.5 or py <= margin - 0.5 or px >= width - 0.5 - margin or py >= height - 0.5 - margin:
+            return True
+        if hidden is None:
+            return False
+        return bool(hidden[min(max(int(round(py)), 0), height - 1), min(max(int(round(px)), 0), width - 1)] <= margin)
 
     def in_roi(px: float, py: float) -> bool:
         return x - 0.5 <= px < x + w - 0.5 and y - 0.5 <= py < y + h - 0.5
