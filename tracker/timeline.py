@@ -195,6 +195,8 @@ def describe_change(difference: float, difference_pct: float, unit: str, decimal
     '3 hairs lower than baseline (-10.0 %)'
     >>> describe_change(2.0, 18.2, "%", 1)
     '2.0 percentage points higher than baseline (+18.2 %)'
+    >>> describe_change(1.0, 12.5, "hairs", 0)
+    '1 hair higher than baseline (+12.5 %)'
     >>> describe_change(0.0, 0.0, "%", 1)
     'same as baseline'
     """
@@ -202,9 +204,12 @@ def describe_change(difference: float, difference_pct: float, unit: str, decimal
         return "same as baseline"
     side = "higher" if difference > 0 else "lower"
     pct = "" if math.isnan(difference_pct) else f" ({difference_pct:+.1f} %)"
+    amount = f"{abs(difference):.{decimals}f}"
     if unit == "%":  # a difference of percentages is in percentage points
         unit = "percentage points"
-    return f"{abs(difference):.{decimals}f} {unit} {side} than baseline{pct}"
+    elif unit == "hairs" and amount == "1":
+        unit = "hair"
+    return f"{amount} {unit} {side} than baseline{pct}"
 
 
 def timeline_chart(table: pd.DataFrame, metric: str) -> alt.LayerChart:
