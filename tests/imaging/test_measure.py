@@ -169,26 +169,25 @@ def test_a_tangle_of_more_shafts_than_the_usual_limit_keeps_them_all(teeth):
     assert [g.hairs for g in find_hair_groups(mask, shaft_width_px=8)] == [teeth + 1]
 
 
-def test_failed_bands_end_the_search_only_when_they_come_in_a_row():
-    # Nine shafts crossing at random angles: on the way the search tries more
-    # than MAX_REJECTED_BANDS bands that run across the tangle, but each shaft
-    # found starts the count again, so the last shaft is still found.
-    lines = [((228, 114), (72, 174)), ((218, 107), (43, 140)), ((157, 162), (41, 174)),
-             ((104, 81), (233, 177)), ((10, 163), (170, 166)), ((198, 45), (65, 139)),
-             ((72, 76), (149, 164)), ((144, 127), (29, 197)), ((46, 97), (174, 137))]
-    assert len(shaft_lengths(draw(lines, shape=(240, 240)), shaft_width_px=8)) == 9
+#: Nine shafts crossing at random angles: on the way the search tries more than
+#: MAX_REJECTED_BANDS bands that run across the tangle, but each shaft found
+#: starts the count again, so the last shaft is still found.
+NINE_CROSSING = [((228, 114), (72, 174)), ((218, 107), (43, 140)), ((157, 162), (41, 174)),
+                 ((104, 81), (233, 177)), ((10, 163), (170, 166)), ((198, 45), (65, 139)),
+                 ((72, 76), (149, 164)), ((144, 127), (29, 197)), ((46, 97), (174, 137))]
+#: Ten shafts crossing at random angles: before the last shaft is found, more
+#: than MAX_REJECTED_BANDS (four) bands in a row run across the tangle and fail.
+#: A search that gave up after four missed it (and whether it did depended on
+#: how the photo was resampled, so the count changed between recaptures); a
+#: tangle gets MAX_REJECTED_BANDS_TANGLE.
+TEN_CROSSING = [((125, 15), (113, 154)), ((65, 169), (209, 68)), ((172, 22), (96, 206)), ((142, 200), (85, 53)),
+                ((208, 157), (89, 38)), ((191, 15), (182, 195)), ((70, 221), (137, 52)), ((178, 53), (58, 174)),
+                ((118, 102), (181, 223)), ((69, 89), (164, 130))]
 
 
-def test_a_tangle_keeps_being_searched_after_several_bands_across_it_fail():
-    # Ten shafts crossing at random angles: before the last shaft is found,
-    # more than MAX_REJECTED_BANDS (four) bands in a row run across the
-    # tangle and fail. A search that gave up after four missed it (and
-    # whether it did depended on how the photo was resampled, so the count
-    # changed between recaptures); a tangle gets MAX_REJECTED_BANDS_TANGLE.
-    lines = [((125, 15), (113, 154)), ((65, 169), (209, 68)), ((172, 22), (96, 206)), ((142, 200), (85, 53)),
-             ((208, 157), (89, 38)), ((191, 15), (182, 195)), ((70, 221), (137, 52)), ((178, 53), (58, 174)),
-             ((118, 102), (181, 223)), ((69, 89), (164, 130))]
-    assert len(shaft_lengths(draw(lines, shape=(240, 240)), shaft_width_px=8)) == 10
+@pytest.mark.parametrize("lines", [NINE_CROSSING, TEN_CROSSING], ids=["failed-bands-in-a-row", "tangle-tries"])
+def test_a_tangle_keeps_being_searched_while_bands_across_it_fail(lines):
+    assert len(shaft_lengths(draw(lines, shape=(240, 240)), shaft_width_px=8)) == len(lines)
 
 
 # --- find_hair_groups ------------------------------------------------------------------

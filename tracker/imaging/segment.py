@@ -912,8 +912,7 @@ def segment_overview(image: np.ndarray, *, polarity: Polarity | None = None) -> 
     if int(gray.max()) == int(gray.min()):
         return np.zeros(gray.shape, bool)
     if polarity is None:
-        smooth = cv2.GaussianBlur(gray, (0, 0), 1.0)
-        polarity = _overview_polarity(image, smooth, threshold_otsu(smooth))
+        polarity = choose_overview_polarity(image)
     fine = cv2.GaussianBlur(gray.astype(np.float32), (0, 0), OVERVIEW_SMOOTH_SIGMA)
     t = _otsu(fine)
     scalp = fine > t if polarity == "dark" else fine <= t
@@ -931,17 +930,6 @@ def segment_overview(image: np.ndarray, *, polarity: Polarity | None = None) -> 
     return keep[labels]
 
 
-def _overview_polarity(image: np.ndarray, smooth: np.ndarray, t: float) -> Polarity:
-    """The hair is the less coloured side of Otsu's threshold ('dark' for grey images)."""
-    dark = smooth <= t
-    if image.ndim == 3 and dark.any() and not dark.all():
-        # Channel by channel: numpy reduces a length-3 last axis slowly.
-        r, g, b = cv2.split(image)
-        chroma = cv2.subtract(cv2.max(cv2.max(r, g), b), cv2.min(cv2.min(r, g), b))
-        return "dark" if chroma[dark].mean() <= chroma[~dark].mean() else "light"
-    return "dark"
-
-
 def choose_overview_polarity(image: np.ndarray) -> Polarity:
     """The hair polarity :func:`segment_overview` chooses for ``image`` when none is given.
 
@@ -957,9 +945,16 @@ def choose_overview_polarity(image: np.ndarray) -> Polarity:
     _check_image(image)
     gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
     smooth = cv2.GaussianBlur(gray, (0, 0), 1.0)
-    if int(smooth.max()) == int(smooth.min()):
+    if int(smooth.max()) == int(smooth.min()) or image.ndim == 2:
         return "dark"
-    return _overview_polarity(image, smooth, threshold_otsu(smooth))
+    # The hair is the less coloured side of Otsu's threshold.
+    dark = smooth <= threshold_otsu(smooth)
+    if not dark.any() or dark.all():
+        return "dark"
+    # Channel by channel: numpy reduces a length-3 last axis slowly.
+    r, g, b = cv2.split(image)
+    chroma = cv2.subtract(cv2.max(cv2.max(r, g), b), cv2.min(cv2.min(r, g), b))
+    return "dark" if chroma[dark].mean() <= chroma[~dark].mean() else "light"
 
 
 @dataclass(frozen=True)
