@@ -653,15 +653,18 @@ def estimate_shaft_width(image: np.ndarray, *, polarity: Polarity = "dark") -> f
 
 def _shaft_width(image: np.ndarray, polarity: Polarity, *, to_rims: bool) -> float:
     """:func:`estimate_shaft_width`; without `to_rims`, the width of the
-    thresholded cores on the channel of :func:`_as_gray` with the plain
-    median scalp (the same for dark hair), which :func:`survey` judges the
-    mode by."""
+    thresholded cores with the plain median scalp (the same for dark hair),
+    which :func:`survey` judges the mode by. Light cores are seen in the
+    plane of :func:`_light_channel`: in the darkest channel the cores of
+    blond shafts are narrow slivers."""
     # Generous window: 1/8 of the short side holds any shaft of interest.
     generous = max(4.0, min(image.shape[:2]) / 24)
     if to_rims:
         c = hair_contrast(image, max_width_px=generous, polarity=polarity)
     else:
-        c = _relative_contrast(_as_gray(image, polarity), generous, polarity, opened=False)
+        light = polarity == "light" and image.ndim == 3
+        gray = _light_plane(image, _light_channel(image)) if light else _as_gray(image, polarity)
+        c = _relative_contrast(gray, generous, polarity, opened=False)
     if float(c.max()) < LOW_CONTRAST:
         return 1.5
     t = max(LOW_CONTRAST, _otsu(c))
