@@ -58,7 +58,9 @@ from tracker.imaging.register import (
 #: (single thin strands kept, specks dropped by size); a view's 'auto' mode told from the whole photo.
 #: A tangle of six shafts or more gets twelve failed bands in a row; shafts ending where the
 #: photo shows nothing (outside it, under the card) are cut there.
-ALGORITHM_VERSION = "0.6.0"
+#: 0.7.0: light hair also looked for in red less blue (blond hair's yellowness), the plane
+#: chosen by its long lines less its light clutter (scale patches); the mode judged on that plane.
+ALGORITHM_VERSION = "0.7.0"
 #: Close-ups are analysed on a copy scaled so that a typical shaft is about
 #: this wide (never enlarged): wide enough to measure width to a few percent,
 #: small enough that a 12 MP photo is analysed in a fraction of a second.
