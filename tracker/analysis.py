@@ -58,7 +58,8 @@ from tracker.imaging.register import (
 #: (single thin strands kept, specks dropped by size); a view's 'auto' mode told from the whole photo.
 #: A tangle of six shafts or more gets twelve failed bands in a row; shafts ending where the
 #: photo shows nothing (outside it, under the card) are cut there.
-ALGORITHM_VERSION = "0.6.0"
+#: 0.7.0: close-ups: the line length and the peak window follow the shaft width smoothly (blends of odd sizes).
+ALGORITHM_VERSION = "0.7.0"
 #: Close-ups are analysed on a copy scaled so that a typical shaft is about
 #: this wide (never enlarged): wide enough to measure width to a few percent,
 #: small enough that a 12 MP photo is analysed in a fraction of a second.
