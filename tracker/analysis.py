@@ -60,6 +60,7 @@ from tracker.imaging.register import (
 #: photo shows nothing (outside it, under the card) are cut there.
 #: 0.7.0: light hair also looked for in red less blue (blond hair's yellowness), the plane
 #: chosen by its long lines less its light clutter (scale patches); the mode judged on that plane.
+#: Close-ups: the line length and the peak window follow the shaft width smoothly (blends of odd sizes).
 ALGORITHM_VERSION = "0.7.0"
 #: Close-ups are analysed on a copy scaled so that a typical shaft is about
 #: this wide (never enlarged): wide enough to measure width to a few percent,

@@ -487,14 +487,41 @@ def _flat_lines(image: np.ndarray, axis: int) -> np.ndarray:
     return flat
 
 
-def _line_kernels(length: int, n: int) -> list[np.ndarray]:
+def _odd_span(length: float) -> tuple[int, float]:
+    """The odd whole length at or below `length`, and how far `length` lies
+    towards the next one (0 to 1): a line of a fractional length is the
+    blend of the two odd lines around it, so its response, and all that
+    follows from it, moves smoothly with the length instead of by steps of
+    two pixels.
+
+    Examples
+    --------
+    >>> _odd_span(41.0), _odd_span(40.0), _odd_span(42.5)
+    ((41, 0.0), (39, 0.5), (41, 0.75))
+    """
+    low = int(np.floor(length))
+    low -= 1 - low % 2
+    return low, (length - low) / 2
+
+
+def _line_kernels(length: float, n: int) -> list[np.ndarray]:
     """Line kernels at the orientations ``pi * i / n`` (x right, y down).
 
     Lines up to 45 degrees are drawn (and made symmetric about their centre);
     the others are their mirror images, so the set maps onto itself exactly
     when a photo is flipped or turned by a quarter: the line response, and
-    what follows from it, does not depend on how the camera was held.
+    what follows from it, does not depend on how the camera was held. A
+    `length` between two odd ones blends their kernels (see :func:`_odd_span`).
     """
+    low, share = _odd_span(length)
+    if share == 0.0:
+        return _odd_line_kernels(low, n)
+    short = [np.pad(k, 1) for k in _odd_line_kernels(low, n)]
+    return [(1 - share) * a + share * b for a, b in zip(short, _odd_line_kernels(low + 2, n), strict=True)]
+
+
+def _odd_line_kernels(length: int, n: int) -> list[np.ndarray]:
+    """:func:`_line_kernels` of an odd whole `length`."""
     if n % 4:
         raise ValueError("the number of orientations must be a multiple of 4")
     c = (length - 1) / 2
@@ -524,7 +551,7 @@ _DIRECT_KERNEL_CELLS = 49
 
 
 @lru_cache(maxsize=16)
-def _line_kernel_pieces(length: int, n: int) -> tuple[tuple[tuple[np.ndarray, int, int], ...], ...]:
+def _line_kernel_pieces(length: float, n: int) -> tuple[tuple[tuple[np.ndarray, int, int], ...], ...]:
     """Each line kernel of :func:`_line_kernels` as pieces ``(kernel, x0, y0)``.
 
     A piece holds consecutive taps of the line in a box of fewer than
@@ -553,7 +580,7 @@ def _line_kernel_pieces(length: int, n: int) -> tuple[tuple[tuple[np.ndarray, in
     return tuple(out)
 
 
-def line_response(contrast: np.ndarray, *, length: int) -> np.ndarray:
+def line_response(contrast: np.ndarray, *, length: float) -> np.ndarray:
     """Strongest mean contrast along a line of `length` pixels through each pixel.
 
     A shaft keeps its contrast along its axis; skin texture, pores and scales
@@ -563,8 +590,9 @@ def line_response(contrast: np.ndarray, *, length: int) -> np.ndarray:
     ----------
     contrast : (H, W) float32 array
         Output of :func:`hair_contrast`.
-    length : int
-        Line length in pixels, about three shaft widths or more.
+    length : float
+        Line length in pixels, about three shaft widths or more; between two
+        odd lengths, the line is a blend of both (see :func:`_odd_span`).
 
     Returns
     -------
@@ -579,14 +607,14 @@ def line_response(contrast: np.ndarray, *, length: int) -> np.ndarray:
     """
     if length < 3:
         raise ValueError("length must be at least 3 pixels")
-    length = int(length) | 1
     contrast = np.asarray(contrast, np.float32)
     if contrast.ndim != 2:
         raise ValueError(f"contrast must be an (H, W) array, got shape {contrast.shape}")
     # The image is padded once by reflection (as BORDER_REFLECT would), so each
     # piece of a line is applied with its corner as anchor to a shifted window
     # of the padding: no piece needs a border of its own.
-    r = (length - 1) // 2
+    low, share = _odd_span(length)
+    r = (low - 1) // 2 + (share > 0)
     height, width = contrast.shape
     padded = cv2.copyMakeBorder(contrast, r, r, r, r, cv2.BORDER_REFLECT)
     response = np.zeros_like(contrast)
@@ -670,7 +698,7 @@ def _shaft_width(image: np.ndarray, polarity: Polarity, *, to_rims: bool) -> flo
     t = max(LOW_CONTRAST, _otsu(c))
     # Only pixels on long lines: flakes, pores and glare are shorter than the
     # line and fall below HIGH_CONTRAST along it.
-    along = line_response(c, length=max(5, min(image.shape[:2]) // 12))
+    along = line_response(c, length=max(5, (min(image.shape[:2]) // 12) | 1))
     strong = (c > t) & (along > HIGH_CONTRAST)
     if to_rims:
         # Otsu's threshold keeps only the bright core of a translucent shaft:
@@ -743,7 +771,9 @@ def shaft_mask(
     contrast : (H, W) float32 array
         Output of :func:`hair_contrast`.
     shaft_width_px : float
-        Typical shaft width; the line length is about 3.4 widths.
+        Typical shaft width; the line length is 3.4 widths. Every size
+        follows it smoothly, so a slightly different width moves the mask
+        by a little, not by a step.
     high, low : float
         Hysteresis levels (relative contrast).
     polarity : {'dark', 'light'}
@@ -765,7 +795,7 @@ def shaft_mask(
     if shaft_width_px <= 0:
         raise ValueError("shaft_width_px must be positive")
     w = float(shaft_width_px)
-    response = line_response(contrast, length=max(5, int(round(3.4 * w))))
+    response = line_response(contrast, length=max(5.0, 3.4 * w))
     # Hysteresis on the response where the contrast itself passes `low`.
     above_low = (contrast > low) & (response > low)
     detected = _hysteresis(above_low, above_low & (response > high))
@@ -776,8 +806,15 @@ def shaft_mask(
     # well below the shaft width, so specular speckles on a shaft do not
     # punch holes in it.
     smooth = cv2.GaussianBlur(contrast, (0, 0), max(0.5, w / 6))
-    k = max(3, int(round(w)) | 1)
-    peak = cv2.dilate(np.where(detected, smooth, np.float32(0)), np.ones((k, k), np.uint8))
+    # The peak is looked for in a window a pixel wider than the shaft, so that
+    # from its edge it reaches past the axis; between two odd sizes, the
+    # peaks in both are blended, so the mask moves smoothly with the width.
+    side, share = _odd_span(max(3.0, w + 1))
+    on_shafts = np.where(detected, smooth, np.float32(0))
+    peak = cv2.dilate(on_shafts, np.ones((side, side), np.uint8))
+    if share > 0:
+        wider = cv2.dilate(on_shafts, np.ones((side + 2, side + 2), np.uint8))
+        peak = cv2.addWeighted(peak, 1 - share, wider, share, 0.0)
     mask = detected & (smooth >= EDGE_SHARE[polarity] * peak)
     opened = cv2.morphologyEx(mask.view(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     return opened.view(bool)
