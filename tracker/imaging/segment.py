@@ -1095,15 +1095,26 @@ def survey(image: np.ndarray) -> Survey:
     >>> s.polarity, s.mode, 12 <= s.shaft_width_px <= 16
     ('dark', 'closeup', True)
     """
+    small, scale, polarity, core, mode = _first_look(image)
+    width = core if polarity == "dark" else estimate_shaft_width(small, polarity=polarity)
+    return Survey(polarity=polarity, shaft_width_px=width / scale, scale=scale, mode=mode)
+
+
+def _first_look(image: np.ndarray) -> tuple[np.ndarray, float, Polarity, float, Mode]:
+    """The copy :func:`survey` looks at, its scale, the polarity, the width of
+    the lines' cores on the copy and the mode.
+
+    The mode needs only the width of the lines' cores, not that of light
+    shafts grown to their rims, so :func:`detect_mode` stops here.
+    """
     _check_image(image)
     scale = min(1.0, MODE_DETECTION_SIDE / max(image.shape[:2]))
     small = reduce_image(image, scale)
     polarity = choose_polarity(small)
     core = _shaft_width(small, polarity, to_rims=False)
-    width = core if polarity == "dark" else estimate_shaft_width(small, polarity=polarity)
     share = core / min(small.shape[:2])
     mode: Mode = "closeup" if CLOSEUP_MIN_WIDTH_SHARE <= share <= 1 / 8 else "overview"
-    return Survey(polarity=polarity, shaft_width_px=width / scale, scale=scale, mode=mode)
+    return small, scale, polarity, core, mode
 
 
 def detect_mode(image: np.ndarray) -> Mode:
@@ -1116,4 +1127,4 @@ def detect_mode(image: np.ndarray) -> Mode:
     >>> detect_mode(img)
     'closeup'
     """
-    return survey(image).mode
+    return _first_look(image)[4]
