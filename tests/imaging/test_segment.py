@@ -339,7 +339,7 @@ def test_shaft_mask_places_light_edges_at_a_quarter_of_the_peak():
 
 
 @pytest.mark.parametrize(("skin", "hair", "plane"), [("medium", "grey", 2), ("dark", "light", 3)])
-def test_light_hair_is_seen_in_its_own_channel(skin, hair, plane):
+def test_light_hair_is_seen_in_its_own_plane(skin, hair, plane):
     # Grey hair stands out most in blue; light-brown hair hardly at all
     # (while white flakes do), and in red less blue, its yellowness, the
     # flakes and scales do not stand out at all.

@@ -97,11 +97,18 @@ def _line_score(gray: np.ndarray, polarity: Polarity) -> float:
     nearly its full contrast; a blob shorter than the line (glare, scales,
     flakes, pores) never reaches a quarter of its contrast.
     """
+    excess = _line_excess(gray, polarity)[1]
+    return float(np.sum(excess[excess > HIGH_CONTRAST]))
+
+
+def _line_excess(gray: np.ndarray, polarity: Polarity) -> tuple[np.ndarray, np.ndarray]:
+    """The relative contrast of a small (H, W) image and its line excess (the
+    mean contrast along the best line less the mean over a square of the
+    same size), as :func:`_line_score` sums it."""
     width = max(2.0, min(gray.shape[:2]) / 40)
     length = max(5, int(6 * width) | 1)
     c = _relative_contrast(gray, width * 2, polarity, opened=False)
-    excess = line_response(c, length=length) - cv2.blur(c, (length, length))
-    return float(np.sum(excess[excess > HIGH_CONTRAST]))
+    return c, line_response(c, length=length) - cv2.blur(c, (length, length))
 
 
 def _light_channel(image: np.ndarray) -> int:
@@ -156,10 +163,7 @@ def _clear_line_score(gray: np.ndarray) -> float:
     around a line is in the line's piece, so dense hair is no clutter.)
     Minus infinity for a plane without a long light line.
     """
-    width = max(2.0, min(gray.shape[:2]) / 40)
-    length = max(5, int(6 * width) | 1)
-    c = _relative_contrast(gray, width * 2, "light", opened=False)
-    excess = line_response(c, length=length) - cv2.blur(c, (length, length))
+    c, excess = _line_excess(gray, "light")
     lines = excess > HIGH_CONTRAST
     if not lines.any():
         return -np.inf  # no light line to measure in this plane
