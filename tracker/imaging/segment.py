@@ -333,11 +333,19 @@ def hair_contrast(
     if polarity not in ("dark", "light"):
         raise ValueError("polarity must be 'dark' or 'light'")
     _check_image(image)
-    if polarity == "dark" or image.ndim == 2:
-        return _relative_contrast(_as_gray(image, polarity), max_width_px, polarity, opened=False)
     # Touching translucent shafts can fill half the window or more: the
-    # scalp is read after an opening (see _relative_contrast).
-    return _relative_contrast(_light_plane(image, _light_channel(image)), max_width_px, polarity, opened=True)
+    # scalp of light hair is read after an opening (see _relative_contrast).
+    light = polarity == "light" and image.ndim == 3
+    return _relative_contrast(_hair_plane(image, polarity), max_width_px, polarity, opened=light)
+
+
+def _hair_plane(image: np.ndarray, polarity: Polarity) -> np.ndarray:
+    """The (H, W) plane hair of `polarity` is seen in: that of :func:`_as_gray`
+    for dark hair (and grey images), that of :func:`_light_channel` for light
+    hair."""
+    if polarity == "dark" or image.ndim == 2:
+        return _as_gray(image, polarity)
+    return _light_plane(image, _light_channel(image))
 
 
 def _relative_contrast(gray: np.ndarray, max_width_px: float, polarity: Polarity, *, opened: bool) -> np.ndarray:
@@ -694,9 +702,7 @@ def _shaft_width(image: np.ndarray, polarity: Polarity, *, to_rims: bool) -> flo
     if to_rims:
         c = hair_contrast(image, max_width_px=generous, polarity=polarity)
     else:
-        light = polarity == "light" and image.ndim == 3
-        gray = _light_plane(image, _light_channel(image)) if light else _as_gray(image, polarity)
-        c = _relative_contrast(gray, generous, polarity, opened=False)
+        c = _relative_contrast(_hair_plane(image, polarity), generous, polarity, opened=False)
     if float(c.max()) < LOW_CONTRAST:
         return 1.5
     t = max(LOW_CONTRAST, _otsu(c))
