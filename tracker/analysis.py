@@ -212,10 +212,11 @@ class ScaleFinding:
 
 
 def _detect_card(pixels: np.ndarray, pyramid: segment.Pyramid) -> calibrate.CardDetection | None:
-    """:func:`calibrate.detect_card`, first on a copy no longer than CARD_SEARCH_SIDE (from `pyramid`)."""
+    """:func:`calibrate.detect_card`, when a photo longer than CARD_SEARCH_SIDE shows
+    a marker on a copy that long (from `pyramid`, :func:`calibrate.markers_seen`)."""
     h, w = pixels.shape[:2]
     factor = min(1.0, CARD_SEARCH_SIDE / max(h, w))
-    if factor < 1.0 and calibrate.detect_card(pyramid.reduce(factor), refine=False) is None:
+    if factor < 1.0 and not calibrate.markers_seen(pyramid.reduce(factor)):
         return None
     return calibrate.detect_card(pixels)
 

@@ -36,6 +36,7 @@ __all__ = [
     "card_points_to_image",
     "detect_card",
     "local_scale",
+    "markers_seen",
     "rectify",
     "render_card",
     "scale_from_field_width",
@@ -393,6 +394,39 @@ def _detector(layout: CardLayout) -> cv2.aruco.ArucoDetector:
     params.cornerRefinementMaxIterations = 50
     params.cornerRefinementMinAccuracy = 0.01
     return cv2.aruco.ArucoDetector(cv2.aruco.getPredefinedDictionary(layout.dictionary), params)
+
+
+#: :func:`markers_seen` thresholds the photo with these adaptive windows only (px),
+#: the smallest and largest of the detector's three (3, 13, 23): on 108
+#: generated card photos (markers 11-140 px, tilt 0-40 degrees, blur, noise,
+#: JPEG) it saw a marker in every one where all three windows saw one, in about
+#: half the time on hair, whose texture gives hundreds of would-be markers.
+QUICK_THRESHOLD_WINDOWS = (3, 23)
+
+
+def markers_seen(image: np.ndarray, *, layout: CardLayout = CARD) -> bool:
+    """Whether any of the card's markers is in a photo: a quick first look.
+
+    The markers are looked for as :func:`detect_card` looks for them, with
+    the adaptive windows of :data:`QUICK_THRESHOLD_WINDOWS` and no corner
+    refinement; nothing is measured.
+
+    Examples
+    --------
+    >>> photo = np.full((600, 1000, 3), 90, np.uint8)
+    >>> markers_seen(photo)
+    False
+    >>> photo[75:525, 100:900] = render_card(10.0)
+    >>> markers_seen(photo)
+    True
+    """
+    _check_image(image)
+    params = cv2.aruco.DetectorParameters()
+    params.adaptiveThreshWinSizeMin, params.adaptiveThreshWinSizeMax = QUICK_THRESHOLD_WINDOWS
+    params.adaptiveThreshWinSizeStep = QUICK_THRESHOLD_WINDOWS[1] - QUICK_THRESHOLD_WINDOWS[0]
+    detector = cv2.aruco.ArucoDetector(cv2.aruco.getPredefinedDictionary(layout.dictionary), params)
+    _, ids, _ = detector.detectMarkers(_grey(image))
+    return ids is not None and any(int(i) in layout.markers for i in ids.ravel())
 
 
 def _refine_corners(grey: np.ndarray, pts: np.ndarray, side_px: float) -> np.ndarray:
