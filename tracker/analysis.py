@@ -480,8 +480,9 @@ def _measure(
         thumb_width = segment.estimate_shaft_width(thumb, polarity=polarity) / thumb_factor
         factor = min(1.0, WORKING_SHAFT_WIDTH / thumb_width, MAX_WORKING_SIDE / max(photo.shape[:2]))
         work = pyramid.reduce(factor)
-        shaft_width = segment.estimate_shaft_width(work, polarity=polarity)
-        contrast = segment.hair_contrast(work, max_width_px=2 * shaft_width, polarity=polarity)
+        plane = segment.hair_plane(work, polarity)
+        shaft_width = segment.estimate_shaft_width(work, polarity=polarity, plane=plane)
+        contrast = segment.hair_contrast(work, max_width_px=2 * shaft_width, polarity=polarity, plane=plane)
         work_mask = segment.shaft_mask(contrast, shaft_width_px=shaft_width, polarity=polarity)
         work_unknown = None  # outside the photo or under the card: shafts may go on there
         if exclude is not None and exclude.any():

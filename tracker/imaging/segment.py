@@ -295,7 +295,7 @@ def reduce_image(image: np.ndarray, factor: float) -> np.ndarray:
 
 
 def hair_contrast(
-    image: np.ndarray, *, max_width_px: float, polarity: Polarity = "dark"
+    image: np.ndarray, *, max_width_px: float, polarity: Polarity = "dark", plane: np.ndarray | None = None
 ) -> np.ndarray:
     """Relative contrast of every pixel against the scalp around it.
 
@@ -313,6 +313,9 @@ def hair_contrast(
     polarity : {'dark', 'light'}
         'dark' for hair darker than the scalp, 'light' for grey, white or
         blond hair.
+    plane : (H, W) uint8 array, optional
+        ``hair_plane(image, polarity)`` when it was already made (for light
+        hair, choosing its plane costs more than the contrast); made here if None.
 
     Returns
     -------
@@ -336,13 +339,23 @@ def hair_contrast(
     # Touching translucent shafts can fill half the window or more: the
     # scalp of light hair is read after an opening (see _relative_contrast).
     light = polarity == "light" and image.ndim == 3
-    return _relative_contrast(_hair_plane(image, polarity), max_width_px, polarity, opened=light)
+    if plane is None:
+        plane = hair_plane(image, polarity)
+    return _relative_contrast(plane, max_width_px, polarity, opened=light)
 
 
-def _hair_plane(image: np.ndarray, polarity: Polarity) -> np.ndarray:
+def hair_plane(image: np.ndarray, polarity: Polarity) -> np.ndarray:
     """The (H, W) plane hair of `polarity` is seen in: that of :func:`_as_gray`
     for dark hair (and grey images), that of :func:`_light_channel` for light
-    hair."""
+    hair.
+
+    Examples
+    --------
+    >>> img = np.zeros((4, 4, 3), np.uint8); img[..., 0] = 90
+    >>> int(hair_plane(img, "dark")[0, 0])
+    90
+    """
+    _check_image(image)
     if polarity == "dark" or image.ndim == 2:
         return _as_gray(image, polarity)
     return _light_plane(image, _light_channel(image))
@@ -682,7 +695,9 @@ def _otsu(values: np.ndarray) -> float:
     return float(threshold_otsu(hist=(counts.ravel(), (edges[:-1] + edges[1:]) / 2)))
 
 
-def estimate_shaft_width(image: np.ndarray, *, polarity: Polarity = "dark") -> float:
+def estimate_shaft_width(
+    image: np.ndarray, *, polarity: Polarity = "dark", plane: np.ndarray | None = None
+) -> float:
     """Typical shaft width in pixels, from the image itself.
 
     Strongly contrasted structures are thresholded (Otsu) on a contrast map with
@@ -697,6 +712,8 @@ def estimate_shaft_width(image: np.ndarray, *, polarity: Polarity = "dark") -> f
     image : (H, W, 3) or (H, W) uint8 array
     polarity : {'dark', 'light'}
         As for :func:`hair_contrast`.
+    plane : (H, W) uint8 array, optional
+        As for :func:`hair_contrast`.
 
     Returns
     -------
@@ -710,21 +727,23 @@ def estimate_shaft_width(image: np.ndarray, *, polarity: Polarity = "dark") -> f
     >>> 6 <= estimate_shaft_width(img) <= 10
     True
     """
-    return _shaft_width(image, polarity, to_rims=polarity == "light")
+    return _shaft_width(image, polarity, to_rims=polarity == "light", plane=plane)
 
 
-def _shaft_width(image: np.ndarray, polarity: Polarity, *, to_rims: bool) -> float:
+def _shaft_width(image: np.ndarray, polarity: Polarity, *, to_rims: bool, plane: np.ndarray | None = None) -> float:
     """:func:`estimate_shaft_width`; without `to_rims`, the width of the
     thresholded cores with the plain median scalp (the same for dark hair),
     which :func:`survey` judges the mode by. Light cores are seen in the
     plane of :func:`_light_channel`: in the darkest channel the cores of
-    blond shafts are narrow slivers."""
+    blond shafts are narrow slivers. `plane` is :func:`hair_plane`'s, if made."""
     # Generous window: 1/8 of the short side holds any shaft of interest.
     generous = max(4.0, min(image.shape[:2]) / 24)
+    if plane is None:
+        plane = hair_plane(image, polarity)
     if to_rims:
-        c = hair_contrast(image, max_width_px=generous, polarity=polarity)
+        c = hair_contrast(image, max_width_px=generous, polarity=polarity, plane=plane)
     else:
-        c = _relative_contrast(_hair_plane(image, polarity), generous, polarity, opened=False)
+        c = _relative_contrast(plane, generous, polarity, opened=False)
     if float(c.max()) < LOW_CONTRAST:
         return 1.5
     t = max(LOW_CONTRAST, _otsu(c))
@@ -885,9 +904,10 @@ def segment_closeup(
     """
     if polarity is None:
         polarity = choose_polarity(image)
+    plane = hair_plane(image, polarity)
     if shaft_width_px is None:
-        shaft_width_px = estimate_shaft_width(image, polarity=polarity)
-    contrast = hair_contrast(image, max_width_px=2 * shaft_width_px, polarity=polarity)
+        shaft_width_px = estimate_shaft_width(image, polarity=polarity, plane=plane)
+    contrast = hair_contrast(image, max_width_px=2 * shaft_width_px, polarity=polarity, plane=plane)
     return shaft_mask(contrast, shaft_width_px=shaft_width_px, polarity=polarity)
 
 
