@@ -16,6 +16,7 @@ from tracker.imaging.calibrate import (
     card_points_to_image,
     detect_card,
     local_scale,
+    markers_seen,
     rectify,
     render_card,
     scale_from_field_width,
@@ -140,6 +141,23 @@ def test_markers_of_other_ids_are_ignored():
     photo = np.full((300, 300, 3), 255, np.uint8)
     photo[50:170, 50:170] = cv2.aruco.generateImageMarker(dictionary, 17, 120)[..., None]
     assert detect_card(photo) is None
+
+
+@pytest.mark.parametrize("ppm, tilt", [(1.0, 0.0), (1.2, 30.0), (2.0, 20.0), (4.0, 10.0), (6.5, 30.0)])
+def test_markers_seen_where_the_card_is_found(ppm, tilt):
+    # the quick first look sees markers down to the smallest the full search reads (12 px)
+    scene = render_card_scene(seed=int(ppm * 10), shape=(480, 640), px_per_mm=ppm, tilt_deg=tilt, rotation_deg=35.0,
+                              jpeg_quality=85)
+    assert detect_card(scene.image, refine=False) is not None
+    assert markers_seen(scene.image)
+
+
+def test_markers_seen_ignores_scalp_and_other_ids():
+    assert not markers_seen(render_closeup(seed=3, shape=(240, 320), px_per_mm=100.0).image)
+    dictionary = cv2.aruco.getPredefinedDictionary(CARD.dictionary)
+    photo = np.full((300, 300, 3), 255, np.uint8)
+    photo[50:170, 50:170] = cv2.aruco.generateImageMarker(dictionary, 17, 120)[..., None]
+    assert not markers_seen(photo)
 
 
 # ------------------------------------------------------------------ tilted card in a scene
