@@ -647,7 +647,8 @@ def line_response(contrast: np.ndarray, *, length: float) -> np.ndarray:
     # line into its own, which then holds the line's sum): no fresh arrays.
     # Strips of rows are done one after the other, each through every line,
     # so that the buffers stay in the processor's cache (the same sums).
-    rows = min(height, _LINE_STRIP_ROWS)
+    strips = -(-height * (width + 2 * r) // _LINE_STRIP_PIXELS)
+    rows = -(-height // strips)
     size = (rows + 2 * r) * (width + 2 * r)
     first, other = np.empty(size, np.float32), np.empty(size, np.float32)
     for top in range(0, height, rows):
@@ -657,9 +658,10 @@ def line_response(contrast: np.ndarray, *, length: float) -> np.ndarray:
     return response
 
 
-#: :func:`line_response` runs through its lines a strip of this many rows at a
-#: time (its buffers then stay in a 1 MB cache for images about 1000 px wide).
-_LINE_STRIP_ROWS = 128
+#: :func:`line_response` runs through its lines a strip of rows at a time,
+#: of about this many pixels at most (a buffer of 512 kB, so that its buffers
+#: stay in a 1 MB cache); smaller images in one go.
+_LINE_STRIP_PIXELS = 1 << 17
 
 
 def _strip_line_response(
