@@ -230,9 +230,8 @@ def _shaft_bands(
             else:
                 # The votes are counts: those of the hair just taken out are
                 # taken off, rather than every remaining pixel voting again.
-                gone = np.zeros_like(group)
-                gone[ys_all[new], xs_all[new]] = True
-                votes -= hough_line(gone, theta=BAND_ANGLES)[0]
+                first, counts = _box_votes(ys_all[new], xs_all[new], votes.shape[0])
+                votes[first : first + counts.shape[0]] -= counts
             inside = cv2.blur(votes.astype(np.float32), (1, band), borderType=cv2.BORDER_CONSTANT)
             # Prefer a band along an edge of the hair: its emptier flank holds
             # little hair. A band cutting diagonally through two touching shafts
@@ -303,6 +302,30 @@ def _shaft_bands(
         lengths.append((float(length), ends[0], ends[1]))
         taken.append((float(rho), float(theta), float(t0), float(t1)))
     return lengths
+
+
+def _box_votes(ys: np.ndarray, xs: np.ndarray, rows: int) -> tuple[int, np.ndarray]:
+    """The Hough votes (skimage's ``hough_line`` at BAND_ANGLES) of the pixels
+    ``(xs, ys)``, for an accumulator of `rows` distances: the first row they
+    fall in, and their counts from there.
+
+    They are counted in the box from the origin to the farthest pixel, whose
+    accumulator is that of any larger image less some distances at either
+    end (a pixel's distances do not depend on the image): the same counts,
+    without scanning the rest of the image for pixels.
+
+    Examples
+    --------
+    >>> img = np.zeros((60, 80), bool); img[10:12, 5:9] = True
+    >>> full = hough_line(img, theta=BAND_ANGLES)[0]
+    >>> first, counts = _box_votes(*np.nonzero(img), full.shape[0])
+    >>> bool((full[first : first + counts.shape[0]] == counts).all()), int(full.sum() - counts.sum())
+    (True, 0)
+    """
+    box = np.zeros((int(ys.max(initial=0)) + 1, int(xs.max(initial=0)) + 1), bool)
+    box[ys, xs] = True
+    counts = hough_line(box, theta=BAND_ANGLES)[0]
+    return (rows - counts.shape[0]) // 2, counts
 
 
 def _longest_filled_run(t: np.ndarray, shaft_width_px: float) -> tuple[float, float] | None:
