@@ -143,7 +143,7 @@ def test_markers_of_other_ids_are_ignored():
     assert detect_card(photo) is None
 
 
-@pytest.mark.parametrize("ppm, tilt", [(1.0, 0.0), (1.2, 30.0), (2.0, 20.0), (4.0, 10.0), (6.5, 30.0)])
+@pytest.mark.parametrize("ppm, tilt", [(1.0, 0.0), (1.2, 30.0), (2.0, 20.0), (4.0, 10.0), (4.0, 50.0), (6.5, 30.0)])
 def test_markers_seen_where_the_card_is_found(ppm, tilt):
     # the quick first look sees markers down to the smallest the full search reads (12 px)
     scene = render_card_scene(seed=int(ppm * 10), shape=(480, 640), px_per_mm=ppm, tilt_deg=tilt, rotation_deg=35.0,

@@ -397,18 +397,23 @@ def _detector(layout: CardLayout) -> cv2.aruco.ArucoDetector:
 
 
 #: :func:`markers_seen` thresholds the photo with these adaptive windows only (px),
-#: the smallest and largest of the detector's three (3, 13, 23): on 108
-#: generated card photos (markers 11-140 px, tilt 0-40 degrees, blur, noise,
-#: JPEG) it saw a marker in every one where all three windows saw one, in about
-#: half the time on hair, whose texture gives hundreds of would-be markers.
+#: the smallest and largest of the detector's three (3, 13, 23) ...
 QUICK_THRESHOLD_WINDOWS = (3, 23)
+#: ... and drops would-be markers with a side shorter than this share of their
+#: outline (OpenCV's default 0.05): a square marker has a quarter, one tilted
+#: 40 degrees a fifth, 60 degrees a sixth; the texture of hair gives hundreds
+#: of thin ones. With both, the first look saw a marker in every one of 108
+#: generated card photos (markers 11-140 px, tilt 0-40 degrees, blur, noise,
+#: JPEG) where the full detector saw one, at a fifth of its time on hair.
+QUICK_MIN_SIDE_SHARE = 0.15
 
 
 def markers_seen(image: np.ndarray, *, layout: CardLayout = CARD) -> bool:
     """Whether any of the card's markers is in a photo: a quick first look.
 
     The markers are looked for as :func:`detect_card` looks for them, with
-    the adaptive windows of :data:`QUICK_THRESHOLD_WINDOWS` and no corner
+    the adaptive windows of :data:`QUICK_THRESHOLD_WINDOWS`, without
+    candidates thinner than :data:`QUICK_MIN_SIDE_SHARE` and without corner
     refinement; nothing is measured.
 
     Examples
@@ -424,6 +429,7 @@ def markers_seen(image: np.ndarray, *, layout: CardLayout = CARD) -> bool:
     params = cv2.aruco.DetectorParameters()
     params.adaptiveThreshWinSizeMin, params.adaptiveThreshWinSizeMax = QUICK_THRESHOLD_WINDOWS
     params.adaptiveThreshWinSizeStep = QUICK_THRESHOLD_WINDOWS[1] - QUICK_THRESHOLD_WINDOWS[0]
+    params.minCornerDistanceRate = QUICK_MIN_SIDE_SHARE
     detector = cv2.aruco.ArucoDetector(cv2.aruco.getPredefinedDictionary(layout.dictionary), params)
     _, ids, _ = detector.detectMarkers(_grey(image))
     return ids is not None and any(int(i) in layout.markers for i in ids.ravel())
