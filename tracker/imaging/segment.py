@@ -984,11 +984,32 @@ def scalp_light(gray: np.ndarray, scalp: np.ndarray) -> np.ndarray:
     coef, *_ = np.linalg.lstsq(a, np.log(gray[::step, ::step][keep].astype(np.float64)), rcond=None)
     gx = (np.arange(w, dtype=np.float32) / w - 0.5)[None, :]
     gy = (np.arange(h, dtype=np.float32) / h - 0.5)[:, None]
-    log_light = sum(np.float32(c) * t for c, t in zip(coef, terms(gx, gy), strict=True))
-    log_light = np.broadcast_to(log_light, (h, w)).astype(np.float32)
+    log_light = _surface(coef.astype(np.float32), terms(gx, gy))
     mid = float(np.median(log_light[::step, ::step]))
     span = float(np.log(OVERVIEW_LIGHT_RANGE))
-    return np.exp(np.clip(log_light, mid - span, mid + span)).astype(np.float32)
+    np.clip(log_light, mid - span, mid + span, out=log_light)
+    return np.exp(log_light, out=log_light)
+
+
+def _surface(coef: np.ndarray, terms: list[np.ndarray]) -> np.ndarray:
+    """The sum of ``coef[i] * terms[i]`` over float32 rows (1, W) and columns
+    (H, 1), added in that order; in place once it is full size (fresh
+    full-size arrays cost more than the arithmetic).
+
+    Examples
+    --------
+    >>> x, y = np.float32([[1, 2]]), np.float32([[1], [3]])
+    >>> _surface(np.float32([1, 2, 3]), [np.ones_like(x), x, y * x]).tolist()
+    [[6.0, 11.0], [12.0, 23.0]]
+    """
+    total = coef[0] * terms[0]
+    for c, t in zip(coef[1:], terms[1:], strict=True):
+        term = c * t
+        if np.broadcast_shapes(total.shape, term.shape) == total.shape:
+            total += term
+        else:
+            total = total + term
+    return total
 
 
 def _masked_percentile(values: np.ndarray, mask: np.ndarray, q: float, bins: int = 4096) -> float:
