@@ -394,6 +394,8 @@ def test_evaluate_masks_on_a_tiny_folder(tmp_path):
     rows, summary = evaluate.evaluate_masks(tmp_path)
     assert len(rows) == 1 and summary.n == 1
     assert rows[0]["dice"] > 0.8  # placement is tested in tests/imaging/test_segment.py
+    assert rows[0]["precision"] > 0.8 and rows[0]["recall"] > 0.8
+    assert summary.figures["precision_mean"] == pytest.approx(rows[0]["precision"], abs=1e-6)
     assert rows[0]["coverage_truth"] == pytest.approx(
         100 * 3 * 8 * 260 / (240 * 320), abs=0.5
     )

@@ -84,6 +84,26 @@ def dice(a: np.ndarray, b: np.ndarray) -> float:
     return 1.0 if total == 0 else float(2 * np.count_nonzero(a & b) / total)
 
 
+def overlap_shares(predicted: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
+    """Precision and recall of a boolean mask against the truth.
+
+    Precision is the share of `predicted` that lies on `truth` (low where
+    the mask is wider than the truth or finds what the truth left out),
+    recall the share of `truth` that `predicted` covers; 1.0 for an empty
+    mask.
+
+    Examples
+    --------
+    >>> a = np.zeros((4, 4), bool); a[:2] = True
+    >>> b = np.zeros((4, 4), bool); b[:1] = True
+    >>> overlap_shares(a, b)
+    (0.5, 1.0)
+    """
+    both = int(np.count_nonzero(predicted & truth))
+    n_predicted, n_truth = int(np.count_nonzero(predicted)), int(np.count_nonzero(truth))
+    return (both / n_predicted if n_predicted else 1.0), (both / n_truth if n_truth else 1.0)
+
+
 def _pool_map(fn: Callable, items: list, workers: int, chunksize: int = 4) -> Iterator:
     if workers <= 1:
         yield from map(fn, items)
@@ -144,16 +164,19 @@ def _mask_one(args: tuple[str, str]) -> dict[str, Any]:
         raise ValueError(f"{target_path}: cannot read the target mask")
     truth = target < 128  # black hair on white, stored as lossy JPEG
     a = analyze(photo.pixels, mode="closeup")
+    precision, recall = overlap_shares(a.mask, truth)
     return {
         "image": Path(image_path).name,
         "dice": dice(a.mask, truth),
+        "precision": precision,
+        "recall": recall,
         "coverage_truth": 100.0 * truth.mean(),
         "coverage_predicted": a.coverage_pct,
     }
 
 
 def evaluate_masks(folder: str | os.PathLike, *, workers: int = 1) -> tuple[list[dict[str, Any]], Summary]:
-    """Dice and coverage error on ``*image/NN.jpg`` with ``*image_target/NN_t.jpg`` masks."""
+    """Dice, precision, recall and coverage error on ``*image/NN.jpg`` with ``*image_target/NN_t.jpg`` masks."""
     folder = Path(folder)
     jobs = []
     for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.endswith("_target")):
@@ -170,6 +193,8 @@ def evaluate_masks(folder: str | os.PathLike, *, workers: int = 1) -> tuple[list
     figures = {
         "dice_mean": round(float(d.mean()), 6),
         "dice_median": round(float(np.median(d)), 6),
+        "precision_mean": round(float(np.mean([r["precision"] for r in rows])), 6),
+        "recall_mean": round(float(np.mean([r["recall"] for r in rows])), 6),
         "coverage_abs_error_median_pp": round(float(np.median(cov_err)), 6),
         "coverage_abs_error_mean_pp": round(float(cov_err.mean()), 6),
     }
