@@ -605,6 +605,12 @@ def _line_kernel_pieces(length: float, n: int) -> tuple[tuple[tuple[np.ndarray, 
     return tuple(out)
 
 
+#: :func:`line_response` runs through its lines a strip of rows at a time,
+#: of about this many pixels at most (a buffer of 512 kB, so that its buffers
+#: stay in a 1 MB cache); smaller images in one go.
+_LINE_STRIP_PIXELS = 1 << 17
+
+
 def line_response(contrast: np.ndarray, *, length: float) -> np.ndarray:
     """Strongest mean contrast along a line of `length` pixels through each pixel.
 
@@ -656,12 +662,6 @@ def line_response(contrast: np.ndarray, *, length: float) -> np.ndarray:
         strip[:] = 0.0
         _strip_line_response(padded[top:], strip, length, first, other)
     return response
-
-
-#: :func:`line_response` runs through its lines a strip of rows at a time,
-#: of about this many pixels at most (a buffer of 512 kB, so that its buffers
-#: stay in a 1 MB cache); smaller images in one go.
-_LINE_STRIP_PIXELS = 1 << 17
 
 
 def _strip_line_response(
