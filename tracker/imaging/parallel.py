@@ -69,8 +69,8 @@ def map_threads(fn: Callable[[T], R], items: Sequence[T]) -> list[R]:
 
     This thread and the threads started for the call (a pool kept between
     calls would not survive a fork) each take the next item not yet taken,
-    until none is left. The first exception raised is raised here, once
-    every thread has stopped.
+    until none is left. An exception from `fn` is raised here, once every
+    thread has stopped.
 
     Examples
     --------
