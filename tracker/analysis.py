@@ -27,12 +27,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any, Literal
 
 import cv2
 import numpy as np
 
-from tracker.imaging import calibrate, measure, segment
+from tracker.imaging import calibrate, measure, parallel, segment
 from tracker.imaging.quality import QualityReport, assess_quality
 from tracker.imaging.register import (
     Registration,
@@ -317,6 +318,51 @@ def find_scale(
     return ScaleFinding(scale, detection, mask, None, tuple(notes))
 
 
+def _detect_mode(pyramid: segment.Pyramid) -> segment.Mode:
+    """:func:`segment.detect_mode` of the photo of `pyramid`, on its copy of MODE_DETECTION_SIDE."""
+    h, w = pyramid.image.shape[:2]
+    return segment.detect_mode(pyramid.reduce(min(1.0, segment.MODE_DETECTION_SIDE / max(h, w))))
+
+
+def _scale_and_mode(
+    pixels: np.ndarray, mode: ModeChoice, **scale_options: Any
+) -> tuple[ScaleFinding, np.ndarray, segment.Pyramid, segment.Mode]:
+    """:func:`find_scale`, the photo white-balanced by the card, and the mode
+    ('auto' told from the balanced photo).
+
+    The card is looked for on a thread of its own (:func:`parallel.start`)
+    while the mode is told from the photo as it came; when the card's white
+    balance changes the photo, the mode is told again, from the balanced one.
+
+    Parameters
+    ----------
+    pixels : (H, W, 3) uint8 RGB array
+    mode : {'auto', 'closeup', 'overview'}
+    **scale_options
+        Passed on to :func:`find_scale`.
+
+    Returns
+    -------
+    found : ScaleFinding
+    pixels : (H, W, 3) uint8 RGB array
+        The photo, white-balanced when the card allows.
+    pyramid : segment.Pyramid
+        Reduced copies of that photo, some already made.
+    mode : {'closeup', 'overview'}
+    """
+    # Reduced copies of the photo serve the card search and, unless the card's
+    # white balance changes the photo, the measurement.
+    pyramid = segment.Pyramid(pixels)
+    search = parallel.start(partial(find_scale, pixels, pyramid=pyramid, **scale_options))
+    seen = _detect_mode(pyramid) if mode == "auto" else mode
+    found = search.result()
+    if found.wb_gains is not None:
+        pixels = calibrate.white_balance(pixels, found.wb_gains)
+        pyramid = segment.Pyramid(pixels)
+        seen = _detect_mode(pyramid) if mode == "auto" else mode
+    return found, pixels, pyramid, seen
+
+
 def analyze(
     pixels: np.ndarray,
     *,
@@ -385,15 +431,9 @@ def analyze(
         raise ValueError("polarity must be 'dark', 'light' or None (chosen from the photo)")
     if exclude is not None and (not isinstance(exclude, np.ndarray) or exclude.shape != pixels.shape[:2]):
         raise ValueError("exclude must be a bool array of the photo's height and width")
-    # Reduced copies of the photo serve the card search and, unless the card's
-    # white balance changes the photo, the measurement.
-    pyramid = segment.Pyramid(pixels)
-    found = find_scale(
-        pixels, px_per_mm=px_per_mm, scale_source=scale_source, field_width_mm=field_width_mm, card=card,
-        pyramid=pyramid,
+    found, pixels, pyramid, mode = _scale_and_mode(
+        pixels, mode, px_per_mm=px_per_mm, scale_source=scale_source, field_width_mm=field_width_mm, card=card
     )
-    if found.wb_gains is not None:
-        pixels = calibrate.white_balance(pixels, found.wb_gains)
     if found.card_mask is not None:
         exclude = found.card_mask if exclude is None else (exclude | found.card_mask)
     result = _measure(
@@ -410,13 +450,13 @@ def _measure(
     *,
     roi: tuple[int, int, int, int] | None,
     scale: Scale,
-    mode: ModeChoice,
+    mode: segment.Mode,
     polarity: Polarity | None,
     thin_um: float,
     exclude: np.ndarray | None,
     pyramid: segment.Pyramid | None = None,
 ) -> Analysis:
-    """The measurement itself, on pixels already white-balanced, with a known scale.
+    """The measurement itself, on pixels already white-balanced, with a known scale and mode.
 
     `pyramid` holds reduced copies already made, used only if they are of `pixels`.
     """
@@ -436,9 +476,8 @@ def _measure(
     # Every reduced copy comes from one pyramid of halvings of the photo.
     if pyramid is None or pyramid.image is not pixels:
         pyramid = segment.Pyramid(pixels)
-    if mode == "auto":
-        mode = segment.detect_mode(pyramid.reduce(min(1.0, segment.MODE_DETECTION_SIDE / max(height, width))))
-    quality = assess_quality(pixels, mode=mode, roi=roi, pyramid=pyramid)
+    # The quality checks need none of what follows: they run meanwhile.
+    quality_check = parallel.start(partial(assess_quality, pixels, mode=mode, roi=roi, pyramid=pyramid))
     notes: list[str] = []
     parameters: dict[str, Any] = {"mode": mode, "thin_um": thin_um}
     measured_roi = roi  # the ROI less any burnt-in bars
@@ -545,7 +584,7 @@ def _measure(
         mode=mode,
         roi=roi,
         scale=scale,
-        quality=quality,
+        quality=quality_check.result(),
         mask=mask,
         groups=groups,
         coverage_pct=coverage,
@@ -711,19 +750,12 @@ def analyze_in_view(
     if settings is not None:
         mode = settings.mode  # type: ignore[assignment]
     polarity = None if settings is None else settings.polarity
-    pyramid = segment.Pyramid(pixels)
-    found = find_scale(
-        pixels, px_per_mm=px_per_mm, scale_source=scale_source, field_width_mm=field_width_mm, card=card,
-        pyramid=pyramid,
+    # The mode is the whole photo's: a cut-out of an overview, enlarged
+    # about the ROI, can look like a close-up (strands a few pixels wide).
+    found, pixels, pyramid, mode = _scale_and_mode(
+        pixels, mode, px_per_mm=px_per_mm, scale_source=scale_source, field_width_mm=field_width_mm, card=card
     )
-    if found.wb_gains is not None:
-        pixels = calibrate.white_balance(pixels, found.wb_gains)
     h, w = pixels.shape[:2]
-    if mode == "auto":
-        # The mode is the whole photo's: a cut-out of an overview, enlarged
-        # about the ROI, can look like a close-up (strands a few pixels wide).
-        whole = pyramid if found.wb_gains is None else segment.Pyramid(pixels)
-        mode = segment.detect_mode(whole.reduce(min(1.0, segment.MODE_DETECTION_SIDE / max(h, w))))
     notes = list(found.notes)
     placement: dict[str, Any] = {"baseline_roi": None if roi is None else [int(v) for v in roi]}
     image = pixels
@@ -799,7 +831,7 @@ def analyze_in_view(
         )
     result = _measure(
         image, roi=analysed_roi, scale=scale, mode=mode, polarity=polarity, thin_um=thin_um, exclude=exclude,
-        pyramid=pyramid,  # used only when the whole photo, as it came, is measured
+        pyramid=pyramid,  # used only when the whole photo is measured
     )
     params = dict(result.parameters)
     params["roi_source"] = source

@@ -64,6 +64,7 @@ from tracker.analysis import ALGORITHM_VERSION, analyze
 from tracker.export.schema import BY_NAME as EXPORT_COLUMNS
 from tracker.export.schema import DICTIONARY_HEADER, Column
 from tracker.files import write_atomic
+from tracker.imaging import parallel
 from tracker.photo import PHOTO_EXTENSIONS, PhotoError, load_photo
 
 #: Output formats of :func:`run_batch`.
@@ -817,7 +818,14 @@ def _run_pool(
     # spawn: the workers start clean, whatever threads this process runs
     context = multiprocessing.get_context("spawn")
     window = IN_FLIGHT_PER_WORKER * workers
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+
+    def start_pool() -> ProcessPoolExecutor:
+        # each worker splits its analyses over its share of the cores only
+        return ProcessPoolExecutor(
+            max_workers=workers, mp_context=context, initializer=parallel.share_cores, initargs=(workers,)
+        )
+
+    pool = start_pool()
     running: dict[Future, _Pending] = {}
     retry: list[_Pending] = []
     try:
@@ -859,7 +867,7 @@ def _run_pool(
                         retry.append(item)
                 running.clear()
                 pool.shutdown(wait=True, cancel_futures=True)
-                pool = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+                pool = start_pool()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 

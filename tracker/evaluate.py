@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from tracker.analysis import analyze
+from tracker.imaging import parallel
 from tracker.photo import read_photo
 
 #: Height of the burnt-in header bar (subject, size, date, magnification) of
@@ -108,7 +109,8 @@ def _pool_map(fn: Callable, items: list, workers: int, chunksize: int = 4) -> It
     if workers <= 1:
         yield from map(fn, items)
         return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    # each worker splits its analyses over its share of the cores only
+    with ProcessPoolExecutor(max_workers=workers, initializer=parallel.share_cores, initargs=(workers,)) as pool:
         yield from pool.map(fn, items, chunksize=chunksize)
 
 

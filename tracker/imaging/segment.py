@@ -10,6 +10,7 @@ Every function here is pure: arrays in, arrays out.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Literal
@@ -17,6 +18,8 @@ from typing import Literal
 import cv2
 import numpy as np
 from skimage.filters import threshold_otsu
+
+from tracker.imaging import parallel
 
 Mode = Literal["closeup", "overview"]
 Polarity = Literal["dark", "light"]
@@ -135,7 +138,7 @@ def _light_channel(image: np.ndarray) -> int:
     """
     scale = min(1.0, 256 / max(image.shape[:2]))
     small = cv2.resize(image, _scaled_size(image.shape, scale), interpolation=cv2.INTER_AREA)
-    scores = [_clear_line_score(_light_plane(small, i)) for i in range(4)]
+    scores = parallel.map_threads(lambda i: _clear_line_score(_light_plane(small, i)), range(4))
     return int(np.argmax(scores))
 
 
@@ -207,7 +210,8 @@ class Pyramid:
     at least its size, with a last linear step of less than 2x. Reducing a
     12 MP photo this way costs a few milliseconds, against tens for one
     fractional INTER_AREA step. A copy reduced by no more than 2x is made in
-    that one INTER_AREA step, as :func:`cv2.resize` would.
+    that one INTER_AREA step, as :func:`cv2.resize` would. Threads may share
+    a pyramid: each copy and halving is made once, by one of them.
 
     Examples
     --------
@@ -221,6 +225,7 @@ class Pyramid:
             raise ValueError("Pyramid needs a non-empty (H, W) or (H, W, C) array")
         self._levels = [image]
         self._copies: dict[tuple[int, int], np.ndarray] = {}
+        self._lock = threading.RLock()
 
     def reduce(self, factor: float) -> np.ndarray:
         """The image scaled by `factor`; copies are kept, so do not modify them.
@@ -241,9 +246,10 @@ class Pyramid:
         if factor >= 1.0:
             return image
         size = _scaled_size(image.shape, factor)
-        if size not in self._copies:
-            self._copies[size] = self._reduce(factor, size)
-        return self._copies[size]
+        with self._lock:
+            if size not in self._copies:
+                self._copies[size] = self._reduce(factor, size)
+            return self._copies[size]
 
     @property
     def image(self) -> np.ndarray:
@@ -259,16 +265,17 @@ class Pyramid:
         Kept, so do not modify it.
         """
         level = 0
-        while self._levels[level].shape[1] // 2 >= size[0] and self._levels[level].shape[0] // 2 >= size[1]:
-            level += 1
-            if level == len(self._levels):
-                above = self._levels[-1]
-                lh, lw = above.shape[:2]
-                # An odd side is reduced by a little more than 2 (all of it
-                # averaged, no edge row dropped), so a flipped photo gives
-                # the flipped copy.
-                self._levels.append(cv2.resize(above, (lw // 2, lh // 2), interpolation=cv2.INTER_AREA))
-        return self._levels[level]
+        with self._lock:
+            while self._levels[level].shape[1] // 2 >= size[0] and self._levels[level].shape[0] // 2 >= size[1]:
+                level += 1
+                if level == len(self._levels):
+                    above = self._levels[-1]
+                    lh, lw = above.shape[:2]
+                    # An odd side is reduced by a little more than 2 (all of it
+                    # averaged, no edge row dropped), so a flipped photo gives
+                    # the flipped copy.
+                    self._levels.append(cv2.resize(above, (lw // 2, lh // 2), interpolation=cv2.INTER_AREA))
+            return self._levels[level]
 
     def _reduce(self, factor: float, size: tuple[int, int]) -> np.ndarray:
         source = self.halving(size)
@@ -653,14 +660,22 @@ def line_response(contrast: np.ndarray, *, length: float) -> np.ndarray:
     # line into its own, which then holds the line's sum): no fresh arrays.
     # Strips of rows are done one after the other, each through every line,
     # so that the buffers stay in the processor's cache (the same sums).
+    # The strips are shared out evenly among the threads, each with its own buffers.
     strips = -(-height * (width + 2 * r) // _LINE_STRIP_PIXELS)
+    threads = min(parallel.thread_count(), strips)
+    strips = -(-strips // threads) * threads
     rows = -(-height // strips)
     size = (rows + 2 * r) * (width + 2 * r)
-    first, other = np.empty(size, np.float32), np.empty(size, np.float32)
-    for top in range(0, height, rows):
-        strip = response[top : top + rows]
-        strip[:] = 0.0
-        _strip_line_response(padded[top:], strip, length, first, other)
+    tops = range(0, height, rows)
+
+    def run(share: range) -> None:
+        first, other = np.empty(size, np.float32), np.empty(size, np.float32)
+        for top in share:
+            strip = response[top : top + rows]
+            strip[:] = 0.0
+            _strip_line_response(padded[top:], strip, length, first, other)
+
+    parallel.map_threads(run, [tops[i::threads] for i in range(min(threads, len(tops)))])
     return response
 
 
@@ -789,8 +804,8 @@ def choose_polarity(image: np.ndarray) -> Polarity:
     _check_image(image)
     scale = min(1.0, 256 / max(image.shape[:2]))
     small = cv2.resize(image, _scaled_size(image.shape, scale), interpolation=cv2.INTER_AREA)
-    scores = {polarity: _line_score(_as_gray(small, polarity), polarity) for polarity in ("dark", "light")}
-    return "dark" if scores["dark"] >= scores["light"] else "light"
+    dark, light = parallel.map_threads(lambda polarity: _line_score(_as_gray(small, polarity), polarity), ("dark", "light"))
+    return "dark" if dark >= light else "light"
 
 
 def _hysteresis(low: np.ndarray, high: np.ndarray) -> np.ndarray:
