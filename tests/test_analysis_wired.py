@@ -184,3 +184,9 @@ def test_overview_recaptures_20_percent_darker_or_brighter_give_the_same_coverag
         assert f.roi_source == "registered" and f.mode == "overview"
         # the unchanged scalp, moved, turned, zoomed and lit 20 % differently: within 3 %
         assert abs(f.coverage_pct / b.coverage_pct - 1) < 0.03
+
+
+def test_analyze_in_view_rejects_an_unknown_mode():
+    img = np.full((120, 160, 3), 200, np.uint8)
+    with pytest.raises(ValueError, match="mode must be"):
+        analyze_in_view(img, mode="macro")

@@ -749,6 +749,8 @@ def analyze_in_view(
         )
     if settings is not None:
         mode = settings.mode  # type: ignore[assignment]
+    if mode not in ("auto", "closeup", "overview"):
+        raise ValueError("mode must be 'auto', 'closeup' or 'overview'")
     polarity = None if settings is None else settings.polarity
     # The mode is the whole photo's: a cut-out of an overview, enlarged
     # about the ROI, can look like a close-up (strands a few pixels wide).
