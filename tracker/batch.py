@@ -828,6 +828,17 @@ def _run_pool(
     pool = start_pool()
     running: dict[Future, _Pending] = {}
     retry: list[_Pending] = []
+
+    def submit(item: _Pending) -> bool:
+        """Send `item` to the pool; False, with the item kept for a retry, if
+        the pool broke before it could take it (a worker died meanwhile)."""
+        try:
+            running[pool.submit(task, item.job, item.data, item.sha256)] = item
+        except BrokenProcessPool:
+            retry.append(item)  # it never ran: no attempt is counted
+            return False
+        return True
+
     try:
         while True:
             while len(running) < window:
@@ -835,15 +846,18 @@ def _run_pool(
                     # a photo sent again runs alone, so a photo that kills its
                     # worker takes no other photo with it the second time
                     if not running:
-                        item = retry.pop()
-                        running[pool.submit(task, item.job, item.data, item.sha256)] = item
+                        submit(retry.pop())
                     break
                 item = next(items, None)
-                if item is None:
+                if item is None or not submit(item):
                     break
-                running[pool.submit(task, item.job, item.data, item.sha256)] = item
             if not running:
-                return
+                if not retry:
+                    return
+                # the pool broke with nothing in flight: a new one for the retries
+                pool.shutdown(wait=True, cancel_futures=True)
+                pool = start_pool()
+                continue
             finished, _ = wait(running, return_when=FIRST_COMPLETED)
             broken = False
             for fut in finished:
