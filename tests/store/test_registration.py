@@ -194,3 +194,16 @@ def test_field_width_is_the_scale_fallback(store, patient):
     assert meas.density_per_cm2 is not None
     store.reanalyse(photo_ids=[a.photo.id])  # the typed fallback is kept
     assert store.measurements(a.photo.id)[-1].scale_source == "field_width"
+
+
+def test_each_view_kind_fixes_the_mode(store, patient):
+    """A photo is measured as its view's kind says, whatever it looks like: the same
+    close-up is an overview in an overview view (no single shafts counted)."""
+    s = series()
+    v1 = _visit(store, patient, 6)
+    close, over = store.add_photos(
+        v1.id, [NewPhoto("closeup:crown", _png(s[0].image.image), "c.png"), NewPhoto("crown", _png(s[1].image.image), "o.png")]
+    )
+    close_meas, over_meas = (store.measurements(a.photo.id)[-1] for a in (close, over))
+    assert (close_meas.mode, over_meas.mode) == ("closeup", "overview")
+    assert close_meas.hair_count > 0 and over_meas.hair_count is None

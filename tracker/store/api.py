@@ -107,7 +107,8 @@ class _ViewContext:
     baseline_sha: str | None
     pixels: np.ndarray | None
     settings: ViewSettings | None
-    #: 'closeup' for a close-up view ('closeup:<site>'): the baseline is not left to guess it
+    #: 'closeup' for a close-up view ('closeup:<site>'), 'overview' for the fixed
+    #: overview views: the baseline photo is not left to guess it
     mode: str = "auto"
 
 
@@ -673,7 +674,7 @@ class Store(AccountsMixin):
                     if batch[0] < base_date:  # a visit recorded later but dated earlier
                         base = None
             cached = None if base is None else _stored_settings(s, base.id, roi)
-        mode = "closeup" if view.startswith(CLOSEUP_PREFIX) else "auto"
+        mode = "closeup" if view.startswith(CLOSEUP_PREFIX) else "overview"
         if base is None:
             if batch is None:
                 return _ViewContext(roi, None, None, None, None, mode)
