@@ -83,6 +83,8 @@ def test_real_series_layout_gives_a_cv_per_series(series_dir):
     rows, summary = evaluate.evaluate_real_series(series_dir)
     assert len(rows) == 4 and rows[0]["roi_source"] == "baseline"
     assert [r["roi_source"] for r in rows[1:]] == ["registered"] * 3
+    # close-ups, so measured as close-ups: shafts counted
+    assert all(r["count"] is not None and r["count"] > 0 for r in rows)
     f = summary.figures
     assert f["patient-a-vertex_registered_share"] == 1.0
     groups = [[rows[0]["coverage"], rows[1]["coverage"]], [rows[2]["coverage"], rows[3]["coverage"]]]

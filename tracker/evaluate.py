@@ -489,26 +489,32 @@ def _real_series(args: tuple[str, float | None]) -> list[dict[str, Any]]:
     import datetime as dt
     import tempfile
 
+    from tracker.photo import load_photo
     from tracker.store import NewPhoto, Store
 
     folder, roi_share = Path(args[0]), args[1]
     visits = sorted(p for p in folder.iterdir() if p.is_dir())
+    photos = [sorted(p for p in v.iterdir() if p.suffix.lower() in SERIES_SUFFIXES) for v in visits]
+    # a store measures a view as its kind says: the series' view is a close-up one
+    # when its baseline photo (the first of the first visit) is a close-up
+    baseline = next((files[0] for files in photos if files), None)
+    closeup = baseline is not None and analyze(load_photo(baseline.read_bytes(), name=baseline.name).pixels).mode == "closeup"
+    view = "closeup:series" if closeup else "vertex"
     rows = []
     with tempfile.TemporaryDirectory() as tmp, Store.open(tmp, user="evaluate") as store:
         patient = store.add_patient("S-1")
         first = True
-        for k, vdir in enumerate(visits):
-            files = sorted(p for p in vdir.iterdir() if p.suffix.lower() in SERIES_SUFFIXES)
+        for k, (vdir, files) in enumerate(zip(visits, photos, strict=True)):
             if not files:
                 continue
             visit = store.add_visit(patient.id, dt.date(2020, 1, 1) + dt.timedelta(days=k))
-            items = [NewPhoto("vertex", f.read_bytes(), f.name) for f in files]
+            items = [NewPhoto(view, f.read_bytes(), f.name) for f in files]
             if first:
                 (base,) = store.add_photos(visit.id, items[:1])
                 if roi_share is not None:
                     b = base.photo
                     mw, mh = int(b.width * (1 - roi_share) / 2), int(b.height * (1 - roi_share) / 2)
-                    store.set_roi(patient.id, "vertex", (mw, mh, b.width - 2 * mw, b.height - 2 * mh), baseline_photo_id=b.id)
+                    store.set_roi(patient.id, view, (mw, mh, b.width - 2 * mw, b.height - 2 * mh), baseline_photo_id=b.id)
                     store.reanalyse(photo_ids=[b.id])
                 added = [base, *store.add_photos(visit.id, items[1:])] if len(items) > 1 else [base]
                 first = False
@@ -533,7 +539,9 @@ def evaluate_real_series(
     folders (sorted by name) hold the photos of one visit; two or more photos
     in a visit folder are repeats of the unchanged scalp. The first photo of
     the first visit is the baseline; the ROI is its centre ``roi_share`` of
-    width and height (None: the whole photo, no ROI). Every photo goes
+    width and height (None: the whole photo, no ROI). A series whose baseline
+    is a close-up is stored as a close-up view, else as an overview view, and
+    all its photos are measured so. Every photo goes
     through the store: registered to the baseline and measured where the
     ROI lands. Returns one row per photo and the test-retest CV (%) per
     series and over all of them.
