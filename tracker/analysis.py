@@ -350,6 +350,8 @@ def _scale_and_mode(
         Reduced copies of that photo, some already made.
     mode : {'closeup', 'overview'}
     """
+    if mode not in ("auto", "closeup", "overview"):
+        raise ValueError("mode must be 'auto', 'closeup' or 'overview'")
     # Reduced copies of the photo serve the card search and, unless the card's
     # white balance changes the photo, the measurement.
     pyramid = segment.Pyramid(pixels)
@@ -425,8 +427,6 @@ def analyze(
         )
     if thin_um <= 0:
         raise ValueError("thin_um must be positive")
-    if mode not in ("auto", "closeup", "overview"):
-        raise ValueError("mode must be 'auto', 'closeup' or 'overview'")
     if polarity not in (None, "dark", "light"):
         raise ValueError("polarity must be 'dark', 'light' or None (chosen from the photo)")
     if exclude is not None and (not isinstance(exclude, np.ndarray) or exclude.shape != pixels.shape[:2]):
@@ -749,8 +749,6 @@ def analyze_in_view(
         )
     if settings is not None:
         mode = settings.mode  # type: ignore[assignment]
-    if mode not in ("auto", "closeup", "overview"):
-        raise ValueError("mode must be 'auto', 'closeup' or 'overview'")
     polarity = None if settings is None else settings.polarity
     # The mode is the whole photo's: a cut-out of an overview, enlarged
     # about the ROI, can look like a close-up (strands a few pixels wide).
