@@ -400,6 +400,19 @@ def test_evaluate_masks_on_a_tiny_folder(tmp_path):
         100 * 3 * 8 * 260 / (240 * 320), abs=0.5
     )
     assert summary.figures["coverage_abs_error_median_pp"] < 1.0
+    # the image folder itself, its masks beside it, gives the same
+    rows_one, _ = evaluate.evaluate_masks(tmp_path / "set")
+    assert rows_one == rows
+
+
+def test_evaluate_masks_without_pairs_says_which_layout(tmp_path, capsys):
+    (tmp_path / "set").mkdir()
+    (tmp_path / "set" / "01.jpg").write_bytes(encode(bars_image(3), ".jpg"))  # no mask beside it
+    with pytest.raises(ValueError, match="SET_target/NN_t.jpg"):
+        evaluate.evaluate_masks(tmp_path)
+    code = cli.main(["evaluate", "--skip-counts", "--skip-synthetic", "--masks", str(tmp_path)])
+    assert code == 2
+    assert "SET_target/NN_t.jpg" in capsys.readouterr().err
 
 
 def test_evaluate_command_on_a_tiny_folder(voc_folder, tmp_path):

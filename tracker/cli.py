@@ -128,6 +128,14 @@ def _print_summary(summary: Any, as_json: bool) -> None:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
+    try:
+        return _evaluate(args)
+    except ValueError as err:  # a data folder laid out otherwise than expected: the message says how
+        print(f"tracker evaluate: {err}", file=sys.stderr)
+        return 2
+
+
+def _evaluate(args: argparse.Namespace) -> int:
     from tracker import evaluate
 
     counts = args.counts or DEFAULT_DATA / "fdu-trichoscopy-dev"
@@ -170,13 +178,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         if not 0 < args.series_roi <= 1:
             print("tracker evaluate: --series-roi must be a share of the photo, above 0 and at most 1", file=sys.stderr)
             return 2
-        try:
-            rows, summary = evaluate.evaluate_real_series(
-                args.series, roi_share=None if args.series_roi == 1 else args.series_roi, workers=args.workers
-            )
-        except ValueError as err:
-            print(f"tracker evaluate: {err}", file=sys.stderr)
-            return 2
+        rows, summary = evaluate.evaluate_real_series(
+            args.series, roi_share=None if args.series_roi == 1 else args.series_roi, workers=args.workers
+        )
         _save_rows(args, "series", rows)
         _print_summary(summary, args.json)
         ran += 1
@@ -310,7 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="score the pipeline against ground truth")
     p.add_argument("--counts", type=Path, metavar="DIR", help="folder with Images/ and Annotations/ (VOC XML)")
-    p.add_argument("--masks", type=Path, metavar="DIR", help="folder with NN.jpg and *_target/NN_t.jpg masks")
+    p.add_argument("--masks", type=Path, metavar="DIR", help="folder of SET/NN.jpg photos beside SET_target/NN_t.jpg masks, or one SET folder")
     p.add_argument("--header-px", type=int, default=48, help="rows of burnt-in header left out of the ROI")
     p.add_argument("--limit", type=int, help="evaluate an even sample of this many count images")
     p.add_argument("--synthetic-repeats", type=int, default=2, help="generated photos per case")

@@ -177,18 +177,29 @@ def _mask_one(args: tuple[str, str]) -> dict[str, Any]:
     }
 
 
+def _mask_pairs(images: Path) -> list[tuple[str, str]]:
+    """``(NN.jpg, NN_t.jpg)`` pairs of one image folder and its ``<name>_target`` sibling."""
+    targets = images.parent / f"{images.name}_target"
+    pairs = ((image, targets / f"{image.stem}_t.jpg") for image in sorted(images.glob("*.jpg")))
+    return [(str(image), str(target)) for image, target in pairs if target.exists()]
+
+
 def evaluate_masks(folder: str | os.PathLike, *, workers: int = 1) -> tuple[list[dict[str, Any]], Summary]:
-    """Dice, precision, recall and coverage error on ``*image/NN.jpg`` with ``*image_target/NN_t.jpg`` masks."""
+    """Dice, precision, recall and coverage error of hand-drawn hair masks.
+
+    `folder` holds image folders beside their masks (``SET/NN.jpg`` with
+    ``SET_target/NN_t.jpg``, for every ``SET`` in it), or is one such image
+    folder itself.
+    """
     folder = Path(folder)
-    jobs = []
+    jobs = _mask_pairs(folder)
     for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.endswith("_target")):
-        targets = folder / f"{sub.name}_target"
-        for image in sorted(sub.glob("*.jpg")):
-            target = targets / f"{image.stem}_t.jpg"
-            if target.exists():
-                jobs.append((str(image), str(target)))
+        jobs += _mask_pairs(sub)
     if not jobs:
-        raise ValueError(f"{folder}: no image/target pairs found; expected DIR/NN.jpg and DIR_target/NN_t.jpg")
+        raise ValueError(
+            f"{folder}: no image/mask pairs found. Pass a folder holding SET/NN.jpg beside SET_target/NN_t.jpg, "
+            "or one such SET folder (its masks in the SET_target folder next to it)"
+        )
     rows = list(_pool_map(_mask_one, jobs, workers))
     d = np.array([r["dice"] for r in rows])
     cov_err = np.array([abs(r["coverage_predicted"] - r["coverage_truth"]) for r in rows])
