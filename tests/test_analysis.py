@@ -10,7 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
-from tracker.analysis import ALGORITHM_VERSION, Analysis, analyze
+from tracker.analysis import ALGORITHM_VERSION, Analysis, _working_width, analyze
+from tracker.imaging import segment
 from tracker.synth import render_closeup, render_overview
 
 SHAPE = (512, 640)
@@ -305,6 +306,25 @@ def test_invariance(name):
     assert moved.mode == "closeup"
     assert abs(moved.coverage_pct - base.coverage_pct) <= 0.02 * base.coverage_pct
     assert abs(moved.hair_count - base.hair_count) <= 1
+
+
+def test_the_working_width_follows_the_working_size_smoothly():
+    # Re-exposing a photo moves its working size a little (it follows the first
+    # width estimate). Estimated on each working copy itself, the width per
+    # unit of scale swings by 10 % in a sawtooth over these sizes; taken from
+    # the fixed halvings on either side, it stays within a few percent.
+    big = cv2.resize(closeup().image, None, fx=3, fy=3, interpolation=cv2.INTER_CUBIC)
+    pyramid = segment.Pyramid(big)
+    per_scale = []
+    for factor in np.linspace(0.44, 0.56, 7):
+        work = pyramid.reduce(factor)
+        per_scale.append(_working_width(pyramid, work, factor, "dark", segment.hair_plane(work, "dark")) / factor)
+    assert max(per_scale) / min(per_scale) < 1.03
+    # on a halving itself, the width is the estimate on it
+    half = pyramid.reduce(0.5)
+    assert _working_width(pyramid, half, 0.5, "dark", segment.hair_plane(half, "dark")) == pytest.approx(
+        segment.estimate_shaft_width(half, polarity="dark")
+    )
 
 
 # --- drawn bars and bad input ----------------------------------------------------------

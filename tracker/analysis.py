@@ -62,7 +62,10 @@ from tracker.imaging.register import (
 #: 0.7.0: light hair also looked for in red less blue (blond hair's yellowness), the plane
 #: chosen by its long lines less its light clutter (scale patches); the mode judged on that plane.
 #: Close-ups: the line length and the peak window follow the shaft width smoothly (blends of odd sizes).
-ALGORITHM_VERSION = "0.7.0"
+#: 0.8.0: close-ups: the shaft width on the working copy is taken from the photo's fixed
+#: halvings on either side of it (blended by its size), so a re-exposed photo analysed at a
+#: slightly different size gets nearly the same width.
+ALGORITHM_VERSION = "0.8.0"
 #: Close-ups are analysed on a copy scaled so that a typical shaft is about
 #: this wide (never enlarged): wide enough to measure width to a few percent,
 #: small enough that a 12 MP photo is analysed in a fraction of a second.
@@ -445,6 +448,45 @@ def analyze(
     return replace(result, notes=found.notes + result.notes, card=found.card_record())
 
 
+def _working_width(
+    pyramid: segment.Pyramid, work: np.ndarray, factor: float, polarity: segment.Polarity, plane: np.ndarray
+) -> float:
+    """The shaft width on the working copy `work` (the photo scaled by `factor`,
+    `plane` its :func:`segment.hair_plane`), estimated on
+    the fixed halvings of the photo on either side of it and blended by the
+    working size's place between them (geometrically).
+
+    The working size follows the first width estimate, which moves a little
+    when a photo is re-exposed; estimated on the working copy itself, the
+    width would then move several times more (the resampling moves the
+    distances it is the median of). The halvings do not move with it, and the
+    blend moves smoothly from one to the other."""
+    image = pyramid.image
+    upper = pyramid.halving((work.shape[1], work.shape[0]))
+    if upper.shape[:2] == work.shape[:2]:  # the photo itself, or one of its halvings
+        return segment.estimate_shaft_width(work, polarity=polarity, plane=plane)
+    lower = pyramid.halving((max(1, upper.shape[1] // 2), max(1, upper.shape[0] // 2)))
+    f_upper, f_lower = upper.shape[1] / image.shape[1], lower.shape[1] / image.shape[1]
+    if lower is upper or max(upper.shape[:2]) > MAX_WORKING_SIDE:
+        # no halving below it, or a working copy held to MAX_WORKING_SIDE
+        # whose next halving up would be larger still: the one level alone
+        level, f = (upper, f_upper) if lower is upper else (lower, f_lower)
+        return _scaled_width(segment.estimate_shaft_width(level, polarity=polarity), f, factor)
+    # one after the other: each shares its line filters out among the threads
+    w_upper, w_lower = (segment.estimate_shaft_width(level, polarity=polarity) for level in (upper, lower))
+    share = math.log(f_upper / factor) / math.log(f_upper / f_lower)
+    return math.exp((1 - share) * math.log(_scaled_width(w_upper, f_upper, factor))
+                    + share * math.log(_scaled_width(w_lower, f_lower, factor)))
+
+
+def _scaled_width(width: float, at: float, to: float) -> float:
+    """A width estimated on a copy scaled by `at`, as it would read on one
+    scaled by `to`. The estimate runs a pixel over the width at any size
+    (twice the distance from the scalp at a shaft's centre pixel): the pixel
+    is taken off before scaling and put back after."""
+    return max(width - 1.0, 0.5) * to / at + 1.0
+
+
 def _measure(
     pixels: np.ndarray,
     *,
@@ -520,7 +562,7 @@ def _measure(
         factor = min(1.0, WORKING_SHAFT_WIDTH / thumb_width, MAX_WORKING_SIDE / max(photo.shape[:2]))
         work = pyramid.reduce(factor)
         plane = segment.hair_plane(work, polarity)
-        shaft_width = segment.estimate_shaft_width(work, polarity=polarity, plane=plane)
+        shaft_width = _working_width(pyramid, work, factor, polarity, plane)
         contrast = segment.hair_contrast(work, max_width_px=2 * shaft_width, polarity=polarity, plane=plane)
         work_mask = segment.shaft_mask(contrast, shaft_width_px=shaft_width, polarity=polarity)
         work_unknown = None  # outside the photo or under the card: shafts may go on there
