@@ -451,9 +451,9 @@ def analyze(
 def _working_width(
     pyramid: segment.Pyramid, work: np.ndarray, factor: float, polarity: segment.Polarity, plane: np.ndarray
 ) -> float:
-    """The shaft width on the working copy `work` (the photo scaled by `factor`,
-    `plane` its :func:`segment.hair_plane`), estimated on
-    the fixed halvings of the photo on either side of it and blended by the
+    """The shaft width on the working copy `work` (the photo scaled by
+    `factor`; `plane` is its :func:`segment.hair_plane`), estimated on the
+    fixed halvings of the photo on either side of it and blended by the
     working size's place between them (geometrically).
 
     The working size follows the first width estimate, which moves a little

@@ -314,7 +314,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("evaluate", help="score the pipeline against ground truth")
     p.add_argument("--counts", type=Path, metavar="DIR", help="folder with Images/ and Annotations/ (VOC XML)")
-    p.add_argument("--masks", type=Path, metavar="DIR", help="folder of SET/NN.jpg photos beside SET_target/NN_t.jpg masks, or one SET folder")
+    p.add_argument(
+        "--masks", type=Path, metavar="DIR",
+        help="folder of SET/NN.jpg photos beside SET_target/NN_t.jpg masks, or one SET folder",
+    )
     p.add_argument("--header-px", type=int, default=48, help="rows of burnt-in header left out of the ROI")
     p.add_argument("--limit", type=int, help="evaluate an even sample of this many count images")
     p.add_argument("--synthetic-repeats", type=int, default=2, help="generated photos per case")
