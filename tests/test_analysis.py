@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tracker.analysis import ALGORITHM_VERSION, Analysis, _working_width, analyze
+from tracker.analysis import ALGORITHM_VERSION, MAX_WORKING_SIDE, Analysis, _working_width, analyze
 from tracker.imaging import segment
 from tracker.synth import render_closeup, render_overview
 
@@ -325,6 +325,22 @@ def test_the_working_width_follows_the_working_size_smoothly():
     assert _working_width(pyramid, half, 0.5, "dark", segment.hair_plane(half, "dark")) == pytest.approx(
         segment.estimate_shaft_width(half, polarity="dark")
     )
+
+
+def test_the_working_width_of_a_large_photo_comes_from_the_halving_below():
+    # 4480 x 3584: the halving above these working copies is larger than
+    # MAX_WORKING_SIDE, so the one below gives the width, scaled to each.
+    big = cv2.resize(closeup().image, None, fx=7, fy=7, interpolation=cv2.INTER_CUBIC)
+    pyramid = segment.Pyramid(big)
+    per_scale = []
+    for factor in (0.26, 0.30, 0.32):
+        work = pyramid.reduce(factor)
+        assert max(pyramid.halving((work.shape[1], work.shape[0])).shape) > MAX_WORKING_SIDE
+        per_scale.append(_working_width(pyramid, work, factor, "dark", segment.hair_plane(work, "dark")) / factor)
+    assert max(per_scale) / min(per_scale) < 1.03
+    lower = pyramid.reduce(0.25)
+    width = segment.estimate_shaft_width(lower, polarity="dark")
+    assert per_scale[1] == pytest.approx(((width - 1) / 0.25 * 0.30 + 1) / 0.30)
 
 
 # --- drawn bars and bad input ----------------------------------------------------------

@@ -468,8 +468,8 @@ def _working_width(
     lower = pyramid.halving((max(1, upper.shape[1] // 2), max(1, upper.shape[0] // 2)))
     f_upper, f_lower = upper.shape[1] / image.shape[1], lower.shape[1] / image.shape[1]
     if lower is upper or max(upper.shape[:2]) > MAX_WORKING_SIDE:
-        # no halving below it, or a working copy held to MAX_WORKING_SIDE
-        # whose next halving up would be larger still: the one level alone
+        # No halving below it, or the one above is larger than any working
+        # copy may be (MAX_WORKING_SIDE, for the cost): one level alone.
         level, f = (upper, f_upper) if lower is upper else (lower, f_lower)
         return _scaled_width(segment.estimate_shaft_width(level, polarity=polarity), f, factor)
     # one after the other: each shares its line filters out among the threads
