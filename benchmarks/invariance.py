@@ -15,10 +15,15 @@ Without --images it uses generated close-ups (tracker.synth).
 from __future__ import annotations
 
 import argparse
+import sys
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
+
+# The checkout this script is in, not whichever tracker is installed.
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
 from tracker.analysis import analyze
 

@@ -30,10 +30,16 @@ from __future__ import annotations
 import argparse
 import itertools
 import math
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 
 import numpy as np
+
+# The checkout this script is in, not whichever tracker is installed.
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
 from tracker.analysis import analyze
 from tracker.evaluate import patch_truth

@@ -13,8 +13,14 @@ import argparse
 import datetime as dt
 import hashlib
 import statistics
+import sys
 import tempfile
 import time
+from pathlib import Path
+
+# The checkout this script is in, not whichever tracker is installed.
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
 from tracker.store import VIEWS, Store
 from tracker.store import models as m
