@@ -29,6 +29,7 @@ from tracker.store import (
     restore,
 )
 from tracker.store.cli import add_store_commands
+from tracker.store import models as m
 from tracker.store.models import Base
 from tracker.store.schema import head_revision, make_engine, upgrade
 
@@ -341,6 +342,34 @@ def test_cli_backup_restore_check(store, store_dir, database_url, tmp_path, caps
     assert "not empty" in capsys.readouterr().err
     assert _run("check", "--store", str(tmp_path / "nothing")) == 2
     assert "no store at" in capsys.readouterr().err
+
+
+def test_cli_reanalyse_measures_outdated_photos_again(store, store_dir, database_url, capsys):
+    from tracker.analysis import ALGORITHM_VERSION
+
+    _fill(store)
+    photos = store.photos(patient="P-001")
+    older = photos[1].id
+    with store.engine.begin() as conn:  # as if measured by an earlier release
+        conn.execute(sa.update(m.Measurement).where(m.Measurement.photo_id == older).values(algorithm_version="0.0.1"))
+    counts = {p.id: len(store.measurements(p.id)) for p in photos}
+    opts = ["--store", str(store_dir), "--database-url", database_url]
+
+    assert _run("reanalyse", *opts) == 0
+    assert "reanalysed 1 photo of 1 patient" in capsys.readouterr().out
+    after = {p.id: store.measurements(p.id) for p in photos}
+    assert {pid: len(rows) for pid, rows in after.items()} == {pid: n + (pid == older) for pid, n in counts.items()}
+    assert after[older][-1].algorithm_version == ALGORITHM_VERSION
+    assert after[older][0].algorithm_version == "0.0.1"  # the earlier measurement stays
+    newest = store.audit_log(limit=1)[0]
+    assert (newest.action, newest.details["photo_ids"]) == ("reanalyse", [older])
+
+    assert _run("reanalyse", *opts) == 0  # nothing left: the same command again does nothing
+    assert "nothing to reanalyse" in capsys.readouterr().out
+    assert _run("reanalyse", *opts, "--all", "--patient", "P-001") == 0
+    assert "reanalysed 3 photos of 1 patient" in capsys.readouterr().out
+    assert _run("reanalyse", *opts, "--patient", "NOBODY") == 2
+    assert "NOBODY" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(not PG_URL, reason="TRACKER_TEST_POSTGRES_URL is not set")

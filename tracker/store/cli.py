@@ -1,4 +1,4 @@
-"""``tracker backup``, ``tracker restore`` and ``tracker check``.
+"""``tracker backup``, ``tracker restore``, ``tracker check`` and ``tracker reanalyse``.
 
 :func:`add_store_commands` registers them on the main parser's subparsers;
 each sets ``func(args) -> int`` (the exit code).
@@ -33,7 +33,7 @@ def _store_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_store_commands(subparsers: argparse._SubParsersAction) -> None:
-    """Register ``backup``, ``restore`` and ``check`` on ``subparsers``."""
+    """Register ``backup``, ``restore``, ``check`` and ``reanalyse`` on ``subparsers``."""
     p = subparsers.add_parser(
         "backup", help="write the database and all original photos to one archive"
     )
@@ -60,6 +60,21 @@ def add_store_commands(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=_cmd_check)
+
+    p = subparsers.add_parser(
+        "reanalyse",
+        help="measure stored photos again with the installed algorithm (earlier measurements stay)",
+        description="Measure stored photos again with the installed algorithm, with their views' "
+        "current ROIs and stored registrations. Each photo gets a new measurement; the earlier ones "
+        "stay. By default only photos whose latest measurement is by another algorithm version; each "
+        "patient's photos are stored together, so after a stop the same command goes on where it was.",
+    )
+    _store_options(p)
+    p.add_argument("--patient", metavar="CODE", help="only this patient's photos")
+    p.add_argument(
+        "--all", action="store_true", help="also photos already measured by the installed version"
+    )
+    p.set_defaults(func=_cmd_reanalyse)
 
 
 def _location(args: argparse.Namespace) -> str:
@@ -116,3 +131,43 @@ def _cmd_check(args: argparse.Namespace) -> int:
         for path in removed:
             print(f"removed leftover {path}")
     return 0 if report.ok else 1
+
+
+def _cmd_reanalyse(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from tracker.analysis import ALGORITHM_VERSION
+
+    try:
+        with _open(args) as store:
+            patients = [store.patient(args.patient)] if args.patient else store.patients()
+            plan = []  # (patient id, photo ids), patients with something to do
+            for patient in patients:
+                ids = [photo.id for photo in store.photos(patient=patient.id) if args.all or _outdated(store, photo.id)]
+                if ids:
+                    plan.append((patient.id, ids))
+            total = sum(len(ids) for _, ids in plan)
+            if not total:
+                print(f"nothing to reanalyse: every photo's latest measurement is by algorithm {ALGORITHM_VERSION}")
+                return 0
+            with tqdm(total=total, unit="photo", disable=None, dynamic_ncols=True) as bar:
+                for _, ids in plan:  # one transaction per patient
+                    store.reanalyse(photo_ids=ids)
+                    bar.update(len(ids))
+    except (StoreError, OSError, ValueError) as exc:
+        return _fail(exc)
+    print(f"reanalysed {_count(total, 'photo')} of {_count(len(plan), 'patient')} with algorithm "
+          f"{ALGORITHM_VERSION}; their earlier measurements are kept")
+    return 0
+
+
+def _outdated(store: Store, photo_id: int) -> bool:
+    """Whether a photo's latest measurement is by another algorithm version (or it has none)."""
+    from tracker.analysis import ALGORITHM_VERSION
+
+    rows = store.measurements(photo_id)
+    return not rows or rows[-1].algorithm_version != ALGORITHM_VERSION
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
