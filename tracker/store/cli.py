@@ -141,17 +141,17 @@ def _cmd_reanalyse(args: argparse.Namespace) -> int:
     try:
         with _open(args) as store:
             patients = [store.patient(args.patient)] if args.patient else store.patients()
-            plan = []  # (patient id, photo ids), patients with something to do
+            plan = []  # the photo ids to measure again, per patient with any
             for patient in patients:
                 ids = [photo.id for photo in store.photos(patient=patient.id) if args.all or _outdated(store, photo.id)]
                 if ids:
-                    plan.append((patient.id, ids))
-            total = sum(len(ids) for _, ids in plan)
+                    plan.append(ids)
+            total = sum(len(ids) for ids in plan)
             if not total:
                 print(f"nothing to reanalyse: every photo's latest measurement is by algorithm {ALGORITHM_VERSION}")
                 return 0
             with tqdm(total=total, unit="photo", disable=None, dynamic_ncols=True) as bar:
-                for _, ids in plan:  # one transaction per patient
+                for ids in plan:  # one transaction per patient
                     store.reanalyse(photo_ids=ids)
                     bar.update(len(ids))
     except (StoreError, OSError, ValueError) as exc:
