@@ -70,6 +70,19 @@ if (data["roi_placement"] == NOT_PLACED).any():
         "photo: the whole photo was measured, not the same patch of scalp. Place the region by hand "
         "on those photos (Region of interest page)."
     )
+versions = sorted({r.algorithm_version for r in rows if r.view == view})
+if len(versions) > 1:
+    # a difference across an algorithm change is not only the scalp's
+    again = (
+        "Measure the older photos again with the current version (`tracker reanalyse` on the server) "
+        "to compare like with like."
+        if access.role == "clinician"
+        else "Your clinic can measure them again with the current version."
+    )
+    st.warning(
+        f"The values of this view were measured by different versions of the analysis ({', '.join(versions)}): "
+        f"part of a difference between visits can come from that. {again}"
+    )
 
 metrics = [m for m in METRICS if m in set(data["metric"])]
 columns = st.columns(2)

@@ -100,6 +100,26 @@ def test_a_patient_asking_for_another_record_gets_nothing_of_it(clinic, use_clin
     assert "b900.png" not in text and "Bob" not in text
 
 
+@pytest.mark.parametrize(("login", "advice"), [("dr.test", "tracker reanalyse"), ("pat.a", "Your clinic can")])
+def test_values_of_different_algorithm_versions_are_flagged(fresh_clinic, use_clinic, login, advice):
+    import sqlalchemy as sa
+
+    from tracker.analysis import ALGORITHM_VERSION
+    from tracker.store import models as m
+
+    use_clinic(fresh_clinic)
+    at = run_page("timeline", login, query={"patient": "P-A"})
+    assert not any("versions of the analysis" in w.value for w in at.warning)  # one version: no warning
+    with fresh_clinic.open() as store:
+        first = store.photos(patient="P-A")[0].id
+        with store.engine.begin() as conn:  # the baseline as an earlier release measured it
+            conn.execute(sa.update(m.Measurement).where(m.Measurement.photo_id == first).values(algorithm_version="0.0.1"))
+    at = run_page("timeline", login, query={"patient": "P-A"})
+    (warning,) = [w.value for w in at.warning if "versions of the analysis" in w.value]
+    assert f"(0.0.1, {ALGORITHM_VERSION})" in warning and advice in warning
+    assert BANNED.findall(warning) == []
+
+
 def test_not_for_researchers(clinic, use_clinic):
     use_clinic(clinic)
     at = run_page("timeline", "res.test", query={"patient": "P-A"})
