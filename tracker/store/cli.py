@@ -143,7 +143,9 @@ def _cmd_reanalyse(args: argparse.Namespace) -> int:
             patients = [store.patient(args.patient)] if args.patient else store.patients()
             plan = []  # the photo ids to measure again, per patient with any
             for patient in patients:
-                ids = [photo.id for photo in store.photos(patient=patient.id) if args.all or _outdated(store, photo.id)]
+                newest = {row.photo_id: row.algorithm_version for row in store.timeline(patient.id)}
+                photos = store.photos(patient=patient.id)
+                ids = [photo.id for photo in photos if args.all or newest.get(photo.id) != ALGORITHM_VERSION]
                 if ids:
                     plan.append(ids)
             total = sum(len(ids) for ids in plan)
@@ -159,14 +161,6 @@ def _cmd_reanalyse(args: argparse.Namespace) -> int:
     print(f"reanalysed {_count(total, 'photo')} of {_count(len(plan), 'patient')} with algorithm "
           f"{ALGORITHM_VERSION}; their earlier measurements are kept")
     return 0
-
-
-def _outdated(store: Store, photo_id: int) -> bool:
-    """Whether a photo's latest measurement is by another algorithm version (or it has none)."""
-    from tracker.analysis import ALGORITHM_VERSION
-
-    rows = store.measurements(photo_id)
-    return not rows or rows[-1].algorithm_version != ALGORITHM_VERSION
 
 
 def _count(n: int, noun: str) -> str:
