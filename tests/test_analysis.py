@@ -304,8 +304,15 @@ def test_invariance(name):
     base = analysed(scaled=False)
     moved = analyze(np.ascontiguousarray(TRANSFORMS[name](closeup().image)))
     assert moved.mode == "closeup"
-    assert abs(moved.coverage_pct - base.coverage_pct) <= 0.02 * base.coverage_pct
-    assert abs(moved.hair_count - base.hair_count) <= 1
+    if name.startswith("brightness"):
+        assert abs(moved.coverage_pct - base.coverage_pct) <= 0.02 * base.coverage_pct
+        assert abs(moved.hair_count - base.hair_count) <= 1
+    else:
+        # The mask turns and flips exactly, and the shafts are counted on the
+        # mask turned to its canonical orientation: the same figures exactly.
+        assert moved.coverage_pct == base.coverage_pct
+        assert moved.hair_count == base.hair_count
+        assert moved.mean_width_px == pytest.approx(base.mean_width_px, rel=1e-9)
 
 
 def test_the_working_width_follows_the_working_size_smoothly():

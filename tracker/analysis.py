@@ -65,7 +65,9 @@ from tracker.imaging.register import (
 #: 0.8.0: close-ups: the shaft width on the working copy is taken from the photo's fixed
 #: halvings on either side of it (blended by its size), so a re-exposed photo analysed at a
 #: slightly different size gets nearly the same width.
-ALGORITHM_VERSION = "0.8.0"
+#: 0.9.0: close-ups: shafts are searched on the mask turned to its canonical orientation, so
+#: a turned or flipped photo gets the same count.
+ALGORITHM_VERSION = "0.9.0"
 #: Close-ups are analysed on a copy scaled so that a typical shaft is about
 #: this wide (never enlarged): wide enough to measure width to a few percent,
 #: small enough that a 12 MP photo is analysed in a fraction of a second.
