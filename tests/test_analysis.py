@@ -315,6 +315,20 @@ def test_invariance(name):
         assert moved.mean_width_px == pytest.approx(base.mean_width_px, rel=1e-9)
 
 
+@pytest.mark.parametrize("seed", [0, 2, 4])
+def test_shafts_near_40_px_wide_are_measured(seed):
+    # At 600 px/mm (a 1280x1024 frame 2.1 mm wide) shafts are 36-47 px wide,
+    # at the top of the close-up range. A width search capped at 1/24 of the
+    # thumbnail's short side took their interiors for scalp and their rims
+    # for shafts: widths of 11-15 px and four to six times the count.
+    s = render_closeup(seed=seed, shape=(1024, 1280), px_per_mm=600.0, density_per_cm2=150)
+    a = analyze(s.image)
+    assert a.mode == "closeup"
+    assert a.mean_width_px == pytest.approx(s.mean_width_px(), rel=0.15)
+    assert abs(a.coverage_pct - 100 * s.mask.mean()) <= 1.0
+    assert abs(a.hair_count - s.hair_count()) <= 2
+
+
 def test_the_working_width_follows_the_working_size_smoothly():
     # Re-exposing a photo moves its working size a little (it follows the first
     # width estimate). Estimated on each working copy itself, the width per

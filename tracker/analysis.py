@@ -67,7 +67,9 @@ from tracker.imaging.register import (
 #: slightly different size gets nearly the same width.
 #: 0.9.0: close-ups: shafts are searched on the mask turned to its canonical orientation, so
 #: a turned or flipped photo gets the same count.
-ALGORITHM_VERSION = "0.9.0"
+#: 0.10.0: the shaft width is looked for up to 1/16 of the short side, not 1/24 (shafts
+#: near 40 px wide were taken for their two rims).
+ALGORITHM_VERSION = "0.10.0"
 #: Close-ups are analysed on a copy scaled so that a typical shaft is about
 #: this wide (never enlarged): wide enough to measure width to a few percent,
 #: small enough that a 12 MP photo is analysed in a fraction of a second.

@@ -17,13 +17,14 @@ All sizes are in pixels of the arrays given; scale conversions happen in
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from itertools import product
 
 import cv2
 import numpy as np
 from skimage.measure import label, regionprops
 from skimage.morphology import skeletonize
 from skimage.transform import hough_line
+
+from tracker.imaging.orientation import canonical_turn
 
 #: A group must be at least this many shaft widths long to be a shaft, and
 #: this elongated (length / width of the equivalent ellipse), unless it holds
@@ -453,110 +454,6 @@ def _feret_diameter_max(piece: np.ndarray) -> float:
     return float(np.sqrt(np.max(np.einsum("ijk,ijk->ij", d, d))))
 
 
-@dataclass(frozen=True)
-class _Turn:
-    """One of the eight quarter turns and flips of an (H, W) array: transposed
-    first, then flipped top to bottom and left to right as the flags say."""
-
-    shape: tuple[int, int]
-    transpose: bool
-    flip_y: bool
-    flip_x: bool
-
-    @property
-    def turned_shape(self) -> tuple[int, int]:
-        return (self.shape[1], self.shape[0]) if self.transpose else self.shape
-
-    def array(self, a: np.ndarray) -> np.ndarray:
-        if self.transpose:
-            a = a.T
-        if self.flip_y:
-            a = a[::-1]
-        if self.flip_x:
-            a = a[:, ::-1]
-        return np.ascontiguousarray(a)
-
-    def roi(self, roi: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
-        x, y, w, h = roi
-        if self.transpose:
-            x, y, w, h = y, x, h, w
-        height, width = self.turned_shape
-        if self.flip_x:
-            x = width - x - w
-        if self.flip_y:
-            y = height - y - h
-        return x, y, w, h
-
-    def point_back(self, px: float, py: float) -> tuple[float, float]:
-        height, width = self.turned_shape
-        if self.flip_x:
-            px = width - 1 - px
-        if self.flip_y:
-            py = height - 1 - py
-        return (py, px) if self.transpose else (px, py)
-
-    def box_back(self, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
-        x0, y0, x1, y1 = box
-        height, width = self.turned_shape
-        if self.flip_x:
-            x0, x1 = width - x1, width - x0
-        if self.flip_y:
-            y0, y1 = height - y1, height - y0
-        return (y0, x0, y1, x1) if self.transpose else (x0, y0, x1, y1)
-
-
-def _canonical_turn(
-    mask: np.ndarray, roi: tuple[int, int, int, int] | None = None, unknown: np.ndarray | None = None
-) -> _Turn:
-    """The quarter turn or flip that brings a mask (with its ROI) to a canonical orientation.
-
-    Of the eight turned and flipped copies of ``(mask, roi, unknown)`` the
-    canonical one is the least in a fixed order: landscape before portrait,
-    then the least sums of the hair pixels' column and row indices (the hair's
-    centre nearest the top left), then, in the rare tie, the copies' bytes.
-    Every turned or flipped copy of the input has the same canonical copy, so
-    whatever is computed on it (and mapped back) does not depend on how the
-    photo was turned.
-
-    Examples
-    --------
-    >>> m = np.zeros((4, 6), bool); m[3, 5] = True
-    >>> turn = _canonical_turn(m)
-    >>> np.argwhere(turn.array(m)).tolist()
-    [[0, 0]]
-    >>> [np.argwhere(_canonical_turn(c).array(c)).tolist() for c in (m[::-1], m[:, ::-1], m.T)]
-    [[[0, 0]], [[0, 0]], [[0, 0]]]
-    """
-    mask = np.asarray(mask, dtype=bool)
-    height, width = mask.shape
-    n = np.count_nonzero(mask)
-    sum_x = int(np.count_nonzero(mask, axis=0) @ np.arange(width, dtype=np.int64))
-    sum_y = int(np.count_nonzero(mask, axis=1) @ np.arange(height, dtype=np.int64))
-    keyed = []
-    for transpose, flip_y, flip_x in product((False, True), repeat=3):
-        turn = _Turn((height, width), transpose, flip_y, flip_x)
-        h, w = turn.turned_shape
-        sx, sy = (sum_y, sum_x) if transpose else (sum_x, sum_y)
-        if flip_x:
-            sx = (w - 1) * n - sx
-        if flip_y:
-            sy = (h - 1) * n - sy
-        keyed.append(((h, w, sx, sy), turn))
-    least = min(key for key, _ in keyed)
-    tied = [turn for key, turn in keyed if key == least]
-    if len(tied) == 1:
-        return tied[0]
-
-    def contents(turn: _Turn) -> tuple:
-        return (
-            turn.roi(roi) if roi is not None else (),
-            np.packbits(turn.array(mask)).tobytes(),
-            np.packbits(turn.array(unknown)).tobytes() if unknown is not None else b"",
-        )
-
-    return min(tied, key=contents)
-
-
 def find_hair_groups(
     mask: np.ndarray,
     *,
@@ -572,9 +469,9 @@ def find_hair_groups(
     :func:`shaft_lengths`.
 
     The search runs on the mask turned to its canonical orientation
-    (:func:`_canonical_turn`; thinning and line finding are not symmetric
-    under turns and flips), so a turned or flipped mask gives the same
-    groups, turned or flipped.
+    (:func:`tracker.imaging.orientation.canonical_turn`; thinning and line
+    finding are not symmetric under turns and flips), so a turned or flipped
+    mask gives the same groups, turned or flipped.
 
     Parameters
     ----------
@@ -609,7 +506,7 @@ def find_hair_groups(
         roi = check_roi(mask.shape, roi)
     if unknown is not None and unknown.shape != mask.shape:
         raise ValueError(f"unknown has shape {unknown.shape}, the mask {mask.shape}; give one of the mask's shape")
-    turn = _canonical_turn(mask, roi, unknown)
+    turn = canonical_turn(mask, roi=roi, unknown=unknown)
     groups = _find_hair_groups(
         turn.array(mask),
         shaft_width_px=shaft_width_px,

@@ -20,6 +20,7 @@ import numpy as np
 from skimage.filters import threshold_otsu
 
 from tracker.imaging import parallel
+from tracker.imaging.orientation import canonical_turn
 
 Mode = Literal["closeup", "overview"]
 Polarity = Literal["dark", "light"]
@@ -42,6 +43,18 @@ EDGE_SHARE: dict[Polarity, float] = {"dark": 0.5, "light": 0.25}
 #: A photo whose typical shaft is at least this share of its short side wide
 #: is a close-up (shafts resolved); below, an overview.
 CLOSEUP_MIN_WIDTH_SHARE = 0.01
+#: The widest shaft :func:`estimate_shaft_width` looks for, as a share of the
+#: short side of the copy it looks at. The close-up mode takes shafts up to
+#: 40 px wide: on the 512-px thumbnail of a 1280x1024 photo such a shaft is
+#: 16 px wide, 1/26 of the short side, and one of 20 px in a 640x480 photo
+#: 1/24. A window of 1/24 held them only just: a wider shaft's interior was
+#: taken for scalp and its rims for two thin shafts (a generated close-up
+#: with 42-px shafts: 31 shafts counted of 8). 1/16 holds shafts up to 64 px
+#: in a 1280x1024 photo and 30 px in a 640x480 one.
+WIDEST_SHAFT_SHARE = 1 / 16
+#: ... and the one :func:`survey` tells the mode by: CLOSEUP_MIN_WIDTH_SHARE was
+#: set with it (at 1/16, 11 of 54 generated overviews pass for close-ups, not 4).
+SURVEY_WIDEST_SHARE = 1 / 24
 #: Number of line orientations tested (every 15 degrees).
 N_ORIENTATIONS = 12
 #: :func:`hair_contrast` smooths the scalp brightness with a Gaussian of a
@@ -744,17 +757,30 @@ def estimate_shaft_width(
     >>> 6 <= estimate_shaft_width(img) <= 10
     True
     """
-    return _shaft_width(image, polarity, to_rims=polarity == "light", plane=plane)
+    if plane is None:
+        plane = hair_plane(image, polarity)
+    # Its sums in floating point are not exactly symmetric, and thresholds can
+    # make a 1e-7 difference one of a few per cent: on the canonical
+    # orientation, a turned or flipped photo gets the same width.
+    turn = canonical_turn(plane)
+    return _shaft_width(turn.array(image), polarity, to_rims=polarity == "light", plane=turn.array(plane))
 
 
-def _shaft_width(image: np.ndarray, polarity: Polarity, *, to_rims: bool, plane: np.ndarray | None = None) -> float:
+def _shaft_width(
+    image: np.ndarray,
+    polarity: Polarity,
+    *,
+    to_rims: bool,
+    plane: np.ndarray | None = None,
+    widest: float = WIDEST_SHAFT_SHARE,
+) -> float:
     """:func:`estimate_shaft_width`; without `to_rims`, the width of the
     thresholded cores with the plain median scalp (the same for dark hair),
     which :func:`survey` judges the mode by. Light cores are seen in the
     plane of :func:`_light_channel`: in the darkest channel the cores of
-    blond shafts are narrow slivers. `plane` is :func:`hair_plane`'s, if made."""
-    # Generous window: 1/8 of the short side holds any shaft of interest.
-    generous = max(4.0, min(image.shape[:2]) / 24)
+    blond shafts are narrow slivers. `plane` is :func:`hair_plane`'s, if made.
+    `widest` is the widest shaft looked for, as a share of the short side."""
+    generous = max(4.0, min(image.shape[:2]) * widest)
     if plane is None:
         plane = hair_plane(image, polarity)
     if to_rims:
@@ -1201,7 +1227,7 @@ def _first_look(image: np.ndarray) -> tuple[np.ndarray, float, Polarity, float, 
     scale = min(1.0, MODE_DETECTION_SIDE / max(image.shape[:2]))
     small = reduce_image(image, scale)
     polarity = choose_polarity(small)
-    core = _shaft_width(small, polarity, to_rims=False)
+    core = _shaft_width(small, polarity, to_rims=False, widest=SURVEY_WIDEST_SHARE)
     share = core / min(small.shape[:2])
     mode: Mode = "closeup" if CLOSEUP_MIN_WIDTH_SHARE <= share <= 1 / 8 else "overview"
     return small, scale, polarity, core, mode
