@@ -731,11 +731,14 @@ def estimate_shaft_width(
     """Typical shaft width in pixels, from the image itself.
 
     Strongly contrasted structures are thresholded (Otsu) on a contrast map with
-    a generous window; the median of twice the distance transform along their
-    ridges is the typical width. Used to set every other size in proportion,
-    so the pipeline adapts to the magnification. For light hair, whose
-    translucent shafts are brightest along the axis, the thresholded cores
-    are first grown out to the shafts' edges (EDGE_SHARE of their peak).
+    a window holding shafts up to WIDEST_SHAFT_SHARE of the short side; the
+    median of twice the distance transform along their ridges is the typical
+    width. Used to set every other size in proportion, so the pipeline adapts
+    to the magnification. For light hair, whose translucent shafts are
+    brightest along the axis, the thresholded cores are first grown out to the
+    shafts' edges (EDGE_SHARE of their peak). The image is looked at in its
+    canonical orientation (:mod:`tracker.imaging.orientation`), so a turned or
+    flipped copy gets the same width.
 
     Parameters
     ----------
