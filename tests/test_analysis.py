@@ -320,7 +320,7 @@ def test_shafts_near_40_px_wide_are_measured(seed):
     # At 600 px/mm (a 1280x1024 frame 2.1 mm wide) shafts are 36-47 px wide,
     # at the top of the close-up range. A width search capped at 1/24 of the
     # thumbnail's short side took their interiors for scalp and their rims
-    # for shafts: widths of 11-15 px and four to six times the count.
+    # for shafts: widths of 11-15 px and four to seven times the count.
     s = render_closeup(seed=seed, shape=(1024, 1280), px_per_mm=600.0, density_per_cm2=150)
     a = analyze(s.image)
     assert a.mode == "closeup"
