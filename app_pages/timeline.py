@@ -13,7 +13,14 @@ from app_pages.common import (
     user_errors,
 )
 from tracker.imaging.compare import thumbnail, wipe
-from tracker.timeline import METRICS, NOT_PLACED, describe_change, timeline_chart, timeline_table
+from tracker.timeline import (
+    METRICS,
+    NOT_PLACED,
+    algorithm_versions,
+    describe_change,
+    timeline_chart,
+    timeline_table,
+)
 from tracker.wording import OBSERVED_ONLY
 
 STRIP_LENGTH = 8
@@ -70,7 +77,7 @@ if (data["roi_placement"] == NOT_PLACED).any():
         "photo: the whole photo was measured, not the same patch of scalp. Place the region by hand "
         "on those photos (Region of interest page)."
     )
-versions = sorted({r.algorithm_version for r in rows if r.view == view})
+versions = algorithm_versions(rows, view)
 if len(versions) > 1:
     # a difference across an algorithm change is not only the scalp's
     again = (

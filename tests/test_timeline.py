@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import math
 import re
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -27,6 +28,7 @@ from tracker.timeline import (
     NOT_PLACED,
     PLACED,
     ROI_SOURCE_WORDS,
+    algorithm_versions,
     describe_change,
     describe_placement,
     timeline_chart,
@@ -375,3 +377,14 @@ def test_placement_words():
         [*ROI_SOURCE_WORDS.values(), *(w for s in ROI_SOURCE_WORDS for w in describe_placement(s, 0.5, "why"))]
     )
     assert not re.search(r"\b(" + "|".join(BANNED_WORDS) + r")\b", text, re.IGNORECASE)
+
+
+def test_algorithm_versions_are_in_version_order_per_view():
+    rows = [
+        SimpleNamespace(algorithm_version=v, view=view)
+        for v, view in (("0.10.0", "crown"), ("0.9.0", "crown"), ("0.0.1", "vertex"), ("0.10.0", "vertex"))
+    ]
+    # as strings 0.10.0 sorts before 0.9.0, and a report would list the newer first
+    assert algorithm_versions(rows) == ["0.0.1", "0.9.0", "0.10.0"]
+    assert algorithm_versions(rows, "crown") == ["0.9.0", "0.10.0"]
+    assert algorithm_versions(rows, "none") == []

@@ -69,6 +69,24 @@ PLACED = "same region"
 NOT_PLACED = "region not registered"
 
 
+def algorithm_versions(rows: Sequence[MeasurementRow], view: str | None = None) -> list[str]:
+    """The algorithm versions that measured `rows` (of `view` only, if given), oldest first.
+
+    Versions are compared part by part as numbers, so 0.10.0 follows 0.9.0.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace as Row
+    >>> algorithm_versions([Row(algorithm_version=v, view="crown") for v in ("0.10.0", "0.9.0", "0.9.0")])
+    ['0.9.0', '0.10.0']
+    """
+
+    def order(version: str) -> tuple:
+        return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in version.split("."))
+
+    return sorted({r.algorithm_version for r in rows if view is None or r.view == view}, key=order)
+
+
 def timeline_table(rows: Sequence[MeasurementRow], visits: Sequence[VisitInfo]) -> pd.DataFrame:
     """One row per view, visit and metric that was measured.
 

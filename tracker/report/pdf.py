@@ -34,7 +34,7 @@ from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
 from tracker.imaging.compare import thumbnail
-from tracker.timeline import METRICS, describe_change, timeline_chart, timeline_table
+from tracker.timeline import METRICS, algorithm_versions, describe_change, timeline_chart, timeline_table
 from tracker.wording import OBSERVED_ONLY
 
 if TYPE_CHECKING:
@@ -408,7 +408,7 @@ def patient_report(
     rows = access.timeline(info.id)
     table = timeline_table(rows, visits)
     views = list(dict.fromkeys(table["view"])) if not table.empty else []
-    versions = ", ".join(sorted({r.algorithm_version for r in rows})) or "no measurements yet"
+    versions = ", ".join(algorithm_versions(rows)) or "no measurements yet"
 
     pdf = _Pdf(info.code, versions)
     pdf.set_title(f"{TITLE}, patient {info.code}")
@@ -435,7 +435,7 @@ def patient_report(
         _strip(pdf, access, view_visits, photo_of_visit)
         metrics = [m for m in METRICS if m in set(data["metric"])]
         _charts(pdf, data, metrics)
-        view_versions = sorted({r.algorithm_version for r in rows if r.view == view})
+        view_versions = algorithm_versions(rows, view)
         pdf.line_text(f"Measured with algorithm version {', '.join(view_versions)}.", 8)
         pdf.line_text(OBSERVED_ONLY, 9, bold=True)
         pdf.ln(2)
