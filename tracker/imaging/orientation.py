@@ -39,15 +39,19 @@ class Turn:
         """(H, W) once turned."""
         return (self.shape[1], self.shape[0]) if self.transpose else self.shape
 
-    def array(self, a: np.ndarray) -> np.ndarray:
-        """`a` (of `shape`, with any trailing axes) turned, as a contiguous copy."""
+    def view(self, a: np.ndarray) -> np.ndarray:
+        """`a` (of `shape`, with any trailing axes) turned, as a view (no copy)."""
         if self.transpose:
             a = np.swapaxes(a, 0, 1)
         if self.flip_y:
             a = a[::-1]
         if self.flip_x:
             a = a[:, ::-1]
-        return np.ascontiguousarray(a)
+        return a
+
+    def array(self, a: np.ndarray) -> np.ndarray:
+        """`a` turned, as a contiguous copy (`a` itself when the turn is none)."""
+        return np.ascontiguousarray(self.view(a))
 
     def roi(self, roi: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
         """A rectangle ``(x, y, w, h)`` turned."""
