@@ -346,11 +346,41 @@ def test_dice(rows_a, rows_b, expected):
     assert evaluate.dice(b, a) == expected
 
 
-def test_read_voc_count(voc_folder):
+def test_read_voc_classes(voc_folder, tmp_path):
     assert [
-        evaluate.read_voc_count(voc_folder / "Annotations" / f"img{i}.xml")
+        evaluate.read_voc_classes(voc_folder / "Annotations" / f"img{i}.xml")
         for i in range(3)
-    ] == [2, 3, 4]
+    ] == [{"hair": 2}, {"hair": 3}, {"hair": 4}]
+    # FDU / BSRL files name the class in <class>; an object naming none is "hair"
+    objects = (
+        "<object><class>premium</class></object>" * 2
+        + "<object><class>undersize</class><name>hair</name></object>"
+        + "<object><name> </name></object>"
+    )
+    path = tmp_path / "a.xml"
+    path.write_text(VOC.format(name="a.jpg", objects=objects))
+    assert evaluate.read_voc_classes(path) == {"premium": 2, "undersize": 1, "hair": 1}
+
+
+@pytest.mark.parametrize(("thick", "thin", "extra"), [(1.0, 0.5, 1.0), (0.7, 0.25, 3.6), (1.1, 0.0, -0.5)])
+def test_counted_per_class_recovers_how_much_each_class_adds(thick, thin, extra):
+    rng = np.random.default_rng(0)
+    truth = [{"thick": int(t), "thin": int(n)} for t, n in rng.integers(0, 20, size=(40, 2))]
+    predicted = [thick * t["thick"] + thin * t["thin"] + extra for t in truth]
+    f = evaluate.counted_per_class(truth, predicted)
+    assert f == pytest.approx({"per_thick_shaft": thick, "per_thin_shaft": thin, "per_photo_unexplained": extra}, abs=1e-6)
+
+
+def test_counted_per_class_needs_enough_photos_told_apart():
+    truth = [{"a": k % 5, "b": k % 3} for k in range(30)]
+    predicted = [t["a"] + t["b"] for t in truth]
+    assert evaluate.counted_per_class(truth, predicted)  # 10 photos per term
+    assert evaluate.counted_per_class(truth[:29], predicted[:29]) == {}
+    # b always twice a: the two cannot be told apart
+    twins = [{"a": k % 5, "b": 2 * (k % 5)} for k in range(60)]
+    assert evaluate.counted_per_class(twins, [3 * t["a"] for t in twins]) == {}
+    with pytest.raises(ValueError, match="one class count per prediction"):
+        evaluate.counted_per_class(truth, predicted[:-1])
 
 
 def test_evaluate_counts_on_a_tiny_folder(voc_folder):
@@ -361,6 +391,9 @@ def test_evaluate_counts_on_a_tiny_folder(voc_folder):
         ("img2.jpg", 4),
     ]
     assert [r["predicted"] for r in rows] == [2, 3, 4]
+    assert [r["truth_hair"] for r in rows] == [2, 3, 4]
+    # three photos are too few to attribute the count to classes
+    assert not any(k.startswith("per_") for k in summary.figures)
     assert (
         summary.n == 3
         and summary.figures["mae"] == 0.0
@@ -438,7 +471,7 @@ def test_evaluate_command_on_a_tiny_folder(voc_folder, tmp_path):
         and summary["mae"] == 0.0
     )
     csv_lines = (tmp_path / "rows" / "counts.csv").read_text().splitlines()
-    assert csv_lines[0] == "image,truth,predicted" and len(csv_lines) == 4
+    assert csv_lines[0] == "image,truth,predicted,truth_hair" and len(csv_lines) == 4
 
 
 def test_evaluate_with_nothing_to_do(tmp_path, capsys):
