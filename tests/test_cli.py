@@ -346,20 +346,41 @@ def test_dice(rows_a, rows_b, expected):
     assert evaluate.dice(b, a) == expected
 
 
-def test_read_voc_classes(voc_folder, tmp_path):
-    assert [
-        evaluate.read_voc_classes(voc_folder / "Annotations" / f"img{i}.xml")
+def test_read_voc_shafts(voc_folder, tmp_path):
+    shafts = [
+        evaluate.read_voc_shafts(voc_folder / "Annotations" / f"img{i}.xml")
         for i in range(3)
-    ] == [{"hair": 2}, {"hair": 3}, {"hair": 4}]
-    # FDU / BSRL files name the class in <class>; an object naming none is "hair"
+    ]
+    assert [evaluate.class_counts(s) for s in shafts] == [{"hair": 2}, {"hair": 3}, {"hair": 4}]
+    assert [s.centre for s in shafts[1]] == [(160.0, 34.0 + 45 * k) for k in range(3)]
+    # FDU / BSRL files name the class in <class> and may give a box's corners
+    # in either order; an object naming no class is "hair"; one without a box
+    # has no centre
     objects = (
-        "<object><class>premium</class></object>" * 2
+        "<object><class>premium</class><bndbox><xmin>90</xmin><ymin>40</ymin><xmax>10</xmax><ymax>20</ymax></bndbox></object>"
         + "<object><class>undersize</class><name>hair</name></object>"
-        + "<object><name> </name></object>"
+        + "<object><name> </name><bndbox><xmin>1</xmin><ymin>2</ymin><xmax>3</xmax></bndbox></object>"
     )
     path = tmp_path / "a.xml"
     path.write_text(VOC.format(name="a.jpg", objects=objects))
-    assert evaluate.read_voc_classes(path) == {"premium": 2, "undersize": 1, "hair": 1}
+    assert evaluate.read_voc_shafts(path) == [
+        evaluate.AnnotatedShaft("premium", (50.0, 30.0)),
+        evaluate.AnnotatedShaft("undersize", None),
+        evaluate.AnnotatedShaft("hair", None),
+    ]
+
+
+def test_on_mask_counts_per_class():
+    mask = np.zeros((40, 60), bool)
+    mask[10:14, 5:55] = True
+    shafts = [
+        evaluate.AnnotatedShaft("thick", (30.0, 12.0)),  # on it
+        evaluate.AnnotatedShaft("thick", (30.0, 15.0)),  # 2 px below it: on it
+        evaluate.AnnotatedShaft("thin", (30.0, 16.4)),  # 3 px below: not found
+        evaluate.AnnotatedShaft("thin", (80.0, 12.0)),  # outside the photo: not looked at
+        evaluate.AnnotatedShaft("thin", None),
+    ]
+    assert evaluate.on_mask_counts(shafts, mask) == ({"thick": 2}, {"thick": 2, "thin": 1})
 
 
 @pytest.mark.parametrize(("thick", "thin", "extra"), [(1.0, 0.5, 1.0), (0.7, 0.25, 3.6), (1.1, 0.0, -0.5)])
@@ -392,6 +413,8 @@ def test_evaluate_counts_on_a_tiny_folder(voc_folder):
     ]
     assert [r["predicted"] for r in rows] == [2, 3, 4]
     assert [r["truth_hair"] for r in rows] == [2, 3, 4]
+    assert [r["on_mask_hair"] for r in rows] == [2, 3, 4]
+    assert summary.figures["on_mask_hair"] == 1.0
     # three photos are too few to attribute the count to classes
     assert not any(k.startswith("per_") for k in summary.figures)
     assert (
@@ -471,7 +494,7 @@ def test_evaluate_command_on_a_tiny_folder(voc_folder, tmp_path):
         and summary["mae"] == 0.0
     )
     csv_lines = (tmp_path / "rows" / "counts.csv").read_text().splitlines()
-    assert csv_lines[0] == "image,truth,predicted,truth_hair" and len(csv_lines) == 4
+    assert csv_lines[0] == "image,truth,predicted,truth_hair,on_mask_hair" and len(csv_lines) == 4
 
 
 def test_evaluate_with_nothing_to_do(tmp_path, capsys):

@@ -117,17 +117,84 @@ def _pool_map(fn: Callable, items: list, workers: int, chunksize: int = 4) -> It
 # --- hair counts on annotated trichoscopy ---------------------------------------------
 
 
-def read_voc_classes(xml_path: str | os.PathLike) -> dict[str, int]:
-    """Annotated shafts per class in one annotation file.
+@dataclass(frozen=True)
+class AnnotatedShaft:
+    """One annotated hair shaft: its class and the centre of its box.
+
+    The centre is the shaft's midpoint, whichever diagonal of the box the
+    shaft runs along; None for an object without a box.
+    """
+
+    kind: str
+    centre: tuple[float, float] | None
+
+
+def read_voc_shafts(xml_path: str | os.PathLike) -> list[AnnotatedShaft]:
+    """The annotated shafts (``<object>`` elements) of one annotation file.
 
     The class is an object's ``<class>`` (as in the FDU / BSRL data), else
-    its ``<name>`` (Pascal VOC), else ``"hair"``.
+    its ``<name>`` (Pascal VOC), else ``"hair"``. Box corners may come in
+    either order (FDU boxes run from one end of the shaft to the other).
+    """
+    shafts = []
+    for obj in ET.parse(xml_path).getroot().findall("object"):
+        kind = (obj.findtext("class") or obj.findtext("name") or "").strip() or "hair"
+        box = obj.find("bndbox")
+        corners = [box.findtext(k) for k in ("xmin", "ymin", "xmax", "ymax")] if box is not None else []
+        centre = None
+        if corners and all(c is not None for c in corners):
+            x0, y0, x1, y1 = (float(c) for c in corners)
+            centre = ((x0 + x1) / 2, (y0 + y1) / 2)
+        shafts.append(AnnotatedShaft(kind, centre))
+    return shafts
+
+
+def class_counts(shafts: Iterable[AnnotatedShaft]) -> dict[str, int]:
+    """Annotated shafts per class.
+
+    Examples
+    --------
+    >>> class_counts([AnnotatedShaft("thin", None), AnnotatedShaft("thick", (1.0, 2.0)), AnnotatedShaft("thin", None)])
+    {'thin': 2, 'thick': 1}
     """
     counts: dict[str, int] = {}
-    for obj in ET.parse(xml_path).getroot().findall("object"):
-        tag = (obj.findtext("class") or obj.findtext("name") or "").strip() or "hair"
-        counts[tag] = counts.get(tag, 0) + 1
+    for shaft in shafts:
+        counts[shaft.kind] = counts.get(shaft.kind, 0) + 1
     return counts
+
+
+#: An annotated shaft is on the hair mask when its midpoint lies within this
+#: many pixels of it (annotated lines run a pixel or two off a thin shaft's axis).
+ON_MASK_PX = 2.0
+
+
+def on_mask_counts(shafts: Iterable[AnnotatedShaft], mask: np.ndarray) -> tuple[dict[str, int], dict[str, int]]:
+    """Per class: annotated shafts whose midpoint lies within ON_MASK_PX of
+    the hair mask, and those whose midpoint lies in the photo at all.
+
+    Examples
+    --------
+    >>> m = np.zeros((10, 10), bool); m[4:6] = True
+    >>> on_mask_counts([AnnotatedShaft("a", (5.0, 5.0)), AnnotatedShaft("a", (5.0, 9.0)),
+    ...                 AnnotatedShaft("b", (20.0, 5.0)), AnnotatedShaft("b", None)], m)
+    ({'a': 1}, {'a': 2})
+    """
+    import cv2
+
+    h, w = mask.shape
+    distance = cv2.distanceTransform((~mask).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+    on: dict[str, int] = {}
+    seen: dict[str, int] = {}
+    for shaft in shafts:
+        if shaft.centre is None:
+            continue
+        x, y = (int(round(v)) for v in shaft.centre)
+        if not (0 <= x < w and 0 <= y < h):
+            continue
+        seen[shaft.kind] = seen.get(shaft.kind, 0) + 1
+        if distance[y, x] <= ON_MASK_PX:
+            on[shaft.kind] = on.get(shaft.kind, 0) + 1
+    return on, seen
 
 
 #: Photos needed per term (each class and the constant) before the counts
@@ -169,12 +236,13 @@ def counted_per_class(truth_by_class: list[dict[str, int]], predicted: Iterable[
     return figures
 
 
-def _count_one(args: tuple[str, dict[str, int], int]) -> dict[str, Any]:
-    image_path, classes, header = args
+def _count_one(args: tuple[str, list[AnnotatedShaft], int]) -> dict[str, Any]:
+    image_path, shafts, header = args
     photo = read_photo(image_path)
     h, w = photo.pixels.shape[:2]
     a = analyze(photo.pixels, roi=(0, header, w, h - header), mode="closeup")
-    return {"image": Path(image_path).name, "truth": sum(classes.values()), "predicted": a.hair_count}
+    on, seen = on_mask_counts(shafts, a.mask)
+    return {"image": Path(image_path).name, "truth": len(shafts), "predicted": a.hair_count, "on_mask": on, "seen": seen}
 
 
 def evaluate_counts(
@@ -182,7 +250,13 @@ def evaluate_counts(
 ) -> tuple[list[dict[str, Any]], Summary]:
     """Count error on a folder with ``Images/*.jpg`` and ``Annotations/*.xml``.
 
-    Returns the per-image rows and a summary (MAE, RMSE, bias, Pearson r).
+    Returns the per-image rows and a summary: MAE, RMSE, bias and Pearson r
+    of the counts; the count per annotated shaft of each class
+    (:func:`counted_per_class`); and per class the share of annotated shafts
+    whose midpoint lies on the hair mask (``on_mask_<class>``: those not on
+    it were not found at all; those on it may still be counted together
+    with a touching shaft). Each row holds the photo's annotated shafts and
+    those on the mask, per class.
     """
     folder = Path(folder)
     xmls = sorted((folder / "Annotations").glob("*.xml"))
@@ -194,14 +268,20 @@ def evaluate_counts(
     for x in xmls:
         image = folder / "Images" / (x.stem + ".jpg")
         if image.exists():
-            jobs.append((str(image), read_voc_classes(x), header_px))
+            jobs.append((str(image), read_voc_shafts(x), header_px))
     rows = list(_pool_map(_count_one, jobs, workers))
-    # the rows also hold the annotated shafts of each class (every row every class)
-    classes = sorted({c for _, by_class, _ in jobs for c in by_class})
-    for row, (_, by_class, _) in zip(rows, jobs):
-        row.update({f"truth_{c}": by_class.get(c, 0) for c in classes})
+    by_class = [class_counts(shafts) for _, shafts, _ in jobs]
+    classes = sorted({c for counts in by_class for c in counts})
+    on_total = {c: sum(r["on_mask"].get(c, 0) for r in rows) for c in classes}
+    seen_total = {c: sum(r["seen"].get(c, 0) for r in rows) for c in classes}
+    for row, counts in zip(rows, by_class):  # every row every class, for the CSV
+        on = row.pop("on_mask")
+        row.pop("seen")
+        row.update({f"truth_{c}": counts.get(c, 0) for c in classes})
+        row.update({f"on_mask_{c}": on.get(c, 0) for c in classes})
     figures = count_figures([r["truth"] for r in rows], [r["predicted"] for r in rows])
-    figures.update(counted_per_class([by_class for _, by_class, _ in jobs], [r["predicted"] for r in rows]))
+    figures.update(counted_per_class(by_class, [r["predicted"] for r in rows]))
+    figures.update({f"on_mask_{c}": round(on_total[c] / seen_total[c], 6) for c in classes if seen_total[c]})
     return rows, Summary(f"counts: {folder.name}", figures, len(rows))
 
 
