@@ -148,6 +148,13 @@ def test_an_enlarged_photo_is_measured_as_accurately():
     assert a.hair_count == pytest.approx(s.hair_count(), rel=0.15)
     assert a.mean_width_px == pytest.approx(5 * s.mean_width_px(), rel=0.15)
     assert a.coverage_pct == pytest.approx(s.coverage_pct(), abs=1.5)
+    # each shaft's axis is in the photo's own pixels: its midpoint on the hair
+    hair = np.argwhere(a.mask)[:, ::-1]
+    for g in a.groups:
+        assert len(g.shafts) == g.hairs and sum(s.inside for s in g.shafts) == g.hairs_inside
+        for shaft in g.shafts:
+            mid = (np.asarray(shaft.start) + np.asarray(shaft.end)) / 2
+            assert np.hypot(*(hair - mid).T).min() <= a.mean_width_px
 
 
 def test_closeup_is_detected_and_dark_hair_chosen():

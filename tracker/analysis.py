@@ -176,20 +176,9 @@ def _scale_group(g: measure.HairGroup, factor: float, offset: tuple[int, int] = 
     inv = 1.0 / factor
     x0, y0, x1, y1 = g.bbox
     dx, dy = offset
-    return measure.HairGroup(
-        centroid=(g.centroid[0] * inv + dx, g.centroid[1] * inv + dy),
-        bbox=(
-            int(x0 * inv) + dx,
-            int(y0 * inv) + dy,
-            int(np.ceil(x1 * inv)) + dx,
-            int(np.ceil(y1 * inv)) + dy,
-        ),
-        length_px=g.length_px * inv,
-        width_px=g.width_px * inv,
-        hairs=g.hairs,
-        counted=g.counted,
-        counted_hairs=g.counted_hairs,
-    )
+    bbox = (int(x0 * inv) + dx, int(y0 * inv) + dy, int(np.ceil(x1 * inv)) + dx, int(np.ceil(y1 * inv)) + dy)
+    scaled = g.moved(lambda x, y: (x * inv + dx, y * inv + dy), bbox)
+    return replace(scaled, length_px=g.length_px * inv, width_px=g.width_px * inv)
 
 
 @dataclass(frozen=True)
@@ -921,11 +910,7 @@ def patch_mask_in_photo(
     groups: tuple[measure.HairGroup, ...] = ()
     if registration is None:
         groups = tuple(
-            replace(
-                g,
-                centroid=(g.centroid[0] + x0, g.centroid[1] + y0),
-                bbox=(g.bbox[0] + x0, g.bbox[1] + y0, g.bbox[2] + x0, g.bbox[3] + y0),
-            )
+            g.moved(lambda x, y: (x + x0, y + y0), (g.bbox[0] + x0, g.bbox[1] + y0, g.bbox[2] + x0, g.bbox[3] + y0))
             for g in result.groups
         )
     return back, groups

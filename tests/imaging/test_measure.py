@@ -296,8 +296,15 @@ def test_a_turned_or_flipped_mask_gives_the_same_groups_turned(name):
         )
 
     def described(gs, carried) -> list[tuple]:
+        def axis(s) -> tuple:
+            # either end may come first
+            return (*sorted(tuple(round(v, 6) for v in carried(*end)) for end in (s.start, s.end)), s.inside)
+
         return sorted(
-            (*(round(v, 6) for v in carried(*g.centroid)), g.hairs, g.hairs_inside, round(g.length_px, 6), round(g.width_px, 6))
+            (
+                *(round(v, 6) for v in carried(*g.centroid)), g.hairs, g.hairs_inside, round(g.length_px, 6),
+                round(g.width_px, 6), tuple(sorted(axis(s) for s in g.shafts)),
+            )
             for g in gs
         )
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tracker.imaging.measure import HairGroup, find_hair_groups
+from tracker.imaging.measure import HairGroup, ShaftAxis, find_hair_groups
 from tracker.imaging.overlay import (
     HAIR_COLOUR,
+    LABEL_COLOUR,
     NOT_COUNTED_COLOUR,
     ROI_COLOUR,
     draw_overlay,
@@ -61,22 +62,42 @@ def test_roi_is_framed():
     assert not changed(out, img)[22:178, 12:228].any()
 
 
-def test_counted_shafts_are_numbered_near_their_centroids():
+def test_each_counted_shaft_gets_its_axis_and_a_number_beside_it():
     img, mask = scene()
     groups = find_hair_groups(mask, shaft_width_px=8)
-    assert len(groups) == 3
+    assert [len(g.shafts) for g in groups] == [1, 1, 1]
     plain = draw_overlay(img, mask)
     labelled = draw_overlay(img, mask, groups=groups)
     diff = changed(labelled, plain)
     for g in groups:
-        x, y = (int(v) for v in g.centroid)
-        # the text starts at the centroid and rises above it
-        assert diff[max(0, y - 15) : y + 3, x : x + 25].sum() > 20
-    # nothing drawn far from every label
-    assert not diff[:, :100].any()
+        (shaft,) = g.shafts
+        (x0, y0), (x1, y1) = shaft.start, shaft.end
+        # the axis runs along the shaft's middle row, from end to end
+        assert abs(y0 - y1) < 1 and abs(x1 - x0) > 150
+        row = int(round(y0))
+        assert (labelled[row, 40:190] == LABEL_COLOUR).all(axis=1).mean() > 0.5
+        # the number starts at the axis's midpoint and rises above it
+        x, y = int((x0 + x1) / 2), int((y0 + y1) / 2)
+        assert diff[max(0, y - 15) : y - 1, x : x + 25].sum() > 20
+    # nothing drawn off the shafts and their numbers
+    assert not diff[:, :25].any() and not diff[:, 205:].any() and not diff[150:].any()
 
 
-def test_group_of_several_shafts_carries_a_number_range():
+def test_a_shaft_whose_midpoint_lies_outside_the_roi_gets_a_grey_axis_and_no_number():
+    img = np.full((120, 200, 3), 200, np.uint8)
+    mask = np.zeros((120, 200), bool)
+    inside = ShaftAxis((20.0, 40.0), (180.0, 40.0), True)
+    outside = ShaftAxis((20.0, 90.0), (180.0, 90.0), False)
+    g = HairGroup((100.0, 65.0), (20, 36, 181, 94), 320.0, 8.0, 2, True, 1, (inside, outside))
+    out = draw_overlay(img, mask, groups=(g,))
+    assert tuple(out[40, 60]) == LABEL_COLOUR and tuple(out[90, 60]) == NOT_COUNTED_COLOUR
+    # one number, above the counted axis's middle (t = 1/3 of the way along: the first of two shafts)
+    diff = changed(out, img)
+    assert diff[25:39, 73:95].sum() > 10
+    assert not diff[75:89].any()
+
+
+def test_group_made_without_its_axes_carries_a_number_range():
     img = np.full((120, 200, 3), 200, np.uint8)
     mask = np.zeros((120, 200), bool)
     one = HairGroup((60.0, 60.0), (10, 50, 110, 70), 100.0, 8.0, 1, True)

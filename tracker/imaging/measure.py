@@ -16,7 +16,9 @@ All sizes are in pixels of the arrays given; scale conversions happen in
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -70,6 +72,16 @@ MAX_REJECTED_BANDS_TANGLE = 12
 TANGLE_SHAFTS = 6
 
 
+class ShaftAxis(NamedTuple):
+    """One shaft of a hair group: the two ends of its axis, as ``(x, y)`` in
+    pixels (the same point for a short stub), and whether its midpoint lies
+    inside the ROI (it is counted)."""
+
+    start: tuple[float, float]
+    end: tuple[float, float]
+    inside: bool
+
+
 @dataclass(frozen=True)
 class HairGroup:
     """A connected piece of hair mask: one shaft or several touching shafts.
@@ -92,6 +104,8 @@ class HairGroup:
         How many of the shafts have their midpoint inside the ROI (a shaft
         cut by the ROI edge may not, while its neighbours in the group do);
         None means all of them when `counted`.
+    shafts : tuple of ShaftAxis
+        Each shaft's axis, as found (empty for a group made by hand).
     """
 
     centroid: tuple[float, float]
@@ -101,6 +115,26 @@ class HairGroup:
     hairs: int
     counted: bool
     counted_hairs: int | None = None
+    shafts: tuple[ShaftAxis, ...] = ()
+
+    def moved(
+        self, point: Callable[[float, float], tuple[float, float]], bbox: tuple[int, int, int, int]
+    ) -> HairGroup:
+        """The group with its centroid and shaft ends mapped by `point` and the
+        bounding box `bbox` (the box's rounding is the caller's).
+
+        Examples
+        --------
+        >>> g = HairGroup((5.0, 2.0), (0, 0, 10, 4), 10.0, 4.0, 1, True, 1, (ShaftAxis((0.0, 2.0), (9.0, 2.0), True),))
+        >>> g.moved(lambda x, y: (x + 100, y), (100, 0, 110, 4)).shafts
+        (ShaftAxis(start=(100.0, 2.0), end=(109.0, 2.0), inside=True),)
+        """
+        return replace(
+            self,
+            centroid=point(*self.centroid),
+            bbox=bbox,
+            shafts=tuple(ShaftAxis(point(*s.start), point(*s.end), s.inside) for s in self.shafts),
+        )
 
     @property
     def hairs_inside(self) -> int:
@@ -513,7 +547,7 @@ def find_hair_groups(
         roi=turn.roi(roi) if roi is not None else None,
         unknown=turn.array(unknown) if unknown is not None else None,
     )
-    back = [replace(g, centroid=turn.point_back(*g.centroid), bbox=turn.box_back(g.bbox)) for g in groups]
+    back = [g.moved(turn.point_back, turn.box_back(g.bbox)) for g in groups]
     return tuple(sorted(back, key=lambda g: (g.bbox[1], g.bbox[0])))
 
 
@@ -651,7 +685,11 @@ def _find_hair_groups(
 
     groups = []
     for r, lengths, ends in zip(shafts, found, shaft_ends):
-        inside_shafts = sum(1 for v, (a, b) in zip(lengths, ends) if midpoint_inside(v, a, b))
+        axes = tuple(
+            ShaftAxis((float(a[0]), float(a[1])), (float(b[0]), float(b[1])), bool(midpoint_inside(v, a, b)))
+            for v, (a, b) in zip(lengths, ends)
+        )
+        inside_shafts = sum(axis.inside for axis in axes)
         y0, x0, y1, x1 = r.bbox
         cy, cx = r.centroid
         own = r.image
@@ -668,6 +706,7 @@ def _find_hair_groups(
                 hairs=len(lengths),
                 counted=inside_shafts > 0,
                 counted_hairs=inside_shafts,
+                shafts=axes,
             )
         )
     return tuple(groups)

@@ -23,8 +23,11 @@ def draw_overlay(
 ) -> np.ndarray:
     """Tint hair pixels, frame the ROI and number every counted shaft.
 
-    A group of touching shafts carries the range of its numbers ("4-5"); a
-    group cut by the ROI edge that is not counted gets a grey frame.
+    Each counted shaft's axis is drawn as a thin line with its number beside
+    it; a shaft of a counted group whose midpoint lies outside the ROI gets a
+    grey axis and no number. (A group made without its shafts' axes carries
+    the range of its numbers, "4-5", at its centroid.) A group cut by the
+    ROI edge that is not counted gets a grey frame.
 
     Parameters
     ----------
@@ -64,10 +67,27 @@ def draw_overlay(
         if not g.counted:
             cv2.rectangle(out, (x0, y0), (x1 - 1, y1 - 1), NOT_COUNTED_COLOUR, thickness)
             continue
-        first = number + 1
-        number += g.hairs_inside
-        text = str(first) if g.hairs_inside == 1 else f"{first}-{number}"
-        org = (int(g.centroid[0]), int(g.centroid[1]))
-        cv2.putText(out, text, org, cv2.FONT_HERSHEY_SIMPLEX, font_scale, (0, 0, 0), thickness + 2, cv2.LINE_AA)
-        cv2.putText(out, text, org, cv2.FONT_HERSHEY_SIMPLEX, font_scale, LABEL_COLOUR, thickness, cv2.LINE_AA)
+        if not g.shafts:
+            first = number + 1
+            number += g.hairs_inside
+            text = str(first) if g.hairs_inside == 1 else f"{first}-{number}"
+            _label(out, text, g.centroid, font_scale, thickness)
+            continue
+        for i, shaft in enumerate(g.shafts):
+            start, end = np.asarray(shaft.start), np.asarray(shaft.end)
+            ends = tuple(start.round().astype(int)), tuple(end.round().astype(int))
+            cv2.line(out, ends[0], ends[1], LABEL_COLOUR if shaft.inside else NOT_COUNTED_COLOUR, thickness)
+            if shaft.inside:
+                number += 1
+                # touching shafts of a group lie side by side: their numbers
+                # are spread along them rather than stacked at the middle
+                t = (i + 1) / (len(g.shafts) + 1)
+                _label(out, str(number), tuple(start + t * (end - start)), font_scale, thickness)
     return out
+
+
+def _label(out: np.ndarray, text: str, at: tuple[float, float], font_scale: float, thickness: int) -> None:
+    """Write `text` at `at` (its lower left corner), yellow on a black outline."""
+    org = (int(at[0]), int(at[1]))
+    cv2.putText(out, text, org, cv2.FONT_HERSHEY_SIMPLEX, font_scale, (0, 0, 0), thickness + 2, cv2.LINE_AA)
+    cv2.putText(out, text, org, cv2.FONT_HERSHEY_SIMPLEX, font_scale, LABEL_COLOUR, thickness, cv2.LINE_AA)
