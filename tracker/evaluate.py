@@ -4,7 +4,9 @@ Three sets, each through :func:`tracker.analysis.analyze` exactly as
 ``tracker analyze`` runs it:
 
 - trichoscopy images with one annotation per visible shaft (Pascal-VOC-like
-  XML, as in the FDU / BSRL hair follicle data): hair count error;
+  XML, as in the FDU / BSRL hair follicle data): hair count error, and per
+  annotated class how much each shaft adds to the count and how many lie on
+  the hair mask;
 - image patches with hand-drawn hair masks: Dice and coverage error;
 - generated close-ups (:mod:`tracker.synth`) with exact truth: coverage,
   count and width error.
@@ -209,8 +211,9 @@ def counted_per_class(truth_by_class: list[dict[str, int]], predicted: Iterable[
     where ``n_c`` is a photo's number of annotated shafts of class c: ``b_c``
     is the count per annotated shaft of that class (1 when each is counted
     once, below 1 when such shafts are missed or merged with others) and
-    ``a`` the count per photo that no annotated shaft explains (extra
-    shafts found, or a share of one counted twice). Empty when there are
+    ``a`` the count per photo that no annotated shaft explains: shafts found
+    that were not annotated and, where the count rises by less than one per
+    annotated shaft, what makes up the difference at the mean. Empty when there are
     fewer than PHOTOS_PER_CLASS_TERM photos per term or the classes cannot
     be told apart (one always with another).
 

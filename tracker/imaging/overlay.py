@@ -75,7 +75,7 @@ def draw_overlay(
             continue
         for i, shaft in enumerate(g.shafts):
             start, end = np.asarray(shaft.start), np.asarray(shaft.end)
-            ends = tuple(start.round().astype(int)), tuple(end.round().astype(int))
+            ends = tuple(int(v) for v in start.round()), tuple(int(v) for v in end.round())
             cv2.line(out, ends[0], ends[1], LABEL_COLOUR if shaft.inside else NOT_COUNTED_COLOUR, thickness)
             if shaft.inside:
                 number += 1
