@@ -23,11 +23,12 @@ def draw_overlay(
 ) -> np.ndarray:
     """Tint hair pixels, frame the ROI and number every counted shaft.
 
-    Each counted shaft's axis is drawn as a thin line with its number beside
-    it; a shaft of a counted group whose midpoint lies outside the ROI gets a
-    grey axis and no number. (A group made without its shafts' axes carries
-    the range of its numbers, "4-5", at its centroid.) A group cut by the
-    ROI edge that is not counted gets a grey frame.
+    Each counted shaft gets its number beside it. In a group of touching or
+    crossing shafts each shaft's axis is drawn as a thin line, so one can
+    see how the piece was split; a shaft whose midpoint lies outside the ROI
+    gets a grey axis and no number. (A group made without its shafts' axes
+    carries the range of its numbers, "4-5", at its centroid.) A group cut
+    by the ROI edge that is not counted gets a grey frame.
 
     Parameters
     ----------
@@ -76,18 +77,39 @@ def draw_overlay(
         for i, shaft in enumerate(g.shafts):
             start, end = np.asarray(shaft.start), np.asarray(shaft.end)
             ends = tuple(int(v) for v in start.round()), tuple(int(v) for v in end.round())
-            cv2.line(out, ends[0], ends[1], LABEL_COLOUR if shaft.inside else NOT_COUNTED_COLOUR, thickness)
+            if len(g.shafts) > 1:  # how a piece was split into shafts; a lone one needs no line
+                cv2.line(out, ends[0], ends[1], LABEL_COLOUR if shaft.inside else NOT_COUNTED_COLOUR, max(1, thickness // 2))
             if shaft.inside:
                 number += 1
-                # touching shafts of a group lie side by side: their numbers
-                # are spread along them rather than stacked at the middle
+                # Beside the shaft, not over its hair; touching shafts of a
+                # group lie side by side, so their numbers are spread along
+                # them rather than stacked at the middle.
                 t = (i + 1) / (len(g.shafts) + 1)
-                _label(out, str(number), tuple(start + t * (end - start)), font_scale, thickness)
+                along = end - start
+                norm = float(np.hypot(*along))
+                side = np.array([-along[1], along[0]]) / norm if norm > 0 else np.zeros(2)
+                at = start + t * along + side * (g.width_px / 2 + thickness)
+                _label(out, str(number), tuple(at), font_scale, thickness, away=tuple(side))
     return out
 
 
-def _label(out: np.ndarray, text: str, at: tuple[float, float], font_scale: float, thickness: int) -> None:
-    """Write `text` at `at` (its lower left corner), yellow on a black outline."""
+def _label(
+    out: np.ndarray,
+    text: str,
+    at: tuple[float, float],
+    font_scale: float,
+    thickness: int,
+    *,
+    away: tuple[float, float] | None = None,
+) -> None:
+    """Write `text` yellow on a black outline: its lower left corner at `at`,
+    or, given a direction `away`, its box just beyond `at` in that direction."""
+    if away is not None:
+        (w, h), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, font_scale, thickness + 2)
+        # the box's centre half its extent along `away` beyond `at`
+        reach = (abs(away[0]) * w + abs(away[1]) * h) / 2
+        cx, cy = at[0] + away[0] * reach, at[1] + away[1] * reach
+        at = (cx - w / 2, cy + h / 2)
     org = (int(at[0]), int(at[1]))
     cv2.putText(out, text, org, cv2.FONT_HERSHEY_SIMPLEX, font_scale, (0, 0, 0), thickness + 2, cv2.LINE_AA)
     cv2.putText(out, text, org, cv2.FONT_HERSHEY_SIMPLEX, font_scale, LABEL_COLOUR, thickness, cv2.LINE_AA)
