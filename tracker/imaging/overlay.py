@@ -76,9 +76,9 @@ def draw_overlay(
             continue
         for i, shaft in enumerate(g.shafts):
             start, end = np.asarray(shaft.start), np.asarray(shaft.end)
-            ends = tuple(int(v) for v in start.round()), tuple(int(v) for v in end.round())
             if len(g.shafts) > 1:  # how a piece was split into shafts; a lone one needs no line
-                cv2.line(out, ends[0], ends[1], LABEL_COLOUR if shaft.inside else NOT_COUNTED_COLOUR, max(1, thickness // 2))
+                a, b = (tuple(int(v) for v in p.round()) for p in (start, end))
+                cv2.line(out, a, b, LABEL_COLOUR if shaft.inside else NOT_COUNTED_COLOUR, max(1, thickness // 2))
             if shaft.inside:
                 number += 1
                 # Beside the shaft, not over its hair; touching shafts of a
