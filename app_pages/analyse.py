@@ -52,7 +52,10 @@ def show_upload(name: str, data: bytes, **options: Any) -> None:
     left.image(pixels, caption="Photo", width="stretch")
     right.image(
         overlay,
-        caption="What was measured: hair tinted, ROI framed, counted shafts numbered",
+        caption=(
+            "What was measured: hair tinted, ROI framed, each counted shaft numbered; lines show how "
+            "touching shafts were told apart (grey: a shaft or piece not counted)"
+        ),
         width="stretch",
     )
     show_quality(record["quality"])
