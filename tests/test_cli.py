@@ -400,8 +400,22 @@ def test_counted_per_class_needs_enough_photos_told_apart():
     # b always twice a: the two cannot be told apart
     twins = [{"a": k % 5, "b": 2 * (k % 5)} for k in range(60)]
     assert evaluate.counted_per_class(twins, [3 * t["a"] for t in twins]) == {}
-    with pytest.raises(ValueError, match="one class count per prediction"):
+    with pytest.raises(ValueError, match="one set of terms per photo"):
         evaluate.counted_per_class(truth, predicted[:-1])
+
+
+@pytest.mark.parametrize(("whole", "cut", "uncounted"), [(1.0, 1.0, 0.0), (0.76, 0.52, 3.8), (1.2, 0.0, -1.0)])
+def test_annotated_per_counted_recovers_how_many_annotated_shafts_each_counted_one_stands_for(whole, cut, uncounted):
+    rng = np.random.default_rng(1)
+    counted = [{"whole": int(w), "cut": int(c)} for w, c in rng.integers(0, 15, size=(30, 2))]
+    truth = [whole * c["whole"] + cut * c["cut"] + uncounted for c in counted]
+    f = evaluate.annotated_per_counted(counted, truth)
+    assert f == pytest.approx(
+        {"annotated_per_counted_whole": whole, "annotated_per_counted_cut": cut, "annotated_per_photo_uncounted": uncounted},
+        abs=1e-6,
+    )
+    # 29 photos are too few for three terms
+    assert evaluate.annotated_per_counted(counted[:29], truth[:29]) == {}
 
 
 def test_evaluate_counts_on_a_tiny_folder(voc_folder):
@@ -414,9 +428,11 @@ def test_evaluate_counts_on_a_tiny_folder(voc_folder):
     assert [r["predicted"] for r in rows] == [2, 3, 4]
     assert [r["truth_hair"] for r in rows] == [2, 3, 4]
     assert [r["on_mask_hair"] for r in rows] == [2, 3, 4]
+    # the bars end 30 px inside the photo: whole shafts
+    assert [(r["counted_whole"], r["counted_cut"]) for r in rows] == [(2, 0), (3, 0), (4, 0)]
     assert summary.figures["on_mask_hair"] == 1.0
-    # three photos are too few to attribute the count to classes
-    assert not any(k.startswith("per_") for k in summary.figures)
+    # three photos are too few to attribute the count to classes or kinds
+    assert not any(k.startswith(("per_", "annotated_per_")) for k in summary.figures)
     assert (
         summary.n == 3
         and summary.figures["mae"] == 0.0
@@ -494,7 +510,7 @@ def test_evaluate_command_on_a_tiny_folder(voc_folder, tmp_path):
         and summary["mae"] == 0.0
     )
     csv_lines = (tmp_path / "rows" / "counts.csv").read_text().splitlines()
-    assert csv_lines[0] == "image,truth,predicted,truth_hair,on_mask_hair" and len(csv_lines) == 4
+    assert csv_lines[0] == "image,truth,predicted,counted_whole,counted_cut,truth_hair,on_mask_hair" and len(csv_lines) == 4
 
 
 def test_evaluate_with_nothing_to_do(tmp_path, capsys):

@@ -4,9 +4,10 @@ Three sets, each through :func:`tracker.analysis.analyze` exactly as
 ``tracker analyze`` runs it:
 
 - trichoscopy images with one annotation per visible shaft (Pascal-VOC-like
-  XML, as in the FDU / BSRL hair follicle data): hair count error, and per
+  XML, as in the FDU / BSRL hair follicle data): hair count error, per
   annotated class how much each shaft adds to the count and how many lie on
-  the hair mask;
+  the hair mask, and how many annotated shafts each counted one stands
+  for, whole or cut by the photo's edge;
 - image patches with hand-drawn hair masks: Dice and coverage error;
 - generated close-ups (:mod:`tracker.synth`) with exact truth: coverage,
   count and width error.
@@ -204,6 +205,21 @@ def on_mask_counts(shafts: Iterable[AnnotatedShaft], mask: np.ndarray) -> tuple[
 PHOTOS_PER_CLASS_TERM = 10
 
 
+def _per_term(terms: list[dict[str, int]], target: Iterable[float]) -> tuple[list[str], np.ndarray] | None:
+    """Least squares ``target ~ sum over names of b_n * terms[n] + a`` over the
+    photos: the sorted names and the coefficients, the constant ``a`` last.
+    None with fewer than PHOTOS_PER_CLASS_TERM photos per term or when the
+    terms cannot be told apart (one always with another)."""
+    y = np.asarray(list(target), float)
+    if len(terms) != y.size:
+        raise ValueError("need one set of terms per photo")
+    names = sorted({n for t in terms for n in t})
+    design = np.array([[t.get(n, 0) for n in names] + [1] for t in terms], float).reshape(y.size, -1)
+    if y.size < PHOTOS_PER_CLASS_TERM * design.shape[1] or np.linalg.matrix_rank(design) < design.shape[1]:
+        return None
+    return names, np.linalg.lstsq(design, y, rcond=None)[0]
+
+
 def counted_per_class(truth_by_class: list[dict[str, int]], predicted: Iterable[float]) -> dict[str, float]:
     """How much each annotated class adds to the count, by least squares.
 
@@ -226,16 +242,44 @@ def counted_per_class(truth_by_class: list[dict[str, int]], predicted: Iterable[
     >>> {k: round(v, 3) for k, v in f.items()}
     {'per_thick_shaft': 1.0, 'per_thin_shaft': 0.5, 'per_photo_unexplained': 1.0}
     """
-    p = np.asarray(list(predicted), float)
-    if len(truth_by_class) != p.size:
-        raise ValueError("need one class count per prediction")
-    classes = sorted({c for t in truth_by_class for c in t})
-    design = np.array([[t.get(c, 0) for c in classes] + [1] for t in truth_by_class], float).reshape(p.size, -1)
-    if p.size < PHOTOS_PER_CLASS_TERM * design.shape[1] or np.linalg.matrix_rank(design) < design.shape[1]:
+    fit = _per_term(truth_by_class, predicted)
+    if fit is None:
         return {}
-    coef = np.linalg.lstsq(design, p, rcond=None)[0]
+    classes, coef = fit
     figures = {f"per_{c}_shaft": round(float(b), 6) for c, b in zip(classes, coef[:-1])}
     figures["per_photo_unexplained"] = round(float(coef[-1]), 6)
+    return figures
+
+
+def annotated_per_counted(counted: list[dict[str, int]], truth: Iterable[float]) -> dict[str, float]:
+    """How many annotated shafts each counted shaft of a kind stands for, by least squares.
+
+    The other direction from :func:`counted_per_class`: fits
+    ``truth ~ sum over kinds of b_k * n_k + a``, where ``n_k`` is a photo's
+    number of counted shafts of kind k ('whole', and 'cut': an end at the
+    photo's edge, see :class:`tracker.imaging.measure.ShaftAxis`). ``b_k``
+    is 1 when the annotators counted every such shaft once, below 1 when
+    they left some out (or the pipeline split one in two), above 1 when the
+    pipeline merged several into one; ``a`` is the annotated shafts per photo
+    that no counted one explains. Empty under the same conditions as
+    :func:`counted_per_class`.
+
+    Examples
+    --------
+    Annotators who mark every whole shaft, every other cut one, and in each
+    photo one shaft that was not counted:
+
+    >>> counted = [{"whole": w, "cut": c} for w in range(8) for c in range(4)]
+    >>> f = annotated_per_counted(counted, [w + 0.5 * c + 1 for w in range(8) for c in range(4)])
+    >>> {k: round(v, 3) for k, v in f.items()}
+    {'annotated_per_counted_cut': 0.5, 'annotated_per_counted_whole': 1.0, 'annotated_per_photo_uncounted': 1.0}
+    """
+    fit = _per_term(counted, truth)
+    if fit is None:
+        return {}
+    kinds, coef = fit
+    figures = {f"annotated_per_counted_{k}": round(float(b), 6) for k, b in zip(kinds, coef[:-1])}
+    figures["annotated_per_photo_uncounted"] = round(float(coef[-1]), 6)
     return figures
 
 
@@ -245,7 +289,12 @@ def _count_one(args: tuple[str, list[AnnotatedShaft], int]) -> dict[str, Any]:
     h, w = photo.pixels.shape[:2]
     a = analyze(photo.pixels, roi=(0, header, w, h - header), mode="closeup")
     on, seen = on_mask_counts(shafts, a.mask)
-    return {"image": Path(image_path).name, "truth": len(shafts), "predicted": a.hair_count, "on_mask": on, "seen": seen}
+    counted = [s for g in a.groups if g.counted for s in g.shafts if s.inside]
+    cut = sum(s.cut for s in counted)
+    return {
+        "image": Path(image_path).name, "truth": len(shafts), "predicted": a.hair_count,
+        "counted_whole": len(counted) - cut, "counted_cut": cut, "on_mask": on, "seen": seen,
+    }
 
 
 def evaluate_counts(
@@ -258,8 +307,11 @@ def evaluate_counts(
     (:func:`counted_per_class`); and per class the share of annotated shafts
     whose midpoint lies on the hair mask (``on_mask_<class>``: those not on
     it were not found at all; those on it may still be counted together
-    with a touching shaft). Each row holds the photo's annotated shafts and
-    those on the mask, per class.
+    with a touching shaft); and the annotated shafts each counted shaft
+    stands for, whole or cut by the photo's edge
+    (:func:`annotated_per_counted`). Each row holds the photo's annotated
+    shafts and those on the mask, per class, and its counted shafts, whole
+    and cut.
     """
     folder = Path(folder)
     xmls = sorted((folder / "Annotations").glob("*.xml"))
@@ -285,6 +337,11 @@ def evaluate_counts(
     figures = count_figures([r["truth"] for r in rows], [r["predicted"] for r in rows])
     figures.update(counted_per_class(by_class, [r["predicted"] for r in rows]))
     figures.update({f"on_mask_{c}": round(on_total[c] / seen_total[c], 6) for c in classes if seen_total[c]})
+    figures.update(
+        annotated_per_counted(
+            [{"whole": r["counted_whole"], "cut": r["counted_cut"]} for r in rows], [r["truth"] for r in rows]
+        )
+    )
     return rows, Summary(f"counts: {folder.name}", figures, len(rows))
 
 

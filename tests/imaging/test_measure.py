@@ -432,7 +432,10 @@ def test_a_shaft_cut_by_the_photos_edge_counts_when_over_half_a_typical_shaft_sh
     for y in (20, 60, 100, 140):
         m[y : y + 8, 40:160] = True  # whole shafts 120 px long
     m[180:188, 300 - visible :] = True
-    assert hair_count(find_hair_groups(m, shaft_width_px=8)) == 4 + counted
+    groups = find_hair_groups(m, shaft_width_px=8)
+    assert hair_count(groups) == 4 + counted
+    # only the shaft at the edge is marked cut, counted or not
+    assert [[s.cut for s in g.shafts] for g in groups] == [[False]] * 4 + [[True]]
 
 
 def test_a_shaft_counts_by_its_midpoint_also_where_it_runs_out_of_the_roi():
@@ -460,6 +463,7 @@ def test_a_shaft_ending_where_the_photo_shows_nothing_is_taken_as_cut_there(hidd
     unknown[165:205, 296:] = True
     groups = find_hair_groups(m, shaft_width_px=8, roi=(0, 0, 300, 220), unknown=unknown if hidden else None)
     assert hair_count(groups) == 4 + (not hidden)
+    assert [s.cut for g in groups for s in g.shafts] == [False] * 4 + [hidden]
     # pixels that are unknown elsewhere in the photo change nothing
     far = np.zeros_like(m)
     far[0:10, 380:] = True

@@ -74,12 +74,15 @@ TANGLE_SHAFTS = 6
 
 class ShaftAxis(NamedTuple):
     """One shaft of a hair group: the two ends of its axis, as ``(x, y)`` in
-    pixels (the same point for a short stub), and whether its midpoint lies
-    inside the ROI (it is counted)."""
+    pixels (the same point for a short stub), whether its midpoint lies
+    inside the ROI (it is counted), and whether it is cut: an end lies at the
+    photo's edge or at pixels whose content is unknown, so the shaft may go
+    on beyond what is seen (its midpoint is then inferred)."""
 
     start: tuple[float, float]
     end: tuple[float, float]
     inside: bool
+    cut: bool = False
 
 
 @dataclass(frozen=True)
@@ -127,13 +130,13 @@ class HairGroup:
         --------
         >>> g = HairGroup((5.0, 2.0), (0, 0, 10, 4), 10.0, 4.0, 1, True, 1, (ShaftAxis((0.0, 2.0), (9.0, 2.0), True),))
         >>> g.moved(lambda x, y: (x + 100, y), (100, 0, 110, 4)).shafts
-        (ShaftAxis(start=(100.0, 2.0), end=(109.0, 2.0), inside=True),)
+        (ShaftAxis(start=(100.0, 2.0), end=(109.0, 2.0), inside=True, cut=False),)
         """
         return replace(
             self,
             centroid=point(*self.centroid),
             bbox=bbox,
-            shafts=tuple(ShaftAxis(point(*s.start), point(*s.end), s.inside) for s in self.shafts),
+            shafts=tuple(s._replace(start=point(*s.start), end=point(*s.end)) for s in self.shafts),
         )
 
     @property
@@ -686,7 +689,12 @@ def _find_hair_groups(
     groups = []
     for r, lengths, ends in zip(shafts, found, shaft_ends):
         axes = tuple(
-            ShaftAxis((float(a[0]), float(a[1])), (float(b[0]), float(b[1])), bool(midpoint_inside(v, a, b)))
+            ShaftAxis(
+                (float(a[0]), float(a[1])),
+                (float(b[0]), float(b[1])),
+                bool(midpoint_inside(v, a, b)),
+                bool(at_edge(*a) or at_edge(*b)),
+            )
             for v, (a, b) in zip(lengths, ends)
         )
         inside_shafts = sum(axis.inside for axis in axes)
