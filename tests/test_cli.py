@@ -452,6 +452,29 @@ def test_evaluate_counts_needs_annotations(tmp_path):
         evaluate.evaluate_counts(tmp_path)
 
 
+def test_counted_cut_counts_the_shafts_counted_in_the_photo_that_its_edge_cuts():
+    from types import SimpleNamespace
+
+    from tracker.synth import Shaft
+
+    scene = SimpleNamespace(
+        image=np.zeros((100, 200, 3), np.uint8),
+        shafts=[
+            Shaft(20.0, 50.0, 120.0, 50.0, width_px=6.0),  # whole
+            Shaft(120.0, 20.0, 220.0, 20.0, width_px=6.0),  # cut, midpoint (170) inside
+            Shaft(-20.0, 80.0, 60.0, 80.0, width_px=6.0),  # cut, midpoint (20) inside
+            Shaft(150.0, 60.0, 260.0, 60.0, width_px=6.0),  # cut, midpoint (205) outside: not counted
+        ],
+    )
+    assert evaluate.counted_cut(scene) == 2
+
+
+def test_a_generated_photos_row_splits_the_count_into_cut_and_whole_shafts():
+    row = evaluate._synthetic_one((1000, evaluate.SYNTHETIC_CASES[0]))
+    assert 0 < row["count_cut_truth"] < row["count_truth"]
+    assert 0 < row["count_cut_predicted"] < row["count_predicted"]
+
+
 def test_evaluate_masks_on_a_tiny_folder(tmp_path):
     (tmp_path / "set").mkdir()
     (tmp_path / "set_target").mkdir()
