@@ -24,13 +24,16 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tracker.analysis import analyze
+from tracker.analysis import Analysis, analyze
 from tracker.imaging import parallel
 from tracker.photo import read_photo
+
+if TYPE_CHECKING:
+    from tracker.synth import SyntheticScalp
 
 #: Height of the burnt-in header bar (subject, size, date, magnification) of
 #: the FDU trichoscope images, left out of the ROI.
@@ -283,17 +286,23 @@ def annotated_per_counted(counted: list[dict[str, int]], truth: Iterable[float])
     return figures
 
 
+def _counted_whole_and_cut(analysis: Analysis) -> tuple[int, int]:
+    """The counted shafts of a close-up analysis: whole, and cut by the photo's edge."""
+    counted = [s for g in analysis.groups if g.counted for s in g.shafts if s.inside]
+    cut = sum(s.cut for s in counted)
+    return len(counted) - cut, cut
+
+
 def _count_one(args: tuple[str, list[AnnotatedShaft], int]) -> dict[str, Any]:
     image_path, shafts, header = args
     photo = read_photo(image_path)
     h, w = photo.pixels.shape[:2]
     a = analyze(photo.pixels, roi=(0, header, w, h - header), mode="closeup")
     on, seen = on_mask_counts(shafts, a.mask)
-    counted = [s for g in a.groups if g.counted for s in g.shafts if s.inside]
-    cut = sum(s.cut for s in counted)
+    whole, cut = _counted_whole_and_cut(a)
     return {
         "image": Path(image_path).name, "truth": len(shafts), "predicted": a.hair_count,
-        "counted_whole": len(counted) - cut, "counted_cut": cut, "on_mask": on, "seen": seen,
+        "counted_whole": whole, "counted_cut": cut, "on_mask": on, "seen": seen,
     }
 
 
@@ -418,7 +427,7 @@ SYNTHETIC_CASES: tuple[dict[str, Any], ...] = tuple(
 )
 
 
-def counted_cut(scene) -> int:
+def counted_cut(scene: SyntheticScalp) -> int:
     """Shafts of a generated close-up counted in the whole photo (midpoint
     inside) that the photo's edge cuts: one of their ends lies outside it."""
     h, w = scene.image.shape[:2]
@@ -437,7 +446,6 @@ def _synthetic_one(args: tuple[int, dict[str, Any]]) -> dict[str, Any]:
     seed, case = args
     s = render_closeup(seed=seed, shape=(768, 1024), **case)
     a = analyze(s.image, px_per_mm=s.px_per_mm, mode="closeup")
-    cut = sum(axis.cut and axis.inside for g in a.groups if g.counted for axis in g.shafts)
     return {
         "seed": seed,
         **case,
@@ -446,7 +454,7 @@ def _synthetic_one(args: tuple[int, dict[str, Any]]) -> dict[str, Any]:
         "count_truth": s.hair_count(),
         "count_predicted": a.hair_count,
         "count_cut_truth": counted_cut(s),
-        "count_cut_predicted": cut,
+        "count_cut_predicted": _counted_whole_and_cut(a)[1],
         "width_truth_px": s.mean_width_px(),
         "width_predicted_px": a.mean_width_px,
     }
