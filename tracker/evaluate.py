@@ -208,10 +208,10 @@ def on_mask_counts(shafts: Iterable[AnnotatedShaft], mask: np.ndarray) -> tuple[
 PHOTOS_PER_CLASS_TERM = 10
 
 
-def _per_term(terms: list[dict[str, int]], target: Iterable[float]) -> tuple[list[str], np.ndarray] | None:
+def _per_term(terms: list[dict[str, int]], target: Iterable[float], *, term: str, constant: str) -> dict[str, float]:
     """Least squares ``target ~ sum over names of b_n * terms[n] + a`` over the
-    photos: the sorted names and the coefficients, the constant ``a`` last.
-    None with fewer than PHOTOS_PER_CLASS_TERM photos per term or when the
+    photos: each ``b_n`` as the figure ``term.format(n)``, ``a`` as `constant`.
+    Empty with fewer than PHOTOS_PER_CLASS_TERM photos per term or when the
     terms cannot be told apart (one always with another)."""
     y = np.asarray(list(target), float)
     if len(terms) != y.size:
@@ -219,8 +219,11 @@ def _per_term(terms: list[dict[str, int]], target: Iterable[float]) -> tuple[lis
     names = sorted({n for t in terms for n in t})
     design = np.array([[t.get(n, 0) for n in names] + [1] for t in terms], float).reshape(y.size, -1)
     if y.size < PHOTOS_PER_CLASS_TERM * design.shape[1] or np.linalg.matrix_rank(design) < design.shape[1]:
-        return None
-    return names, np.linalg.lstsq(design, y, rcond=None)[0]
+        return {}
+    coef = np.linalg.lstsq(design, y, rcond=None)[0]
+    figures = {term.format(n): round(float(b), 6) for n, b in zip(names, coef[:-1])}
+    figures[constant] = round(float(coef[-1]), 6)
+    return figures
 
 
 def counted_per_class(truth_by_class: list[dict[str, int]], predicted: Iterable[float]) -> dict[str, float]:
@@ -245,13 +248,7 @@ def counted_per_class(truth_by_class: list[dict[str, int]], predicted: Iterable[
     >>> {k: round(v, 3) for k, v in f.items()}
     {'per_thick_shaft': 1.0, 'per_thin_shaft': 0.5, 'per_photo_unexplained': 1.0}
     """
-    fit = _per_term(truth_by_class, predicted)
-    if fit is None:
-        return {}
-    classes, coef = fit
-    figures = {f"per_{c}_shaft": round(float(b), 6) for c, b in zip(classes, coef[:-1])}
-    figures["per_photo_unexplained"] = round(float(coef[-1]), 6)
-    return figures
+    return _per_term(truth_by_class, predicted, term="per_{}_shaft", constant="per_photo_unexplained")
 
 
 def annotated_per_counted(counted: list[dict[str, int]], truth: Iterable[float]) -> dict[str, float]:
@@ -277,13 +274,7 @@ def annotated_per_counted(counted: list[dict[str, int]], truth: Iterable[float])
     >>> {k: round(v, 3) for k, v in f.items()}
     {'annotated_per_counted_cut': 0.5, 'annotated_per_counted_whole': 1.0, 'annotated_per_photo_uncounted': 1.0}
     """
-    fit = _per_term(counted, truth)
-    if fit is None:
-        return {}
-    kinds, coef = fit
-    figures = {f"annotated_per_counted_{k}": round(float(b), 6) for k, b in zip(kinds, coef[:-1])}
-    figures["annotated_per_photo_uncounted"] = round(float(coef[-1]), 6)
-    return figures
+    return _per_term(counted, truth, term="annotated_per_counted_{}", constant="annotated_per_photo_uncounted")
 
 
 def _counted_whole_and_cut(analysis: Analysis) -> tuple[int, int]:
