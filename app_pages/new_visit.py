@@ -55,7 +55,10 @@ date = left.date_input("Visit date", value=dt.date.today(), key="visit_date")
 events_text = right.text_input(
     "Event markers (optional, comma-separated)",
     key="visit_events",
-    help="Neutral markers shown on the timeline, e.g. 'treatment started', 'dose changed'.",
+    help=(
+        "Neutral markers shown on the timeline, e.g. 'treatment started', 'dose changed'. "
+        "Leave out names and contact details: markers go into exports and reports."
+    ),
 )
 notes = st.text_area("Notes (optional)", key="visit_notes", height=68)
 st.caption(

@@ -5,7 +5,8 @@ Two patients:
 - ``KLM-0042`` with a name and birth date in the identity table; a first visit
   without photos (the baseline), then two visits with close-ups (ROI set after
   the first one, one photo analysed twice) and a JPEG carrying GPS, camera and
-  capture-time EXIF; event markers with a date and the code written in them.
+  capture-time EXIF; event markers with a date, the code, the name and contact
+  details written in them.
 - ``QRS-0007`` with no identity and close-ups without a scale.
 
 The store is built once per session and only read by the tests; a test that
@@ -36,6 +37,10 @@ GPS_LAT = (48.0, 51.0, 29.5179)
 GPS_LON = (2.0, 17.0, 40.2)
 VISIT_NOTES = "Seen by Dr Secretary at Hillside clinic"
 PHOTO_NAME = "ann_example_1980-05-17.jpg"
+PHONE = "+44 20 7946 0958"
+EMAIL = "ann.example@mail.example"
+#: An event marker holding the name (in two forms) and contact details.
+NAME_EVENT = f"follow-up call with Ann Example ({PHONE}, {EMAIL}); Example, A. agreed"
 SHAPE = (256, 320)
 PX_PER_MM = 250.0
 
@@ -94,7 +99,7 @@ def build_store(folder: Path) -> Built:
     )
     first = added[0]
     store.set_roi(a.id, "closeup:vertex", (20, 16, 240, 200), baseline_photo_id=first.photo.id)
-    v2 = store.add_visit(a.id, A_VISITS[2], notes=VISIT_NOTES, events=())
+    v2 = store.add_visit(a.id, A_VISITS[2], notes=VISIT_NOTES, events=[NAME_EVENT])
     store.add_photos(
         v2.id,
         [

@@ -19,7 +19,9 @@ from _exportdata import (
     CAMERA_SERIAL,
     CODE_A,
     CODE_B,
+    EMAIL,
     NAME,
+    PHONE,
     PHOTO_NAME,
     VISIT_NOTES,
 )
@@ -54,7 +56,7 @@ def _date_forms(d: dt.date) -> list[str]:
 
 def _secrets(store) -> list[str]:
     """Text that must not appear in a de-identified export of the shared store."""
-    found = [CODE_A, CODE_B, NAME, "Example", CAMERA_MAKE, CAMERA_SERIAL, PHOTO_NAME, "ann_example",
+    found = [CODE_A, CODE_B, NAME, "Example", PHONE, "7946", EMAIL, CAMERA_MAKE, CAMERA_SERIAL, PHOTO_NAME, "ann_example",
              VISIT_NOTES, "Hillside", "GPS", "latitude", "29.5179", "40.2,"]
     dates = {BIRTH, dt.date(2024, 5, 1), *A_VISITS, *B_VISITS}
     for row in measurement_table(store).itertuples():
@@ -90,6 +92,7 @@ def test_the_search_finds_identifying_text_in_the_identified_export(identified, 
     data = table_bytes(identified, fmt)
     texts = " ".join(t for _, t in _texts(data, fmt))
     assert CODE_A in texts and A_VISITS[1].isoformat() in texts
+    assert PHONE in texts and EMAIL in texts
 
 
 @pytest.mark.parametrize("fmt", EXPORT_FORMATS)
@@ -182,10 +185,14 @@ def test_every_number_can_be_recomputed_from_the_export(store, table):
             assert got == want, (row["sha256"][:8], metric)
 
 
-def test_dates_and_the_code_written_in_event_markers_are_removed(table):
+def test_dates_the_code_the_name_and_contacts_written_in_event_markers_are_removed(table):
     a = table[table["subject_id"] == _expected_subject(CODE_A, KEY)]
     events = {e for cell in a["visit_events"] for e in json.loads(cell)}
-    assert events == {"treatment started [date removed]", "[code removed] seen"}
+    assert events == {
+        "treatment started [date removed]",
+        "[code removed] seen",
+        "follow-up call with [name removed] ([phone removed], [email removed]); [name removed], A. agreed",
+    }
     b_events = {e for cell in table["visit_events"] for e in json.loads(cell)} - events
     assert b_events == {"baseline"}
 
@@ -203,10 +210,22 @@ def test_dates_and_the_code_written_in_event_markers_are_removed(table):
         ("dose 5 mg twice daily, 2 x 1.5 ml", "dose 5 mg twice daily, 2 x 1.5 ml"),
         ("switched to version 1.2.3", "switched to version 1.2.3"),
         ("KLM-0042 seen; KLM-00421 is another code", "[code removed] seen; KLM-00421 is another code"),
+        ("call 555-123-4567 or (020) 7946 0958", "call [phone removed] or [phone removed]"),
+        ("ring +33 1 23 45 67 89 today", "ring [phone removed] today"),
+        ("wrote to a.b+c@clinic.example.org", "wrote to [email removed]"),
+        ("visit 3 of 12, 250 hairs/cm2, 0.5 mm", "visit 3 of 12, 250 hairs/cm2, 0.5 mm"),
+        ("Ann Example seen", "[name removed] seen"),
+        ("ANN  EXAMPLE seen; ann asked; Annex B; Examples", "[name removed] seen; [name removed] asked; Annex B; Examples"),
     ],
 )
 def test_redact_event(text, expected):
-    assert redact_event(text, CODE_A) == expected
+    assert redact_event(text, CODE_A, [NAME]) == expected
+
+
+def test_without_names_a_name_stays_and_initials_always_do():
+    assert redact_event("Ann Example seen", CODE_A) == "Ann Example seen"
+    assert redact_event("A. Example seen by A. B.", CODE_A, ["A. Example"]) == "[name removed] seen by A. B."
+    assert redact_event("Example seen by A. B.", CODE_A, ["A. Example"]) == "[name removed] seen by A. B."
 
 
 def test_bad_keys_and_tables_are_refused_with_advice(identified, table):

@@ -72,6 +72,7 @@ def test_text_carries_the_observed_only_line_and_no_banned_word(report):
 def test_report_is_pseudonymous_by_default(report, world):
     pdf, back = report
     assert NAME not in back.flat_text and "Ann" not in back.text and "1980" not in back.text
+    assert "phoned [name removed]" in back.flat_text  # the name typed into an event marker
     assert "ann_example" not in back.text  # photo file names are never printed
     assert b"Ann Example" not in pdf and b"ann_example" not in pdf
 
@@ -121,6 +122,7 @@ def test_view_pages_show_the_photo_strip_with_overlays_and_the_charts(report):
 def test_clinician_may_add_the_name(world, tmp_path):
     back = read_back(world.clinician.report("P-1", include_name=True), tmp_path)
     assert NAME in back.flat_text and "17 May 1980" in back.flat_text
+    assert f"phoned {NAME}" in back.flat_text
 
 
 def test_the_patient_may_get_their_own_report_without_name(world, tmp_path):

@@ -38,7 +38,7 @@ _WHERE = {
     "data_dictionary": "schema",
     "deidentify": "table",
     "measurement_table": "table",
-    "redact_event": "table",
+    "redact_event": "redact",
     "subject_id": "table",
 }
 
@@ -71,7 +71,8 @@ if TYPE_CHECKING:
         Column,
         data_dictionary,
     )
-    from tracker.export.table import deidentify, measurement_table, redact_event, subject_id
+    from tracker.export.redact import redact_event
+    from tracker.export.table import deidentify, measurement_table, subject_id
 
 
 def __getattr__(name: str) -> Any:

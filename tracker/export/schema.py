@@ -97,8 +97,10 @@ COLUMNS: tuple[Column, ...] = (
         "JSON list of text",
         "Neutral markers recorded at the visit, e.g. [\"treatment started\"], as a JSON "
         "list of strings. Markers only: they say nothing about what caused a measured "
-        "change. In a de-identified export, dates written inside a marker are replaced by "
-        "'[date removed]' and the patient code by '[code removed]'.",
+        "change. The patient's recorded name written inside a marker is replaced by "
+        "'[name removed]'; in a de-identified export, so are dates, the patient code, e-mail "
+        "addresses and phone numbers, by '[date removed]', '[code removed]', '[email removed]' "
+        "and '[phone removed]'.",
     ),
     Column(
         "view",

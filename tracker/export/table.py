@@ -6,13 +6,13 @@ import datetime as dt
 import hashlib
 import hmac
 import json
-import re
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import pyarrow as pa
 
+from tracker.export.redact import redact_event, redact_names
 from tracker.export.schema import BY_NAME, DEIDENTIFIED_COLUMNS, MEASUREMENT_COLUMNS
 
 if TYPE_CHECKING:
@@ -35,27 +35,6 @@ _PANDAS_TYPES: dict[str, Any] = {
     "timestamp": "datetime64[us, UTC]",
 }
 
-_MONTHS = (
-    r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|sept|oct|nov|dec)[a-z]*\.?"
-)
-#: Absolute dates written in free text: ISO / EXIF (2025-01-06, 2025:01:06,
-#: 2025/1/6), day-month-year or month-day-year with digits (06.01.2025, 1/6/25),
-#: compact (20250106), and with a month name (6 Jan 2025, January 6, 2025, Jan 2025).
-_DATE_PATTERNS = re.compile(
-    "|".join(
-        (
-            r"\b\d{4}[-/.:]\d{1,2}[-/.:]\d{1,2}\b",
-            r"\b\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}\b",
-            r"\b(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\b",
-            r"\b\d{1,2}(?:st|nd|rd|th)?\.?\s+" + _MONTHS + r",?\s+\d{2,4}\b",
-            r"\b" + _MONTHS + r"\s+\d{1,2}(?:st|nd|rd|th)?,?\s+\d{2,4}\b",
-            r"\b" + _MONTHS + r"\s+\d{4}\b",
-        )
-    ),
-    re.IGNORECASE,
-)
-DATE_REMOVED = "[date removed]"
-CODE_REMOVED = "[code removed]"
 
 
 def _json_text(value: Any) -> str:
@@ -131,7 +110,10 @@ def measurement_table(store: Store, *, patients: Iterable[int | str] | None = No
         visits = store.visits(patient.id)  # read after the timeline: it holds all of its visits
         if not rows or not visits:
             continue
-        events = {v.id: v.events for v in visits}
+        # The name stays in the store's identity table, also where it was typed into an event marker.
+        identity = store.identity(patient.id)
+        names = [identity.name] if identity is not None and identity.name else []
+        events = {v.id: [redact_names(e, names) for e in v.events] for v in visits}
         baseline = visits[0].date
         for r in rows:
             if r.visit_id not in events:  # visit deleted between the two reads
@@ -220,25 +202,6 @@ def _as_dates(column: pd.Series, name: str) -> list[dt.date]:
     return out
 
 
-def redact_event(text: str, patient_code: str) -> str:
-    """An event marker with absolute dates and the patient's code taken out.
-
-    Examples
-    --------
-    >>> redact_event("treatment started 2025-01-06 (P-7)", "P-7")
-    'treatment started [date removed] ([code removed])'
-    """
-    text = _DATE_PATTERNS.sub(DATE_REMOVED, text)
-    if patient_code:
-        text = re.sub(
-            r"(?<![\w.-])" + re.escape(patient_code) + r"(?![\w-])",
-            CODE_REMOVED,
-            text,
-            flags=re.IGNORECASE,
-        )
-    return text
-
-
 def _redact_events(events_json: str, patient_code: str) -> str:
     try:
         events = json.loads(events_json)
@@ -266,8 +229,11 @@ def deidentify(table: pd.DataFrame, *, key: bytes) -> pd.DataFrame:
       first visit in the store (``baseline_date``).
     - Absolute dates and timestamps (``baseline_date``, ``visit_date``,
       ``measured_at``) and database ids (``measurement_id``, ``roi_id``) are
-      left out; dates and the patient code written inside visit event markers
-      are replaced by ``[date removed]`` and ``[code removed]``.
+      left out. Written inside visit event markers, dates, the patient code,
+      e-mail addresses and phone numbers are replaced by ``[date removed]``,
+      ``[code removed]``, ``[email removed]`` and ``[phone removed]``
+      (:func:`tracker.export.redact.redact_event`); :func:`measurement_table`
+      has already taken the patient's name out of them.
     - Kept: ``sha256`` of the original and all provenance needed to recompute
       each number (view, ROI as applied, mode, scale and its source, quality,
       algorithm version and parameters).

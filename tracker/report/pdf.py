@@ -1,7 +1,8 @@
 """A patient's measurements across visits as a PDF for the record (fpdf2).
 
 Page 1 is the header: patient code (the name and birth date only when a
-clinician asks for them), visit dates, views, algorithm version, when and by
+clinician asks for them; a name typed into an event marker is taken out
+otherwise), visit dates, views, algorithm version, when and by
 whom the report was made, and the observed-only line. Each view then starts
 a page with
 
@@ -24,6 +25,7 @@ import datetime as dt
 import io
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,6 +35,7 @@ import pandas as pd
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
+from tracker.export.redact import redact_names
 from tracker.imaging.compare import thumbnail
 from tracker.timeline import METRICS, algorithm_versions, describe_change, timeline_chart, timeline_table
 from tracker.wording import OBSERVED_ONLY
@@ -405,6 +408,13 @@ def patient_report(
         raise AccessDenied("only a clinician can put the patient's name on a report; ask without the name")
     now = (generated_at or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
     visits = access.visits(info.id)
+    if not include_name:
+        # A name typed into an event marker stays off a report that carries the code only.
+        identity = access.store.identity(info.id)
+        if identity is not None and identity.name:
+            visits = [
+                replace(v, events=tuple(redact_names(e, [identity.name]) for e in v.events)) for v in visits
+            ]
     rows = access.timeline(info.id)
     table = timeline_table(rows, visits)
     views = list(dict.fromkeys(table["view"])) if not table.empty else []
