@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from tracker.analysis import ALGORITHM_VERSION, MAX_WORKING_SIDE, Analysis, _working_width, analyze
+from tracker.analysis import ALGORITHM_VERSION, MAX_WORKING_SIDE, Analysis, _working_width, analyze, analyze_in_view
 from tracker.imaging import segment
 from tracker.synth import render_closeup, render_overview
 
@@ -404,6 +404,25 @@ def test_input_is_not_modified():
 def test_bad_pixels_refused_with_guidance(pixels):
     with pytest.raises(ValueError, match=r"\(H, W, 3\) uint8 RGB.*load_photo"):
         analyze(pixels)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (7, 300), (300, 7)])
+@pytest.mark.parametrize("mode", ["auto", "closeup", "overview"])
+def test_a_photo_too_small_to_hold_a_shaft_is_refused_with_guidance(shape, mode):
+    pixels = np.full((*shape, 3), 200, np.uint8)
+    with pytest.raises(ValueError, match=r"too small to measure hair \(at least 8 pixels on each side\).*original"):
+        analyze(pixels, mode=mode)
+    with pytest.raises(ValueError, match="too small to measure hair"):
+        analyze_in_view(pixels, mode=mode)
+
+
+@pytest.mark.parametrize("mode", ["auto", "closeup", "overview"])
+def test_the_smallest_photo_measured(mode):
+    pixels = np.full((8, 8, 3), 200, np.uint8)
+    pixels[3:5] = 40
+    a = analyze(pixels, mode=mode)
+    assert a.mask.shape == (8, 8) and 0 <= a.coverage_pct <= 100
+    assert a.quality.status == "fail"  # far below the resolution check's bounds
 
 
 @pytest.mark.parametrize(

@@ -189,6 +189,7 @@ def test_scale_and_roi_options(scaled_run):
         area_cm2 = ROI[2] * ROI[3] / 100.0**2 / 100
         assert row["density_per_cm2"] == pytest.approx(row["hair_count"] / area_cm2)
         assert row["thin_hair_pct"] is not None
+        assert row["roi_source"] == "manual"  # the ROI given, not the whole photo
 
 
 def test_mask_dir_writes_binary_masks_of_the_image_size(scaled_run, photos):
@@ -222,6 +223,56 @@ def test_table_output_carries_the_observed_change_line(photos):
     assert lines[-1] == OBSERVED_LINE
 
 
+def test_table_output_lists_quality_advice_and_notes_under_the_table(photos):
+    run = tracker("analyze", photos["bars"], photos["closeup"])
+    assert run.returncode == 0, run.stderr
+    below = run.stdout.split("\n\n", 1)[1].splitlines()
+    # the generated close-up is 320 x 256: below the close-up resolution bound
+    assert any(
+        line.startswith(f"- {photos['closeup']}: resolution fail: The photo is 320 x 256 pixels") for line in below
+    ), below
+    # a note both photos share is written once, without names
+    no_scale = [line for line in below if "No scale" in line]
+    assert len(no_scale) == 1 and no_scale[0].startswith("- No scale: ")
+    assert below[-1] == OBSERVED_LINE
+
+
+def test_an_output_folder_that_cannot_be_written_is_refused_before_any_analysis(photos, tmp_path):
+    blocked = tmp_path / "a-file"
+    blocked.write_text("not a folder")
+    for option in ("--mask-dir", "--overlay-dir"):
+        run = tracker("analyze", "--json", option, blocked, photos["bars"])
+        assert run.returncode == 2
+        assert f"cannot write {'masks' if option == '--mask-dir' else 'overlays'} to {blocked} (it is a file, not a folder)" in run.stderr
+        assert "give a folder you may write to" in run.stderr and "Traceback" not in run.stderr
+        assert run.stdout == ""
+
+
+def test_photos_whose_masks_would_share_a_file_name_are_refused(photos, tmp_path):
+    twin = tmp_path / "other" / photos["bars"].name
+    twin.parent.mkdir()
+    twin.write_bytes(photos["bars"].read_bytes())
+    masks = tmp_path / "masks"
+    run = tracker("analyze", "--mask-dir", masks, photos["bars"], twin)
+    assert run.returncode == 2
+    assert f"{photos['bars']} and {twin} would write their masks and overlays to the same file names" in run.stderr
+    assert run.stdout == "" and not any(masks.glob("*"))
+    # the same photo named twice writes one mask
+    again = tracker("analyze", "--mask-dir", masks, photos["bars"], photos["bars"])
+    assert again.returncode == 0, again.stderr
+    assert [p.name for p in masks.iterdir()] == ["bars_mask.png"]
+
+
+def test_a_photo_too_small_to_measure_fails_alone_with_guidance(photos, tmp_path):
+    tiny = tmp_path / "tiny.png"
+    tiny.write_bytes(encode(np.full((4, 4, 3), 200, np.uint8), ".png"))
+    run = tracker("analyze", "--json", tiny, photos["bars"])
+    assert run.returncode == 1
+    first, second = json_lines(run.stdout)
+    assert "4 x 4 pixels, too small to measure hair" in first["error"]
+    assert second["hair_count"] == 3
+
+
 def test_malformed_roi_is_an_argument_error_with_guidance(photos):
     run = tracker("analyze", "--roi", "1,2,3", photos["bars"])
     assert run.returncode == 2
@@ -247,7 +298,7 @@ def test_malformed_roi_values(text, capsys):
         cli.main(["analyze", f"--roi={text}", "x.png"])
     assert exc.value.code == 2
     assert (
-        "--roi takes X,Y,W,H in pixels, four whole numbers with W and H above 0"
+        "--roi takes X,Y,W,H in pixels: four whole numbers, X and Y 0 or more, W and H above 0"
         in capsys.readouterr().err
     )
 

@@ -78,6 +78,10 @@ WORKING_SHAFT_WIDTH = 12.0
 MAX_WORKING_SIDE = 2048
 #: Overviews resolve hair mass, not shafts: this long side is plenty.
 OVERVIEW_WORKING_SIDE = 1024
+#: A photo narrower or shorter than this many pixels is refused: it cannot
+#: hold a shaft and its surroundings (the quality check fails close-ups far
+#: above it, at 320 pixels on the short side).
+MIN_PHOTO_SIDE = 8
 #: Shafts thinner than this are "thin" (TrichoScan's vellus bound).
 THIN_HAIR_UM = 40.0
 
@@ -427,6 +431,7 @@ def analyze(
         raise ValueError("polarity must be 'dark', 'light' or None (chosen from the photo)")
     if exclude is not None and (not isinstance(exclude, np.ndarray) or exclude.shape != pixels.shape[:2]):
         raise ValueError("exclude must be a bool array of the photo's height and width")
+    _check_size(pixels)
     found, pixels, pyramid, mode = _scale_and_mode(
         pixels, mode, px_per_mm=px_per_mm, scale_source=scale_source, field_width_mm=field_width_mm, card=card
     )
@@ -438,7 +443,22 @@ def analyze(
     )
     if found.wb_gains is not None:
         result.parameters["white_balance_gains"] = [round(float(g), 6) for g in found.wb_gains]
-    return replace(result, notes=found.notes + result.notes, card=found.card_record())
+    return replace(
+        result,
+        notes=found.notes + result.notes,
+        card=found.card_record(),
+        roi_source="whole_photo" if roi is None else "manual",
+    )
+
+
+def _check_size(pixels: np.ndarray) -> None:
+    """Refuse a photo too small to hold a shaft (MIN_PHOTO_SIDE), with what to do."""
+    height, width = pixels.shape[:2]
+    if min(height, width) < MIN_PHOTO_SIDE:
+        raise ValueError(
+            f"the photo is {width} x {height} pixels, too small to measure hair (at least "
+            f"{MIN_PHOTO_SIDE} pixels on each side): send the original file from the camera"
+        )
 
 
 def _working_width(
@@ -782,6 +802,7 @@ def analyze_in_view(
         raise ValueError(
             "pixels must be an (H, W, 3) uint8 RGB array; decode photos with tracker.photo.load_photo"
         )
+    _check_size(pixels)
     if settings is not None:
         mode = settings.mode  # type: ignore[assignment]
     polarity = None if settings is None else settings.polarity

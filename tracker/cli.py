@@ -29,7 +29,7 @@ def _roi(text: str) -> tuple[int, int, int, int]:
         values = ()
     if len(values) != 4 or values[2] <= 0 or values[3] <= 0 or min(values[:2]) < 0:
         raise argparse.ArgumentTypeError(
-            f"--roi takes X,Y,W,H in pixels, four whole numbers with W and H above 0 (got {text!r})"
+            f"--roi takes X,Y,W,H in pixels: four whole numbers, X and Y 0 or more, W and H above 0 (got {text!r})"
         )
     return values  # type: ignore[return-value]
 
@@ -76,8 +76,30 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     from tracker.imaging.overlay import draw_overlay
     from tracker.photo import PhotoError, read_photo
 
+    folders = {"masks": args.mask_dir, "overlays": args.overlay_dir}
+    for what, folder in folders.items():
+        if folder is None:
+            continue
+        try:
+            Path(folder).mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            why = "it is a file, not a folder" if Path(folder).is_file() else (err.strerror or str(err))
+            print(
+                f"tracker analyze: cannot write {what} to {folder} ({why}); give a folder you may write to",
+                file=sys.stderr,
+            )
+            return 2
+    clash = _shared_stems(args.images) if args.mask_dir or args.overlay_dir else None
+    if clash:
+        print(
+            f"tracker analyze: {' and '.join(clash)} would write their masks and overlays to the same "
+            "file names; rename one, or analyse them in separate runs with different folders",
+            file=sys.stderr,
+        )
+        return 2
     failures = 0
     table: list[list[str]] = []
+    remarks: list[tuple[str, str]] = []  # (photo, what the table cannot hold)
     for path in args.images:
         try:
             photo = read_photo(path)
@@ -92,11 +114,19 @@ def cmd_analyze(args: argparse.Namespace) -> int:
                 print(json.dumps({"path": path, "error": str(err)}), flush=True)
             continue
         stem = Path(path).stem
-        if args.mask_dir:
-            _write_png(Path(args.mask_dir), f"{stem}_mask.png", analysis.mask.astype(np.uint8) * 255)
-        if args.overlay_dir:
-            overlay = draw_overlay(photo.pixels, analysis.mask, roi=analysis.roi, groups=analysis.groups)
-            _write_png(Path(args.overlay_dir), f"{stem}_overlay.png", overlay)
+        try:
+            if args.mask_dir:
+                _write_png(Path(args.mask_dir), f"{stem}_mask.png", analysis.mask.astype(np.uint8) * 255)
+            if args.overlay_dir:
+                overlay = draw_overlay(photo.pixels, analysis.mask, roi=analysis.roi, groups=analysis.groups)
+                _write_png(Path(args.overlay_dir), f"{stem}_overlay.png", overlay)
+        except OSError as err:
+            failures += 1
+            message = f"{path}: the mask or overlay could not be written ({err}); free some space or pick another folder"
+            print(f"tracker analyze: {message}", file=sys.stderr)
+            if args.json:
+                print(json.dumps({"path": path, "error": message}), flush=True)
+            continue
         if args.json:
             print(json.dumps(_analysis_row(path, photo, analysis)), flush=True)
         else:
@@ -106,11 +136,38 @@ def cmd_analyze(args: argparse.Namespace) -> int:
                 _format(r.mean_width_um), _format(r.density_per_cm2, 0), _format(r.thin_hair_pct),
                 r.quality.status,
             ])
+            remarks += [(path, f"{c.name} {c.status}: {c.advice}") for c in r.quality.checks if c.status != "pass"]
+            remarks += [(path, note) for note in r.notes]
     if table:
         header = ["photo", "mode", "coverage %", "hairs", "width px", "width µm", "per cm²", "thin %", "quality"]
         _print_table(header, table)
+        _print_remarks(remarks, len(table))
         print(OBSERVED_ONLY)
     return 1 if failures else 0
+
+
+def _shared_stems(paths: Sequence[str]) -> list[str] | None:
+    """Two different photos whose file names differ only in folder or
+    extension (so their masks and overlays would share a name), or None."""
+    first: dict[str, str] = {}
+    for path in paths:
+        stem = Path(path).stem
+        seen = first.setdefault(stem, path)
+        if Path(seen).resolve() != Path(path).resolve():
+            return [seen, path]
+    return None
+
+
+def _print_remarks(remarks: Sequence[tuple[str, str]], photos: int) -> None:
+    """Quality advice and notes below the table, each once, with the photos it
+    concerns (none named when it concerns every photo)."""
+    by_text: dict[str, list[str]] = {}
+    for photo, text in remarks:
+        by_text.setdefault(text, []).append(photo)
+    if by_text:
+        print()
+    for text, which in by_text.items():
+        print(f"- {text}" if len(which) == photos else f"- {', '.join(which)}: {text}")
 
 
 def _print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
