@@ -24,7 +24,12 @@ if access.role == "clinician":
     deidentified = kind.startswith("De-identified")
 else:
     deidentified = True
-    st.write("Research exports are de-identified: pseudonymous subject IDs, days since baseline, no names, birth dates or photo metadata.")
+    st.write(
+        "Research exports are de-identified: pseudonymous subject IDs, days since baseline, no names, "
+        "birth dates or photo metadata. Event markers are free text: the patient's name, names after a "
+        "title, dates, codes, e-mail addresses and phone numbers are taken out of them, but other "
+        "details typed into a marker are not."
+    )
 
 with st.spinner("Collecting the measurements ..."), user_errors():
     table = access.export_table(deidentified=deidentified)

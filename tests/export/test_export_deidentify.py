@@ -215,6 +215,8 @@ def test_dates_the_code_the_name_and_contacts_written_in_event_markers_are_remov
         ("wrote to a.b+c@clinic.example.org", "wrote to [email removed]"),
         ("visit 3 of 12, 250 hairs/cm2, 0.5 mm", "visit 3 of 12, 250 hairs/cm2, 0.5 mm"),
         ("Ann Example seen", "[name removed] seen"),
+        ("seen by Dr Jones, then Mrs. Ann Lee; doctor's note", "seen by [name removed], then [name removed]; doctor's note"),
+        ("Dr. O'Neil-Smith agreed", "[name removed] agreed"),
         ("ANN  EXAMPLE seen; ann asked; Annex B; Examples", "[name removed] seen; [name removed] asked; Annex B; Examples"),
     ],
 )

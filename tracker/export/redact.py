@@ -3,7 +3,7 @@
 A marker such as "started minoxidil 2025-01-06 for Ann Example" may hold what
 identifies the patient. :func:`redact_event` takes out what a de-identified
 export must not carry: absolute dates, the patient's code and recorded name,
-e-mail addresses and phone numbers. :func:`redact_names` takes out the name
+names after a title (Dr Lee), e-mail addresses and phone numbers. :func:`redact_names` takes out the name
 alone, for a report that carries the code only. Free text can hold other
 identifiers that no pattern knows (an address, a relative's name): the app
 asks people to type neutral markers only.
@@ -32,6 +32,11 @@ _DATE_PATTERNS = re.compile(
         )
     ),
     re.IGNORECASE,
+)
+#: A title and the capitalised name after it (Dr Jones, Mrs. Ann Lee): anyone's
+#: name, not only the patient's.
+_TITLED_NAME = re.compile(
+    r"\b(?:Dr|Mr|Mrs|Ms|Mx|Miss|Prof|Professor|Doctor|Nurse)\.?\s+[A-Z][\w'-]*(?:\s+[A-Z][\w'-]*)?"
 )
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 #: A phone number: digits with spaces, dots, dashes or brackets between them,
@@ -87,16 +92,18 @@ def _phone(match: re.Match[str]) -> str:
 
 def redact_event(text: str, patient_code: str, names: Iterable[str] = ()) -> str:
     """An event marker with e-mail addresses, absolute dates, phone numbers,
-    the patient's code and the given names taken out.
+    the patient's code, the given names and names after a title (Dr, Mrs, ...)
+    taken out.
 
     Examples
     --------
     >>> redact_event("treatment started 2025-01-06 (P-7)", "P-7")
     'treatment started [date removed] ([code removed])'
-    >>> redact_event("Ann Example called, 555-123-4567, ann@example.org", "P-7", ["Ann Example"])
-    '[name removed] called, [phone removed], [email removed]'
+    >>> redact_event("Ann Example called Dr Lee, 555-123-4567, ann@example.org", "P-7", ["Ann Example"])
+    '[name removed] called [name removed], [phone removed], [email removed]'
     """
     text = _EMAIL.sub(EMAIL_REMOVED, text)
+    text = _TITLED_NAME.sub(NAME_REMOVED, text)
     text = _DATE_PATTERNS.sub(DATE_REMOVED, text)
     text = _PHONE.sub(_phone, text)
     if patient_code:

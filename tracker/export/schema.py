@@ -98,9 +98,10 @@ COLUMNS: tuple[Column, ...] = (
         "Neutral markers recorded at the visit, e.g. [\"treatment started\"], as a JSON "
         "list of strings. Markers only: they say nothing about what caused a measured "
         "change. The patient's recorded name written inside a marker is replaced by "
-        "'[name removed]'; in a de-identified export, so are dates, the patient code, e-mail "
-        "addresses and phone numbers, by '[date removed]', '[code removed]', '[email removed]' "
-        "and '[phone removed]'.",
+        "'[name removed]'; in a de-identified export, so are names after a title (Dr Lee), and "
+        "dates, the patient code, e-mail addresses and phone numbers are replaced by "
+        "'[date removed]', '[code removed]', '[email removed]' and '[phone removed]'. Free text "
+        "can hold what no pattern finds: record neutral markers only.",
     ),
     Column(
         "view",
