@@ -240,6 +240,25 @@ def test_restore_rejects_a_damaged_archive(store, tmp_path):
         restore(tmp_path / "junk.tar", tmp_path / "r2")
 
 
+@pytest.mark.parametrize("kind", ["not an archive", "cut short", "gzip cut short"])
+def test_restore_of_a_file_that_is_no_whole_archive_says_what_to_do(store, tmp_path, kind, capsys):
+    _fill(store)
+    gz = kind.startswith("gzip")
+    archive = tmp_path / ("b.tar.gz" if gz else "b.tar")
+    backup(store, archive)
+    data = archive.read_bytes()
+    bad = tmp_path / ("bad.tar.gz" if gz else "bad.tar")
+    bad.write_bytes(b"these are notes, not a backup\n" * 40 if kind == "not an archive" else data[: len(data) * 2 // 3])
+    expected = "is not a tracker backup archive" if kind == "not an archive" else "was cut short or is damaged"
+    with pytest.raises(StoreError, match=expected + r".*complete copy"):
+        restore(bad, tmp_path / "r")
+    assert not (tmp_path / "r").exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".restoring")] == []
+    assert _run("restore", "--store", str(tmp_path / "r"), str(bad)) == 2
+    err = capsys.readouterr().err
+    assert expected in err and "Traceback" not in err
+
+
 def test_corrupted_original_is_reported_and_nothing_else_breaks(
     store, tmp_path, store_dir, database_url, capsys
 ):

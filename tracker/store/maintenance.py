@@ -11,11 +11,13 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+import lzma
 import os
 import shutil
 import tarfile
 import tempfile
 import time
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -268,25 +270,17 @@ def restore(
     target = Path(target)
     if target.exists() and any(target.iterdir()):
         raise StoreError(f"{target} is not empty; restore into a new folder")
-    with tarfile.open(archive_path, "r:*") as tar:
-        manifest = _read_manifest(tar)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        build = Path(tempfile.mkdtemp(prefix=".restoring-", dir=target.parent))
-        try:
-            url = database_url or f"sqlite:///{(build / SQLITE_NAME).resolve()}"
-            tables = _load_tables(tar, manifest)
-            _restore_originals(tar, manifest, Originals(build / "originals"))
-            _restore_rows(url, manifest, tables)
-            if manifest.get("export_key"):
-                key = build / EXPORT_KEY_NAME
-                key.touch(mode=0o600)
-                key.write_bytes(tar.extractfile(EXPORT_KEY_NAME).read())
-            if target.exists():
-                target.rmdir()
-            os.replace(build, target)
-        except BaseException:
-            shutil.rmtree(build, ignore_errors=True)
-            raise
+    name = os.path.basename(archive_path)
+    advice = "restore from a complete copy of the archive `tracker backup` wrote"
+    try:
+        tar = tarfile.open(archive_path, "r:*")
+    except tarfile.ReadError:
+        raise StoreError(f"{name} is not a tracker backup archive; {advice}") from None
+    try:
+        with tar:
+            manifest = _restore_archive(tar, target, database_url)
+    except (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError):
+        raise StoreError(f"{name} was cut short or is damaged; {advice}") from None
     final_url = database_url or f"sqlite:///{(target / SQLITE_NAME).resolve()}"
     with Store.open(target, database_url=final_url) as store:  # upgrades to head
         counts = _counts(store.engine, manifest["tables"])
@@ -300,6 +294,31 @@ def restore(
             backup_created_at=manifest["created_at"],
             schema_revision=manifest["schema_revision"],
         )
+    return manifest
+
+
+def _restore_archive(tar: tarfile.TarFile, target: Path, database_url: str | None) -> dict:
+    """:func:`restore` up to the store in place: the archive read, checked and
+    written to a temporary folder renamed to ``target`` when complete (removed
+    if anything fails). Returns the manifest."""
+    manifest = _read_manifest(tar)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    build = Path(tempfile.mkdtemp(prefix=".restoring-", dir=target.parent))
+    try:
+        url = database_url or f"sqlite:///{(build / SQLITE_NAME).resolve()}"
+        tables = _load_tables(tar, manifest)
+        _restore_originals(tar, manifest, Originals(build / "originals"))
+        _restore_rows(url, manifest, tables)
+        if manifest.get("export_key"):
+            key = build / EXPORT_KEY_NAME
+            key.touch(mode=0o600)
+            key.write_bytes(tar.extractfile(EXPORT_KEY_NAME).read())
+        if target.exists():
+            target.rmdir()
+        os.replace(build, target)
+    except BaseException:
+        shutil.rmtree(build, ignore_errors=True)
+        raise
     return manifest
 
 
