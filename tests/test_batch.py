@@ -199,19 +199,26 @@ def test_resume_skips_photos_already_in_the_output(photos, tmp_path):
     assert (again.analysed, again.skipped) == (0, N_GOOD + 2)
 
 
-def test_other_settings_are_another_row_same_bytes_at_two_paths_are_one(photos, tmp_path):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_other_settings_are_another_row_same_bytes_at_two_paths_are_two(photos, tmp_path, workers):
     folder = tmp_path / "in"
     folder.mkdir()
-    shutil.copy(photos / "scalp_1.jpg", folder / "a.jpg")
-    shutil.copy(photos / "scalp_1.jpg", folder / "b.jpg")
+    for name in ("a.jpg", "b.jpg", "c.jpg"):
+        shutil.copy(photos / "scalp_1.jpg", folder / name)
+    shutil.copy(photos / "scalp_2.jpg", folder / "d.jpg")
     out = tmp_path / "r.csv"
-    s1 = run_batch(folder, out, px_per_mm=PX_PER_MM)
-    assert (s1.analysed, s1.skipped) == (1, 1)
-    s2 = run_batch(folder, out, px_per_mm=PX_PER_MM, roi=(10, 10, 120, 100))
-    assert (s2.analysed, s2.skipped) == (1, 1)
+    s1 = run_batch(folder, out, px_per_mm=PX_PER_MM, workers=workers)
+    assert (s1.analysed, s1.skipped) == (4, 0)
+    s2 = run_batch(folder, out, px_per_mm=PX_PER_MM, roi=(10, 10, 120, 100), workers=workers)
+    assert (s2.analysed, s2.skipped) == (4, 0)
+    assert run_batch(folder, out, px_per_mm=PX_PER_MM, workers=workers).skipped == 4  # every path has its row
     table = read_results(out)
-    assert len(table) == 2
-    rois = sorted(tuple(r) for r in table[["roi_x", "roi_y", "roi_w", "roi_h"]].to_numpy().tolist())
+    assert len(table) == 8
+    for roi, rows in table.groupby("roi_w"):
+        assert sorted(Path(p).name for p in rows["path"]) == ["a.jpg", "b.jpg", "c.jpg", "d.jpg"]
+        same = rows[rows["path"].map(lambda p: Path(p).name) != "d.jpg"].drop(columns=["path", "analysed_at"])
+        assert len(same.astype(str).drop_duplicates()) == 1, roi  # the same bytes, the same numbers
+    rois = sorted({tuple(r) for r in table[["roi_x", "roi_y", "roi_w", "roi_h"]].to_numpy().tolist()})
     assert rois == [(0, 0, 200, 160), (10, 10, 120, 100)]
 
 

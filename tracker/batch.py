@@ -5,9 +5,10 @@
 provenance, to a CSV or Parquet file. ``tracker batch`` is its command line.
 
 - **Resumable.** A photo is skipped when the output already holds a row for the
-  same bytes (sha256) asked with the same settings (ROI, scale, mode; the
-  ``requested`` column). Run the same command again after a stop and only the
-  photos still missing are analysed.
+  same path and bytes (sha256) asked with the same settings (ROI, scale, mode;
+  the ``requested`` column). Run the same command again after a stop and only
+  the photos still missing are analysed. Files with the same bytes under
+  different paths each get their row (the same numbers).
 - **Written as it goes.** A CSV output gets each row appended (and flushed) as
   soon as its photo is done. A Parquet file cannot be appended to, so its rows
   go to a journal next to it (``<out>.partial.jsonl``) and the Parquet file is
@@ -236,7 +237,7 @@ class BatchSummary:
     total : int
         Photos listed.
     skipped : int
-        Photos whose row was already in the output (or listed twice).
+        Photos whose row was already in the output (or listed twice under the same path).
     analysed : int
         Rows written by this run, with or without an error.
     failed : int
@@ -520,9 +521,9 @@ def analyse_photo(job: BatchJob, data: bytes, sha256: str | None = None) -> dict
     return row
 
 
-def _row_key(sha256: str | None, path: str, requested: str) -> tuple[str, str]:
-    """What makes a row done: the bytes and the settings (the path when unreadable)."""
-    return (sha256 or f"path:{path}", requested)
+def _row_key(sha256: str | None, path: str, requested: str) -> tuple[str, str, str]:
+    """What makes a row done: the path, its bytes and the settings."""
+    return (path, sha256 or "", requested)
 
 
 # ---------------------------------------------------------------------- output
@@ -649,7 +650,7 @@ def _csv_bytes(rows: Sequence[dict[str, Any]]) -> bytes:
 
 
 def _dedupe(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    seen: set[tuple[str, str]] = set()
+    seen: set[tuple[str, str, str]] = set()
     out = []
     for row in rows:
         key = _row_key(row.get("sha256"), row.get("path") or "", row.get("requested") or "")
@@ -1050,7 +1051,7 @@ def run_batch(
                 counts["skipped"] += 1
                 bar.update(1)
                 continue
-            output.done.add(key)  # the same bytes listed twice are analysed once
+            output.done.add(key)  # the same path listed twice is analysed once
             yield _Pending(job, data, sha256)
 
     try:
