@@ -597,3 +597,55 @@ def test_evaluate_missing_folder(tmp_path, capsys):
     )
     assert code == 2
     assert "is not a folder" in capsys.readouterr().err
+
+
+# --- where outputs go ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small_store(tmp_path_factory) -> Path:
+    from tracker.store import Store
+
+    folder = tmp_path_factory.mktemp("store")
+    with Store.open(folder) as store:
+        store.add_patient("P-1")
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("command", "target"),
+    [
+        (["export", "--store", "{store}", "--out", "{out}"], "table.csv"),
+        (["report", "--store", "{store}", "--patient", "P-1", "--out", "{out}"], "report.pdf"),
+        (["backup", "--store", "{store}", "{out}"], "backup.tar.gz"),
+        (["batch", "{photos}", "--out", "{out}"], "rows.csv"),
+    ],
+    ids=["export", "report", "backup", "batch"],
+)
+@pytest.mark.parametrize("blocked", ["a folder", "under a file"])
+def test_an_output_that_cannot_be_written_says_why_and_leaves_nothing(
+    command, target, blocked, small_store, photos, tmp_path
+):
+    (tmp_path / "notes.txt").write_text("a file")
+    (tmp_path / target).mkdir()
+    out = tmp_path / target if blocked == "a folder" else tmp_path / "notes.txt" / target
+    before = sorted(p.name for p in tmp_path.rglob("*"))
+    run = tracker(*(a.format(store=small_store, out=out, photos=photos["bars"].parent) for a in command))
+    assert run.returncode == 2, run.stdout
+    why = "it is a folder: give a file name" if blocked == "a folder" else "notes.txt is a file, not a folder"
+    assert f"cannot write {out}: {why}" in run.stderr
+    assert "Traceback" not in run.stderr and ".tmp" not in run.stderr
+    assert sorted(p.name for p in tmp_path.rglob("*")) == before
+
+
+def test_samples_and_demo_refuse_unusable_folders_before_making_anything(tmp_path):
+    blocked = tmp_path / "notes.txt"
+    blocked.write_text("a file")
+    run = tracker("samples", "--out", blocked)
+    assert run.returncode == 2
+    assert f"cannot write to {blocked} (it is a file, not a folder)" in run.stderr
+    store = tmp_path / "store"
+    run = tracker("demo", "--samples", tmp_path / "nowhere", "--store", store)
+    assert run.returncode == 2
+    assert f"{tmp_path / 'nowhere' / 'manifest.json'} not found; run 'tracker samples --out" in run.stderr
+    assert "Traceback" not in run.stderr and not store.exists()

@@ -64,7 +64,7 @@ import numpy as np
 from tracker.analysis import ALGORITHM_VERSION, analyze
 from tracker.export.schema import BY_NAME as EXPORT_COLUMNS
 from tracker.export.schema import DICTIONARY_HEADER, Column
-from tracker.files import write_atomic
+from tracker.files import make_parent, write_atomic
 from tracker.imaging import parallel
 from tracker.photo import PHOTO_EXTENSIONS, PhotoError, load_photo
 
@@ -666,8 +666,7 @@ class _Output:
     def __init__(self, out: Path, fmt: str, *, retry_errors: bool) -> None:
         self.out, self.fmt = out, fmt
         self.journal = journal_path(out) if fmt == "parquet" else out
-        if out.parent != Path(""):
-            out.parent.mkdir(parents=True, exist_ok=True)
+        make_parent(out)
         self._lock = _lock(out)
         try:
             self._open(retry_errors)

@@ -266,7 +266,12 @@ def cmd_samples(args: argparse.Namespace) -> int:
     from tracker.synth import make_demo_patient
 
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        why = "it is a file, not a folder" if out.is_file() else (err.strerror or str(err))
+        print(f"tracker samples: cannot write to {out} ({why}); give a folder you may write to", file=sys.stderr)
+        return 2
     manifest = []
     for p in make_demo_patient(seed=args.seed):
         bgr = cv2.cvtColor(p.image.image, cv2.COLOR_RGB2BGR)
@@ -292,14 +297,25 @@ def cmd_samples(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from tracker.demo import DEMO_ACCOUNTS, add_demo_accounts, load_demo_patient
-    from tracker.store import Store
+    from tracker.store import Store, StoreError
 
-    with Store.open(args.store, database_url=args.database_url) as store:
-        patient = load_demo_patient(store, args.samples)
-        print(f"demo patient {patient.code} is in the store at {store.location}")
-        add_demo_accounts(store)
-        for username, password, role in DEMO_ACCOUNTS:
-            print(f"  demo {role} sign-in: {username} / {password}")
+    manifest = Path(args.samples) / "manifest.json"
+    if not manifest.is_file():  # before a store is made
+        print(
+            f"tracker demo: {manifest} not found; run 'tracker samples --out {args.samples}' first",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        with Store.open(args.store, database_url=args.database_url) as store:
+            patient = load_demo_patient(store, args.samples)
+            print(f"demo patient {patient.code} is in the store at {store.location}")
+            add_demo_accounts(store)
+            for username, password, role in DEMO_ACCOUNTS:
+                print(f"  demo {role} sign-in: {username} / {password}")
+    except (StoreError, ValueError, OSError) as err:
+        print(f"tracker demo: {err}", file=sys.stderr)
+        return 2
     return 0
 
 

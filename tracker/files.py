@@ -6,6 +6,43 @@ import os
 from pathlib import Path
 
 
+def output_problem(path: str | os.PathLike) -> str | None:
+    """Why a file cannot be written at `path` as things stand, or None: it is
+    a folder, or something on the way to it is a file.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> (folder / "notes.txt").write_text("x")
+    1
+    >>> output_problem(folder), output_problem(folder / "notes.txt" / "out.csv")
+    ('it is a folder: give a file name', 'notes.txt is a file, not a folder')
+    >>> output_problem(folder / "new" / "out.csv") is None
+    True
+    """
+    path = Path(path)
+    if path.is_dir():
+        return "it is a folder: give a file name"
+    for parent in path.parents:
+        if parent.exists():
+            return None if parent.is_dir() else f"{parent.name} is a file, not a folder"
+    return None
+
+
+def make_parent(path: str | os.PathLike) -> None:
+    """Make the folders a file at `path` goes into; an OSError that names the
+    problem (:func:`output_problem`) and the path if that cannot be done."""
+    path = Path(path)
+    problem = output_problem(path)
+    if problem is not None:
+        raise OSError(f"cannot write {path}: {problem}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise OSError(f"cannot write {path}: {err.strerror or err}") from None
+
+
 def write_atomic(path: str | os.PathLike, data: bytes) -> None:
     """Write ``data`` to ``path`` whole, or leave ``path`` as it was.
 
@@ -22,6 +59,9 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> None:
     b'a,b\\n1,2\\n'
     """
     path = Path(path)
+    problem = output_problem(path)
+    if problem is not None:
+        raise OSError(f"cannot write {path}: {problem}")
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "wb") as f:
@@ -29,5 +69,7 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as err:  # named by the file asked for, not the temporary one
+        raise OSError(f"cannot write {path}: {err.strerror or err}") from None
     finally:
         tmp.unlink(missing_ok=True)

@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from tracker.files import write_atomic
+from tracker.files import make_parent, write_atomic
 from tracker.store.cli import _open, _store_options
 from tracker.store.errors import StoreError
 
@@ -101,8 +101,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
                     "the same key gives the same subject ids)"
                 )
         data = table_bytes(table, fmt)
-        if out.parent != Path(""):
-            out.parent.mkdir(parents=True, exist_ok=True)
+        make_parent(out)
         write_atomic(out, data)
         write_atomic(dictionary, data_dictionary(deidentified=args.deidentify).encode("utf-8"))
     except (StoreError, ValueError, OSError) as exc:

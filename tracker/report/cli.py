@@ -15,7 +15,7 @@ import getpass
 import sys
 from pathlib import Path
 
-from tracker.files import write_atomic
+from tracker.files import make_parent, write_atomic
 from tracker.store.cli import _open, _store_options
 from tracker.store.errors import StoreError
 
@@ -61,8 +61,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
                 created_at=dt.datetime.now(dt.UTC),
             )
             data = Access(store, account).report(args.patient, include_name=args.name)
-        if out.parent != Path(""):
-            out.parent.mkdir(parents=True, exist_ok=True)
+        make_parent(out)
         write_atomic(out, data)
     except (StoreError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from tracker.files import make_parent
 from tracker.store import schema
 from tracker.store.api import EXPORT_KEY_NAME, SQLITE_NAME, Store
 from tracker.store.errors import OriginalError, StoreError
@@ -203,7 +204,7 @@ def backup(store: Store, archive_path: str | os.PathLike) -> dict:
         "originals": shas,
         "export_key": (store.location / EXPORT_KEY_NAME).exists(),
     }
-    archive_path.parent.mkdir(parents=True, exist_ok=True)
+    make_parent(archive_path)
     fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=archive_path.parent)
     os.close(fd)
     mode = "w:gz" if archive_path.name.endswith((".gz", ".tgz")) else "w"
