@@ -17,9 +17,10 @@ from app_pages.common import (
     user_errors,
 )
 from tracker.access import Access
+from tracker.analysis import detect_mode
 from tracker.imaging.compare import ghost, thumbnail
-from tracker.photo import PHOTO_EXTENSIONS, PhotoError
-from tracker.store import VIEWS, NewPhoto, PhotoPreview
+from tracker.photo import PHOTO_EXTENSIONS, PhotoError, load_photo
+from tracker.store import VIEWS, NewPhoto, PhotoPreview, view_mode
 from tracker.store.originals import sha256_hex
 
 VIEW_CHOICES = [*VIEWS, *(f"closeup:{v}" for v in VIEWS)]
@@ -43,6 +44,42 @@ def preview(
     return _access.preview_photo(patient, _item, batch_first=_first)
 
 
+#: What to say when a photo looks like the other kind than its view holds.
+MISFILED = {
+    "closeup": (
+        "This photo looks like a close-up (single hairs resolved), but {view} is a view for overview "
+        "photos: it would be measured as an overview, without a hair count. Choose a close-up view."
+    ),
+    "overview": (
+        "This photo looks like an overview (hair mass, no single hairs resolved), but {view} is a "
+        "close-up view: it would be measured as a close-up, counting hairs it cannot resolve. "
+        "Choose an overview view."
+    ),
+}
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def looks_like(sha256: str, _data: bytes, name: str) -> str | None:
+    """'closeup' or 'overview' as the photo looks (cached by content); None if it cannot be read."""
+    try:
+        return detect_mode(load_photo(_data, name=name).pixels)
+    except PhotoError:
+        return None
+
+
+def default_view(choices: list[str], known: list[str], looks: str | None, seen: dict[str, int]) -> int:
+    """The view offered first for an upload: of the kind the photo looks like,
+    the patient's own views of that kind first, taken in turn by the uploads
+    of that kind (several close-ups of one visit go to the known close-up
+    sites in order)."""
+    if looks is None:
+        return 0
+    mine = [v for v in known if view_mode(v) == looks]
+    if mine:
+        return choices.index(mine[seen[looks] % len(mine)])
+    return next(k for k, v in enumerate(choices) if view_mode(v) == looks)
+
+
 access = require_access("clinician")
 st.title("New visit")
 show_flash()
@@ -52,6 +89,13 @@ if patient is None:
 
 left, right = st.columns(2)
 date = left.date_input("Visit date", value=dt.date.today(), key="visit_date")
+recorded = access.visits(patient)
+if recorded and date < recorded[0].date:
+    left.warning(
+        f"This date is before the first visit on record ({recorded[0].date:%d %b %Y}). Saved with it, "
+        "this visit becomes the baseline: later photos are compared with its photos, and each view's "
+        "region of interest has to be drawn again on them. Check the date."
+    )
 events_text = right.text_input(
     "Event markers (optional, comma-separated)",
     key="visit_events",
@@ -97,14 +141,20 @@ known_views = access.views(patient)
 choices = [*known_views, *(v for v in VIEW_CHOICES if v not in known_views)]
 to_save: list[NewPhoto] = []
 first_of_view: dict[str, NewPhoto] = {}  # the baseline of a view new in this upload
+seen_of_kind = {"closeup": 0, "overview": 0}  # uploads so far that look like each kind
 progress = st.progress(0.0, text="Measuring the photos ...")
 for i, upload in enumerate(uploads):
     data = upload.getvalue()
     st.divider()
     st.subheader(upload.name)
+    looks = looks_like(sha256_hex(data), data, upload.name)
     view = st.selectbox(
-        "View", choices, index=i % len(known_views) if known_views else 0, key=f"view_{round_no}_{i}"
+        "View", choices, index=default_view(choices, known_views, looks, seen_of_kind), key=f"view_{round_no}_{i}"
     )
+    if looks is not None:
+        seen_of_kind[looks] += 1
+        if looks != view_mode(view):
+            st.warning(MISFILED[looks].format(view=view))
     item = NewPhoto(
         view=view,
         data=data,
@@ -127,8 +177,9 @@ for i, upload in enumerate(uploads):
         progress.progress((i + 1) / len(uploads), text=f"Measured {i + 1} of {len(uploads)} photos")
     if result.duplicate is not None:
         stored = access.store.visit(result.duplicate.visit_id)
+        owner = access.store.patient(stored.patient_id).code
         st.warning(
-            f"Duplicate: this exact photo is already stored (visit of {stored.date:%d %b %Y}, "
+            f"Duplicate: this exact photo is already stored (patient {owner}, visit of {stored.date:%d %b %Y}, "
             f"view {result.duplicate.view}). It will not be added again."
         )
     else:
@@ -166,5 +217,8 @@ if st.button(
         visit, added = access.record_visit(patient, date, to_save, notes=notes, events=events)
     preview.clear()  # what is stored changed: a preview's duplicate note may be out of date
     st.session_state["upload_round"] = round_no + 1
-    flash(f"Saved the visit of {visit.date:%d %b %Y} with {len(added)} photos for {patient}.")
+    flash(
+        f"Saved the visit of {visit.date:%d %b %Y} with {len(added)} photo{'s' if len(added) != 1 else ''} "
+        f"for {patient}."
+    )
     st.rerun()

@@ -318,6 +318,20 @@ def find_scale(
     return ScaleFinding(scale, detection, mask, None, tuple(notes))
 
 
+def detect_mode(pixels: np.ndarray) -> segment.Mode:
+    """Whether a photo is a close-up or an overview, as ``mode='auto'`` tells
+    (:func:`tracker.imaging.segment.detect_mode` on a copy MODE_DETECTION_SIDE long).
+
+    Examples
+    --------
+    >>> img = np.full((300, 400, 3), 210, np.uint8)
+    >>> for y in (40, 100, 160, 220): img[y:y + 10, 50:350] = 40
+    >>> detect_mode(img)
+    'closeup'
+    """
+    return _detect_mode(segment.Pyramid(pixels))
+
+
 def _detect_mode(pyramid: segment.Pyramid) -> segment.Mode:
     """:func:`segment.detect_mode` of the photo of `pyramid`, on its copy of MODE_DETECTION_SIDE."""
     h, w = pyramid.image.shape[:2]

@@ -3,10 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
+import cv2
 from _app_util import closeup_png, run_page
 
+from tracker.synth import render_overview
 from tracker.wording import OBSERVED_ONLY
+
+
+@functools.cache
+def overview_png(seed: int) -> bytes:
+    ok, data = cv2.imencode(".png", cv2.cvtColor(render_overview(seed=seed, shape=(480, 640)).image, cv2.COLOR_RGB2BGR))
+    assert ok
+    return data.tobytes()
 
 
 def upload(at, files):
@@ -42,7 +52,9 @@ def test_a_duplicate_upload_is_named_and_not_saved_again(clinic, use_clinic):
     at = open_page(clinic, use_clinic)
     upload(at, [("again.png", closeup_png(101), "image/png")])  # P-A's baseline photo
     assert len(at.warning) == 1
-    assert at.warning[0].value.startswith("Duplicate: this exact photo is already stored (visit of 10 Jan 2025")
+    assert at.warning[0].value.startswith(
+        "Duplicate: this exact photo is already stored (patient P-A, visit of 10 Jan 2025"
+    )
     assert at.button(key="save_visit").disabled
 
 
@@ -83,6 +95,48 @@ def test_the_view_of_each_photo_can_be_chosen(fresh_clinic, use_clinic):
     at.button(key="save_visit").click().run()
     with fresh_clinic.open() as store:
         assert store.photos(patient="P-A")[-1].view == "closeup:crown"
+
+
+def test_each_photo_is_offered_a_view_of_the_kind_it_looks_like(fresh_clinic, use_clinic):
+    with fresh_clinic.open() as store:
+        store.add_patient("P-NEW")
+    # a patient with only close-ups on record, and one with nothing on record
+    for patient, closeup_view in (("P-A", "closeup:vertex"), ("P-NEW", "closeup:vertex")):
+        at = open_page(fresh_clinic, use_clinic, patient)
+        upload(at, [("crown.png", overview_png(1), "image/png"), ("near.png", closeup_png(31), "image/png")])
+        assert at.selectbox(key="view_0_0").value == "vertex"
+        assert at.selectbox(key="view_0_1").value == closeup_view
+        assert not [w.value for w in at.warning if w.value.startswith("This photo looks like")], patient
+
+
+def test_a_photo_filed_under_a_view_of_the_other_kind_is_flagged(clinic, use_clinic):
+    at = open_page(clinic, use_clinic)
+    upload(at, [("crown.png", overview_png(2), "image/png"), ("near.png", closeup_png(32), "image/png")])
+    at.selectbox(key="view_0_0").select("closeup:vertex").run()
+    at.selectbox(key="view_0_1").select("crown").run()
+    warnings = [w.value for w in at.warning]
+    assert any(w.startswith("This photo looks like an overview") and "closeup:vertex is a close-up view" in w
+               for w in warnings), warnings
+    assert any(w.startswith("This photo looks like a close-up") and "crown is a view for overview" in w
+               for w in warnings), warnings
+
+
+def test_a_date_before_the_first_visit_warns_that_it_becomes_the_baseline(clinic, use_clinic):
+    at = open_page(clinic, use_clinic)
+    assert not at.warning
+    at.date_input(key="visit_date").set_value(dt.date(2024, 12, 1)).run()
+    assert [w.value for w in at.warning] == [
+        "This date is before the first visit on record (10 Jan 2025). Saved with it, this visit becomes "
+        "the baseline: later photos are compared with its photos, and each view's region of interest "
+        "has to be drawn again on them. Check the date."
+    ]
+
+
+def test_saving_one_photo_says_one_photo(fresh_clinic, use_clinic):
+    at = open_page(fresh_clinic, use_clinic)
+    upload(at, [("one.png", closeup_png(41), "image/png")])
+    at.button(key="save_visit").click().run()
+    assert [s.value for s in at.success][0].endswith("with 1 photo for P-A.")
 
 
 def test_not_for_patients(clinic, use_clinic):

@@ -218,7 +218,7 @@ def test_clinician_records_a_visit_and_sees_it_on_the_timeline(app, page, store)
     save = page.get_by_role("button", name=re.compile(r"^Save visit with"))
     expect(save).to_have_text("Save visit with 2 photos", timeout=SLOW)
     expect(save).to_be_enabled()
-    # both photos are close-ups of the vertex; the second is offered the next known view
+    # both photos are close-ups of the vertex; each is offered the patient's close-up views in turn
     choose(page, "View", "closeup:vertex", nth=1)
     tables = main(page).get_by_test_id("stTable")
     expect(tables).to_have_count(2, timeout=SLOW)

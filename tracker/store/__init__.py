@@ -38,6 +38,7 @@ from tracker.store.records import (
     RoiInfo,
     VisitInfo,
     normalize_view,
+    view_mode,
 )
 
 __all__ = [
@@ -68,6 +69,7 @@ __all__ = [
     "check",
     "default_location",
     "normalize_view",
+    "view_mode",
     "prune_leftovers",
     "restore",
 ]

@@ -25,7 +25,6 @@ from tracker.store.accounts import AccountsMixin
 from tracker.store.errors import NotFoundError, StoreError
 from tracker.store.originals import Originals
 from tracker.store.records import (
-    CLOSEUP_PREFIX,
     AddedPhoto,
     AuditInfo,
     Deleted,
@@ -42,6 +41,7 @@ from tracker.store.records import (
     VisitInfo,
     as_utc,
     normalize_view,
+    view_mode,
 )
 
 if TYPE_CHECKING:
@@ -674,7 +674,7 @@ class Store(AccountsMixin):
                     if batch[0] < base_date:  # a visit recorded later but dated earlier
                         base = None
             cached = None if base is None else _stored_settings(s, base.id, roi)
-        mode = "closeup" if view.startswith(CLOSEUP_PREFIX) else "overview"
+        mode = view_mode(view)
         if base is None:
             if batch is None:
                 return _ViewContext(roi, None, None, None, None, mode)

@@ -24,6 +24,18 @@ VIEWS = (
 CLOSEUP_PREFIX = "closeup:"
 
 
+def view_mode(view: str) -> str:
+    """The kind of photo a view holds: 'closeup' for ``closeup:<site>`` views,
+    'overview' for the others.
+
+    Examples
+    --------
+    >>> view_mode("closeup:vertex"), view_mode("crown")
+    ('closeup', 'overview')
+    """
+    return "closeup" if view.startswith(CLOSEUP_PREFIX) else "overview"
+
+
 def normalize_view(view: str) -> str:
     """Canonical name of a view, or ValueError.
 
