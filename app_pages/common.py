@@ -174,17 +174,34 @@ def show_quality(quality: dict[str, Any]) -> None:
         st.markdown(f"{icon} **{name.capitalize()}** :{colour}[{check['status']}]: {check['advice']}")
 
 
+#: Measures that need single shafts resolved (close-ups), and those that also need a scale.
+_SHAFT_MEASURES = {"hair_count", "density_per_cm2", "mean_width_px", "mean_width_um", "thin_hair_pct"}
+_SCALED_MEASURES = {"density_per_cm2", "mean_width_um", "thin_hair_pct"}
+
+
+def _not_measured_because(key: str, record: dict[str, Any]) -> str:
+    if record["mode"] == "overview" and key in _SHAFT_MEASURES:
+        return "Overview photo: single hairs are not resolved."
+    if key in _SCALED_MEASURES and not record["scale"]["px_per_mm"]:
+        return "No scale: needs the calibration card in the photo, or a typed scale."
+    return "No hair shafts found in the region."
+
+
 def measurement_rows(record: dict[str, Any]) -> list[dict[str, str]]:
-    """Table rows of a measurement record; a value that is None reads "not measured"."""
-    reason = " ".join(record.get("notes", ()))
+    """Table rows of a measurement record; a value that is None reads "not
+    measured", with why in a few words. A measure shown in two units (shaft
+    width) names the unit."""
     thin_um = record["parameters"]["thin_um"]
+    labels = [label for label, _, _ in METRICS.values()]
     rows = []
     for key, (label, unit, decimals) in METRICS.items():
         value = record[key]
+        if labels.count(label) > 1:
+            label = f"{label} ({unit})"
         if key == "thin_hair_pct":
             label = f"{label} (under {thin_um:g} µm)"
         if value is None:
-            rows.append({"Measure": label, "Value": "not measured", "Note": reason})
+            rows.append({"Measure": label, "Value": "not measured", "Note": _not_measured_because(key, record)})
         else:
             rows.append({"Measure": label, "Value": f"{value:.{decimals}f} {unit}", "Note": ""})
     return rows

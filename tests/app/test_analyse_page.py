@@ -6,6 +6,7 @@ import functools
 import re
 
 import cv2
+import numpy as np
 import pytest
 from _app_util import (  # also puts the app's folder on sys.path
     BANNED,
@@ -110,14 +111,15 @@ def test_uploaded_photo_shows_the_library_measurements(inputs, roi, px_per_mm):
     rows = table_values(at)
     assert rows["Coverage [%]"][0] == f"{expected.coverage_pct:.1f} %"
     assert rows["Hair count [hairs]"][0] == f"{expected.hair_count} hairs"
-    assert rows["Mean shaft width [px]"][0] == f"{expected.mean_width_px:.1f} px"
+    assert rows["Mean shaft width (px) [px]"][0] == f"{expected.mean_width_px:.1f} px"
     captions = [c.value for c in at.caption]
     assert OBSERVED_ONLY in captions
     if px_per_mm is None:
         value, note = rows["Density"]
         assert value == "not measured"
-        assert note.startswith("No scale:")
+        assert note == "No scale: needs the calibration card in the photo, or a typed scale."
         assert rows["Thin hairs (under 40 µm)"][0] == "not measured"
+        assert rows["Mean shaft width (µm)"] == ("not measured", note)
     else:
         assert rows["Density [hairs/cm²]"] == (
             f"{expected.density_per_cm2:.0f} hairs/cm²",
@@ -151,8 +153,17 @@ def test_overview_mode_reports_coverage_only():
     rows = table_values(at)
     assert re.fullmatch(r"\d+\.\d %", rows["Coverage [%]"][0])
     value, note = rows["Hair count"]
-    assert value == "not measured" and note.startswith("Overview photo:")
+    assert value == "not measured" and note == "Overview photo: single hairs are not resolved."
+    assert rows["Mean shaft width (µm)"][1] == note  # the first reason that applies
     assert "analysed as overview" in " ".join(m.value for m in at.markdown)
+
+
+def test_a_close_up_without_hair_says_so_where_width_is_not_measured():
+    ok, data = cv2.imencode(".png", np.full((384, 512, 3), 190, np.uint8))
+    at = run_app(("bare.png", data.tobytes(), "image/png"), mode="closeup", px_per_mm=250.0)
+    rows = table_values(at)
+    assert rows["Hair count [hairs]"][0] == "0 hairs"
+    assert rows["Mean shaft width (px)"] == ("not measured", "No hair shafts found in the region.")
 
 
 @pytest.mark.parametrize(
