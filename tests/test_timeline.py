@@ -21,6 +21,7 @@ from tracker.repeatability import visit_noise
 from tracker.store import MeasurementRow, VisitInfo
 from tracker.timeline import (
     COLUMNS,
+    EVENT_LABEL_PX,
     METRICS,
     NOISE_NONE,
     NOISE_POOLED,
@@ -308,6 +309,32 @@ def test_chart_layers_band_line_baseline_and_events(table):
     marked = [(p["date"][:10], p["events"]) for p in _layer_data(spec, events)]
     assert marked == [("2025-01-06", "treatment started"), ("2025-07-01", "photo card B, new camera")]
     assert _layer_data(spec, event_text) == _layer_data(spec, events)
+
+
+def test_every_chart_of_a_view_spans_all_its_visits_with_ticks_no_finer_than_shown():
+    rows = [
+        mrow(1, D1, "vertex", coverage_pct=10.0, hair_count=35),
+        mrow(2, D2, "vertex", coverage_pct=11.0),  # no count at the second visit
+        mrow(3, D3, "vertex", coverage_pct=12.0, hair_count=36),
+    ]
+    table = timeline_table(rows, VISITS)
+    domains = []
+    for metric, decimals in (("coverage_pct", 1), ("hair_count", 0)):
+        spec = timeline_chart(table, metric).to_dict()
+        line = spec["layer"][1]
+        domains.append(line["encoding"]["x"]["scale"]["domain"])
+        assert line["encoding"]["y"]["axis"]["tickMinStep"] == 10.0**-decimals
+    assert domains[0] == domains[1] and domains[0][0][:10] == "2025-01-06" and domains[0][1][:10] == "2025-07-01"
+
+
+def test_a_long_event_marker_is_cut_short_on_the_chart_and_whole_in_the_tooltip():
+    long = "started a new shampoo after the consultation, to be reviewed at the next visit"
+    visits = [VisitInfo(1, 1, D1, "", ()), VisitInfo(2, 1, D2, "", (long,))]
+    table = timeline_table([mrow(1, D1, "vertex", coverage_pct=10.0), mrow(2, D2, "vertex", coverage_pct=11.0)], visits)
+    spec = timeline_chart(table, "coverage_pct").to_dict()
+    event_text = spec["layer"][4]
+    assert event_text["mark"]["limit"] == EVENT_LABEL_PX
+    assert [p["events"] for p in _layer_data(spec, spec["layer"][1])] == ["", long]
 
 
 def test_chart_of_a_view_without_repeats_says_noise_not_measured(table):

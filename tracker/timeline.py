@@ -40,6 +40,8 @@ METRICS: dict[str, tuple[str, str, int]] = {
     "thin_hair_pct": ("Thin hairs", "%", 1),
 }
 
+#: Longest event marker drawn on a chart, in pixels; longer ones end in an ellipsis.
+EVENT_LABEL_PX = 110
 NOISE_REPEATS = "repeat photos at this visit"
 NOISE_POOLED = "pooled from repeat photos at other visits"
 NOISE_NONE = "not measured: no repeat photos of this view"
@@ -254,6 +256,9 @@ def timeline_chart(table: pd.DataFrame, metric: str) -> alt.LayerChart:
         f"± {sd:.{decimals + 1}f} {unit} ({src})" if not math.isnan(sd) else src
         for sd, src in zip(data["noise_sd"], data["noise_source"], strict=True)
     ]
+    # every chart of a view spans all of its visits, measured in this metric or not
+    views = data["view"].unique() if len(data) else table["view"].unique()
+    dates = pd.to_datetime(table[table["view"].isin(views)]["visit_date"])
     if "roi_placement" not in data:
         data["roi_placement"] = PLACED
     data = data[["date", "value", "low", "high", "change", "noise", "n_photos", "events", "baseline_value", "roi_placement"]]
@@ -261,10 +266,22 @@ def timeline_chart(table: pd.DataFrame, metric: str) -> alt.LayerChart:
     subtitle = [s if s.endswith(".") else s + "." for s in OBSERVED_ONLY.split(". ")]
     title = alt.TitleParams(f"{label} ({unit})", subtitle=subtitle, anchor="start")
     # one dataset for every layer: Streamlit serialises each layer's data separately
+    span = [dates.min().isoformat(), dates.max().isoformat()] if len(dates) else None
+    # ticks at the first of each month when the visits span months (a tick within a
+    # month labelled with the month's name would misplace the visits); days otherwise
+    months = len(dates) > 0 and (dates.max() - dates.min()).days > 90
     base = alt.Chart().encode(
-        x=alt.X("date:T", title="Visit date", axis=alt.Axis(format="%b %Y", labelOverlap=True))
+        x=alt.X(
+            "date:T",
+            title="Visit date",
+            axis=alt.Axis(format="%b %Y", tickCount="month", labelOverlap=True)
+            if months
+            else alt.Axis(format="%d %b %Y", labelOverlap=True),
+            scale=alt.Scale(domain=span, padding=12) if span else alt.Undefined,
+        )
     )
-    axis = alt.Axis(format=f",.{decimals}f")
+    # ticks no finer than the decimals shown, so that no two read the same
+    axis = alt.Axis(format=f",.{decimals}f", tickMinStep=10.0**-decimals)
     y = alt.Y("value:Q", title=f"{label} ({unit})", scale=alt.Scale(zero=False), axis=axis)
     band = base.mark_rule(strokeWidth=3, opacity=0.35).encode(
         y=alt.Y("low:Q", title=f"{label} ({unit})", axis=axis), y2="high:Q"
@@ -288,7 +305,8 @@ def timeline_chart(table: pd.DataFrame, metric: str) -> alt.LayerChart:
     baseline = alt.Chart().mark_rule(strokeDash=[6, 4], color="gray").encode(y="mean(baseline_value):Q")
     marked = base.transform_filter(alt.datum.events != "")
     events = marked.mark_rule(color="gray", opacity=0.5)
-    event_text = marked.mark_text(align="left", dx=3, dy=-5, color="gray", baseline="top").encode(
-        y=alt.value(0), text="events:N"
-    )
+    # a long marker is cut short (the tooltip holds it whole): it must not squeeze the chart
+    event_text = marked.mark_text(
+        align="left", dx=3, dy=-5, color="gray", baseline="top", limit=EVENT_LABEL_PX
+    ).encode(y=alt.value(0), text="events:N")
     return alt.layer(band, line, baseline, events, event_text, unplaced, data=data, title=title)
