@@ -29,6 +29,10 @@ STATUS_STYLE = {
     "fail": (":material/cancel:", "red"),
 }
 
+#: How tables show a date (momentJS, for st.column_config.DateColumn): "15 Jul 2025",
+#: as the rest of the app writes dates.
+DATE_FORMAT = "D MMM YYYY"
+
 
 @st.cache_resource(show_spinner=False)
 def open_store(location: str, database_url: str | None) -> Store:

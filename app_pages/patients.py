@@ -4,7 +4,7 @@ import datetime as dt
 
 import streamlit as st
 
-from app_pages.common import flash, require_access, show_flash, user_errors
+from app_pages.common import DATE_FORMAT, flash, require_access, show_flash, user_errors
 
 access = require_access("clinician")
 st.title("Patients")
@@ -27,6 +27,10 @@ if patients:
         ],
         hide_index=True,
         width="stretch",
+        column_config={
+            "Birth date": st.column_config.DateColumn(format=DATE_FORMAT),
+            "Last visit": st.column_config.DateColumn(format=DATE_FORMAT),
+        },
     )
     codes = [p.code for p in patients]
     current = st.session_state.get("patient")

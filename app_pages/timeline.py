@@ -6,6 +6,7 @@ import numpy as np
 import streamlit as st
 
 from app_pages.common import (
+    DATE_FORMAT,
     choose_patient,
     photo_overlay,
     photo_thumbnail,
@@ -104,8 +105,9 @@ with st.expander("Values and differences from baseline", expanded=False):
                 "Events": r.events,
                 "Measure": f"{r.label} ({r.unit})",
                 "Value": round(r.value, METRICS[r.metric][2] + 1),
-                "Noise band (± SD)": None if np.isnan(r.noise_sd) else round(r.noise_sd, 3),
-                "Noise from": r.noise_source,
+                "Noise band (± SD)": r.noise_source
+                if np.isnan(r.noise_sd)
+                else f"± {r.noise_sd:.{METRICS[r.metric][2] + 1}f} ({r.noise_source})",
                 "Region": r.roi_placement,
                 "Difference from baseline": describe_change(
                     r.difference, r.difference_pct, r.unit, METRICS[r.metric][2]
@@ -115,6 +117,7 @@ with st.expander("Values and differences from baseline", expanded=False):
         ],
         hide_index=True,
         width="stretch",
+        column_config={"Visit": st.column_config.DateColumn(format=DATE_FORMAT)},
     )
     st.caption(OBSERVED_ONLY)
 

@@ -289,7 +289,7 @@ def timeline_chart(table: pd.DataFrame, metric: str) -> alt.LayerChart:
     line = base.mark_line(point=alt.OverlayMarkDef(size=60, filled=True)).encode(
         y=y,
         tooltip=[
-            alt.Tooltip("date:T", title="Visit"),
+            alt.Tooltip("date:T", title="Visit", format="%d %b %Y"),
             alt.Tooltip("value:Q", title=f"{label} ({unit})", format=f".{decimals}f"),
             alt.Tooltip("noise:N", title="Noise band"),
             alt.Tooltip("change:N", title="Difference from baseline"),
