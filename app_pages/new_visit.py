@@ -90,6 +90,11 @@ if patient is None:
 left, right = st.columns(2)
 date = left.date_input("Visit date", value=dt.date.today(), key="visit_date")
 recorded = access.visits(patient)
+if any(v.date == date for v in recorded):
+    left.warning(
+        f"A visit on {date:%d %b %Y} is already on record: saving makes a second visit that day. "
+        "Repeat photos of one visit belong in one upload."
+    )
 if recorded and date < recorded[0].date:
     left.warning(
         f"This date is before the first visit on record ({recorded[0].date:%d %b %Y}). Saved with it, "

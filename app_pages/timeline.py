@@ -127,7 +127,14 @@ for row in rows:
     if row.view == view:
         photo_of_visit.setdefault(row.visit_id, row.photo_id)
 view_visits = [v for v in visits if v.id in photo_of_visit]
-label = {v.id: f"{v.date:%d %b %Y}" + (f" ({', '.join(v.events)})" if v.events else "") for v in view_visits}
+# visits on the same date are told apart by their order that day
+same_day = {v.id: sum(w.date == v.date for w in view_visits[: i + 1]) for i, v in enumerate(view_visits)}
+label = {
+    v.id: f"{v.date:%d %b %Y}"
+    + (f" (visit {same_day[v.id]} that day)" if sum(w.date == v.date for w in view_visits) > 1 else "")
+    + (f" ({', '.join(v.events)})" if v.events else "")
+    for v in view_visits
+}
 
 st.subheader("Photos")
 picks = np.unique(np.linspace(0, len(view_visits) - 1, min(STRIP_LENGTH, len(view_visits))).round().astype(int))
@@ -140,6 +147,10 @@ if len(view_visits) > len(picks):
     st.caption(f"{len(picks)} of {len(view_visits)} visits shown, spread evenly; compare any two below.")
 
 st.subheader("Compare two visits")
+if len(view_visits) < 2:
+    st.info("One visit of this view so far: the comparison opens once a second visit has photos of it.")
+    st.caption(OBSERVED_ONLY)
+    st.stop()
 ids = [v.id for v in view_visits]
 left_pick, right_pick, how_pick = st.columns(3)
 first = left_pick.selectbox("Earlier visit", ids, index=0, format_func=label.get, key="compare_a")

@@ -132,6 +132,15 @@ def test_a_date_before_the_first_visit_warns_that_it_becomes_the_baseline(clinic
     ]
 
 
+def test_a_second_visit_on_the_same_date_is_pointed_out(clinic, use_clinic):
+    at = open_page(clinic, use_clinic)
+    at.date_input(key="visit_date").set_value(dt.date(2025, 4, 10)).run()
+    assert [w.value for w in at.warning] == [
+        "A visit on 10 Apr 2025 is already on record: saving makes a second visit that day. "
+        "Repeat photos of one visit belong in one upload."
+    ]
+
+
 def test_saving_one_photo_says_one_photo(fresh_clinic, use_clinic):
     at = open_page(fresh_clinic, use_clinic)
     upload(at, [("one.png", closeup_png(41), "image/png")])

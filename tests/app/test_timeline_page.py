@@ -7,9 +7,9 @@ import re
 
 import pyarrow as pa
 import pytest
-from _app_util import BANNED, all_text, charts, run_page
+from _app_util import BANNED, DATES, all_text, charts, closeup_png, run_page
 
-from tracker.store import Store
+from tracker.store import NewPhoto, Store
 from tracker.timeline import NOISE_POOLED, NOISE_REPEATS
 from tracker.wording import OBSERVED_ONLY
 
@@ -143,3 +143,26 @@ def test_report_button_for_clinicians_and_the_patient_name_only_for_clinicians(c
     buttons = at.get("download_button")
     assert [b.proto.label for b in buttons] == ["PDF report"]
     assert ("report_name" in [c.key for c in at.checkbox]) is name_choice
+
+
+def test_a_view_with_one_visit_offers_no_comparison(clinic, use_clinic):
+    use_clinic(clinic)
+    at = run_page("timeline", "dr.test", query={"patient": "P-B"})
+    assert [i.value for i in at.info] == [
+        "One visit of this view so far: the comparison opens once a second visit has photos of it."
+    ]
+    assert not [s for s in at.selectbox if s.key in ("compare_a", "compare_b")]
+
+
+def test_two_visits_on_one_date_are_told_apart_in_the_comparison(fresh_clinic, use_clinic):
+    with fresh_clinic.open() as store:
+        visit = store.add_visit("P-A", DATES[2])
+        store.add_photos(visit.id, [NewPhoto("closeup:vertex", closeup_png(777), "again.png")])
+    use_clinic(fresh_clinic)
+    at = run_page("timeline", "dr.test", query={"patient": "P-A"})
+    later = at.selectbox(key="compare_b")
+    assert later.value is not None
+    assert [o for o in later.options if o.startswith("10 Jul 2025")] == [
+        "10 Jul 2025 (visit 1 that day)",
+        "10 Jul 2025 (visit 2 that day)",
+    ]
