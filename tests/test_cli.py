@@ -649,3 +649,13 @@ def test_samples_and_demo_refuse_unusable_folders_before_making_anything(tmp_pat
     assert run.returncode == 2
     assert f"{tmp_path / 'nowhere' / 'manifest.json'} not found; run 'tracker samples --out" in run.stderr
     assert "Traceback" not in run.stderr and not store.exists()
+
+
+def test_version_names_the_package_and_the_analysis_algorithm(capsys):
+    from tracker import __version__
+    from tracker.analysis import ALGORITHM_VERSION
+
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out == f"tracker {__version__} (analysis algorithm {ALGORITHM_VERSION})\n"
