@@ -243,7 +243,8 @@ def test_an_output_folder_that_cannot_be_written_is_refused_before_any_analysis(
     for option in ("--mask-dir", "--overlay-dir"):
         run = tracker("analyze", "--json", option, blocked, photos["bars"])
         assert run.returncode == 2
-        assert f"cannot write {'masks' if option == '--mask-dir' else 'overlays'} to {blocked} (it is a file, not a folder)" in run.stderr
+        what = "masks" if option == "--mask-dir" else "overlays"
+        assert f"cannot write {what} to {blocked} (it is a file, not a folder)" in run.stderr
         assert "give a folder you may write to" in run.stderr and "Traceback" not in run.stderr
         assert run.stdout == ""
 

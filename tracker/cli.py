@@ -122,7 +122,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
                 _write_png(Path(args.overlay_dir), f"{stem}_overlay.png", overlay)
         except OSError as err:
             failures += 1
-            message = f"{path}: the mask or overlay could not be written ({err}); free some space or pick another folder"
+            message = (
+                f"{path}: the mask or overlay could not be written ({err}); free some space or pick another folder"
+            )
             print(f"tracker analyze: {message}", file=sys.stderr)
             if args.json:
                 print(json.dumps({"path": path, "error": message}), flush=True)
@@ -373,7 +375,9 @@ class _Version(argparse.Action):
         kwargs.setdefault("help", "show the package's and the analysis algorithm's versions and exit")
         super().__init__(option_strings, dest=dest, default=argparse.SUPPRESS, nargs=0, **kwargs)
 
-    def __call__(self, parser: argparse.ArgumentParser, namespace: Any, values: Any, option_string: str | None = None) -> None:
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: Any, values: Any, option_string: str | None = None
+    ) -> None:
         from tracker.analysis import ALGORITHM_VERSION
 
         print(f"{parser.prog} {__version__} (analysis algorithm {ALGORITHM_VERSION})")

@@ -56,7 +56,8 @@ def _date_forms(d: dt.date) -> list[str]:
 
 def _secrets(store) -> list[str]:
     """Text that must not appear in a de-identified export of the shared store."""
-    found = [CODE_A, CODE_B, NAME, "Example", PHONE, "7946", EMAIL, CAMERA_MAKE, CAMERA_SERIAL, PHOTO_NAME, "ann_example",
+    found = [CODE_A, CODE_B, NAME, "Example", PHONE, "7946", EMAIL, CAMERA_MAKE, CAMERA_SERIAL, PHOTO_NAME,
+             "ann_example",
              VISIT_NOTES, "Hillside", "GPS", "latitude", "29.5179", "40.2,"]
     dates = {BIRTH, dt.date(2024, 5, 1), *A_VISITS, *B_VISITS}
     for row in measurement_table(store).itertuples():
@@ -215,9 +216,15 @@ def test_dates_the_code_the_name_and_contacts_written_in_event_markers_are_remov
         ("wrote to a.b+c@clinic.example.org", "wrote to [email removed]"),
         ("visit 3 of 12, 250 hairs/cm2, 0.5 mm", "visit 3 of 12, 250 hairs/cm2, 0.5 mm"),
         ("Ann Example seen", "[name removed] seen"),
-        ("seen by Dr Jones, then Mrs. Ann Lee; doctor's note", "seen by [name removed], then [name removed]; doctor's note"),
+        (
+            "seen by Dr Jones, then Mrs. Ann Lee; doctor's note",
+            "seen by [name removed], then [name removed]; doctor's note",
+        ),
         ("Dr. O'Neil-Smith agreed", "[name removed] agreed"),
-        ("ANN  EXAMPLE seen; ann asked; Annex B; Examples", "[name removed] seen; [name removed] asked; Annex B; Examples"),
+        (
+            "ANN  EXAMPLE seen; ann asked; Annex B; Examples",
+            "[name removed] seen; [name removed] asked; Annex B; Examples",
+        ),
     ],
 )
 def test_redact_event(text, expected):

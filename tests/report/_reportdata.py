@@ -64,7 +64,8 @@ def build(folder: Path) -> World:
     p1 = store.add_patient("P-1", name=NAME, birth_date=BIRTH)
     p2 = store.add_patient("P-2", name="Bob Other")
     for i, date in enumerate(DATES):
-        visit = store.add_visit(p1.id, date, events=["treatment started"] if i == 0 else [f"phoned {NAME}"] if i == 1 else [])
+        events = ["treatment started"] if i == 0 else [f"phoned {NAME}"] if i == 1 else []
+        visit = store.add_visit(p1.id, date, events=events)
         photos = [
             NewPhoto("closeup:vertex", closeup_png(10 + i, 160 + 40 * i), name=f"ann_example_{i}.png",
                      px_per_mm=PX_PER_MM, scale_source="magnification"),

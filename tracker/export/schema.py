@@ -116,7 +116,9 @@ COLUMNS: tuple[Column, ...] = (
         "string",
         "",
         "SHA-256 (hex) of the original photo file, byte for byte as received; identifies "
-        "the exact image the numbers were measured on.",
+        "the exact image the numbers were measured on. It reveals nothing of the photo, but "
+        "whoever holds the original file can find its row: share originals with the same "
+        "care as the record.",
     ),
     Column(
         "roi_id",
