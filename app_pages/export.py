@@ -26,9 +26,9 @@ else:
     deidentified = True
     st.write(
         "Research exports are de-identified: pseudonymous subject IDs, days since baseline, no names, "
-        "birth dates or photo metadata. Event markers are free text: the patient's name, names after a "
-        "title, dates, codes, e-mail addresses and phone numbers are taken out of them, but other "
-        "details typed into a marker are not."
+        "birth dates or photo metadata. Event markers are free text: the patient's recorded name and "
+        "code, names after a title (Dr Lee), dates written with digits or a month's name, e-mail "
+        "addresses and phone numbers are taken out of them, but other details typed into a marker are not."
     )
 
 with st.spinner("Collecting the measurements ..."), user_errors():

@@ -244,7 +244,7 @@ def test_an_output_folder_that_cannot_be_written_is_refused_before_any_analysis(
         run = tracker("analyze", "--json", option, blocked, photos["bars"])
         assert run.returncode == 2
         what = "masks" if option == "--mask-dir" else "overlays"
-        assert f"cannot write {what} to {blocked} (it is a file, not a folder)" in run.stderr
+        assert f"tracker analyze: {what}: cannot write to {blocked}: it is a file, not a folder" in run.stderr
         assert "give a folder you may write to" in run.stderr and "Traceback" not in run.stderr
         assert run.stdout == ""
 
@@ -644,7 +644,7 @@ def test_samples_and_demo_refuse_unusable_folders_before_making_anything(tmp_pat
     blocked.write_text("a file")
     run = tracker("samples", "--out", blocked)
     assert run.returncode == 2
-    assert f"cannot write to {blocked} (it is a file, not a folder)" in run.stderr
+    assert f"tracker samples: cannot write to {blocked}: it is a file, not a folder" in run.stderr
     store = tmp_path / "store"
     run = tracker("demo", "--samples", tmp_path / "nowhere", "--store", store)
     assert run.returncode == 2

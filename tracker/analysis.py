@@ -319,8 +319,10 @@ def find_scale(
 
 
 def detect_mode(pixels: np.ndarray) -> segment.Mode:
-    """Whether a photo is a close-up or an overview, as ``mode='auto'`` tells
-    (:func:`tracker.imaging.segment.detect_mode` on a copy MODE_DETECTION_SIDE long).
+    """Whether a photo is a close-up or an overview, from the photo as it is
+    (:func:`tracker.imaging.segment.detect_mode` on a copy MODE_DETECTION_SIDE
+    long); ``mode='auto'`` tells it the same way, after a calibration card's
+    white balance when the photo shows one.
 
     Examples
     --------

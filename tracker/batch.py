@@ -8,7 +8,9 @@ provenance, to a CSV or Parquet file. ``tracker batch`` is its command line.
   same path and bytes (sha256) asked with the same settings (ROI, scale, mode;
   the ``requested`` column). Run the same command again after a stop and only
   the photos still missing are analysed. Files with the same bytes under
-  different paths each get their row (the same numbers).
+  different paths each get their row (the same numbers); so do photos whose
+  path is spelled otherwise in the next run (relative instead of absolute, a
+  moved folder): name them as before to resume.
 - **Written as it goes.** A CSV output gets each row appended (and flushed) as
   soon as its photo is done. A Parquet file cannot be appended to, so its rows
   go to a journal next to it (``<out>.partial.jsonl``) and the Parquet file is

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tracker import __version__
+from tracker.files import make_folder
 from tracker.wording import OBSERVED_ONLY
 
 #: Where ``tracker evaluate`` looks for the development sets when no folder is given.
@@ -53,7 +54,6 @@ def _write_png(folder: Path, name: str, rgb_or_gray: Any) -> None:
     import cv2
     import numpy as np
 
-    folder.mkdir(parents=True, exist_ok=True)
     image = rgb_or_gray if rgb_or_gray.ndim == 2 else cv2.cvtColor(rgb_or_gray, cv2.COLOR_RGB2BGR)
     ok, data = cv2.imencode(".png", np.ascontiguousarray(image))
     if not ok:
@@ -81,13 +81,9 @@ def cmd_analyze(args: argparse.Namespace) -> int:
         if folder is None:
             continue
         try:
-            Path(folder).mkdir(parents=True, exist_ok=True)
+            make_folder(folder)
         except OSError as err:
-            why = "it is a file, not a folder" if Path(folder).is_file() else (err.strerror or str(err))
-            print(
-                f"tracker analyze: cannot write {what} to {folder} ({why}); give a folder you may write to",
-                file=sys.stderr,
-            )
+            print(f"tracker analyze: {what}: {err}; give a folder you may write to", file=sys.stderr)
             return 2
     clash = _shared_stems(args.images) if args.mask_dir or args.overlay_dir else None
     if clash:
@@ -143,7 +139,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
     if table:
         header = ["photo", "mode", "coverage %", "hairs", "width px", "width µm", "per cm²", "thin %", "quality"]
         _print_table(header, table)
-        _print_remarks(remarks, len(table))
+        _print_remarks(remarks, len({row[0] for row in table}))
         print(OBSERVED_ONLY)
     return 1 if failures else 0
 
@@ -165,7 +161,9 @@ def _print_remarks(remarks: Sequence[tuple[str, str]], photos: int) -> None:
     concerns (none named when it concerns every photo)."""
     by_text: dict[str, list[str]] = {}
     for photo, text in remarks:
-        by_text.setdefault(text, []).append(photo)
+        which = by_text.setdefault(text, [])
+        if photo not in which:  # a photo named twice
+            which.append(photo)
     if by_text:
         print()
     for text, which in by_text.items():
@@ -269,10 +267,9 @@ def cmd_samples(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     try:
-        out.mkdir(parents=True, exist_ok=True)
+        make_folder(out)
     except OSError as err:
-        why = "it is a file, not a folder" if out.is_file() else (err.strerror or str(err))
-        print(f"tracker samples: cannot write to {out} ({why}); give a folder you may write to", file=sys.stderr)
+        print(f"tracker samples: {err}; give a folder you may write to", file=sys.stderr)
         return 2
     manifest = []
     for p in make_demo_patient(seed=args.seed):

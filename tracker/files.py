@@ -30,17 +30,45 @@ def output_problem(path: str | os.PathLike) -> str | None:
     return None
 
 
+def make_folder(path: str | os.PathLike) -> None:
+    """Make the folder `path` (and those above it); an OSError that says why
+    and names the folder if that cannot be done.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> (folder / "notes.txt").write_text("x")
+    1
+    >>> make_folder(folder / "masks" / "run-1")
+    >>> make_folder(folder / "notes.txt")
+    Traceback (most recent call last):
+    ...
+    FileExistsError: cannot write to .../notes.txt: it is a file, not a folder
+    """
+    path = Path(path)
+    if path.is_file():
+        raise FileExistsError(f"cannot write to {path}: it is a file, not a folder")
+    problem = output_problem(path / "_")
+    if problem is not None:
+        raise NotADirectoryError(f"cannot write to {path}: {problem}")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise type(err)(f"cannot write to {path}: {err.strerror or err}") from None
+
+
 def make_parent(path: str | os.PathLike) -> None:
     """Make the folders a file at `path` goes into; an OSError that names the
     problem (:func:`output_problem`) and the path if that cannot be done."""
     path = Path(path)
     problem = output_problem(path)
     if problem is not None:
-        raise OSError(f"cannot write {path}: {problem}")
+        raise (IsADirectoryError if path.is_dir() else NotADirectoryError)(f"cannot write {path}: {problem}")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise OSError(f"cannot write {path}: {err.strerror or err}") from None
+        raise type(err)(f"cannot write {path}: {err.strerror or err}") from None
 
 
 def write_atomic(path: str | os.PathLike, data: bytes) -> None:
@@ -61,7 +89,7 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> None:
     path = Path(path)
     problem = output_problem(path)
     if problem is not None:
-        raise OSError(f"cannot write {path}: {problem}")
+        raise (IsADirectoryError if path.is_dir() else NotADirectoryError)(f"cannot write {path}: {problem}")
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "wb") as f:
@@ -70,6 +98,6 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> None:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except OSError as err:  # named by the file asked for, not the temporary one
-        raise OSError(f"cannot write {path}: {err.strerror or err}") from None
+        raise type(err)(f"cannot write {path}: {err.strerror or err}") from None
     finally:
         tmp.unlink(missing_ok=True)

@@ -232,6 +232,32 @@ def describe_change(difference: float, difference_pct: float, unit: str, decimal
     return f"{amount} {unit} {side} than baseline{pct}"
 
 
+def axis_ticks(low: float, high: float, decimals: int, *, most: int = 6) -> list[float]:
+    """Tick values covering `low` to `high` a round step apart (1, 2 or 5
+    times a power of ten), the step no finer than `decimals` allow, so that no
+    two ticks read the same; at most `most` ticks, and two when the values
+    are all equal.
+
+    Examples
+    --------
+    >>> axis_ticks(35.0, 36.0, 0)
+    [35.0, 36.0]
+    >>> axis_ticks(14.81, 14.86, 1)
+    [14.8, 14.9]
+    >>> axis_ticks(3.0, 97.0, 1)
+    [0.0, 20.0, 40.0, 60.0, 80.0, 100.0]
+    """
+    k = 0
+    while True:
+        step = 10.0 ** (k // 3 - decimals) * (1, 2, 5)[k % 3]
+        first, last = math.floor(low / step + 1e-9) * step, math.ceil(high / step - 1e-9) * step
+        if (last - first) / step <= most - 1:
+            break
+        k += 1
+    count = max(int(round((last - first) / step)) + 1, 2)
+    return [round(first + i * step, decimals) for i in range(count)]
+
+
 def timeline_chart(table: pd.DataFrame, metric: str) -> alt.LayerChart:
     """Chart of one metric of one view's :func:`timeline_table` rows.
 
@@ -276,20 +302,24 @@ def timeline_chart(table: pd.DataFrame, metric: str) -> alt.LayerChart:
             title="Visit date",
             axis=alt.Axis(format="%b %Y", tickCount="month", labelOverlap=True)
             if months
-            else alt.Axis(format="%d %b %Y", labelOverlap=True),
+            else alt.Axis(format="%-d %b %Y", labelOverlap=True),
             scale=alt.Scale(domain=span, padding=12) if span else alt.Undefined,
         )
     )
-    # ticks no finer than the decimals shown, so that no two read the same
-    axis = alt.Axis(format=f",.{decimals}f", tickMinStep=10.0**-decimals)
-    y = alt.Y("value:Q", title=f"{label} ({unit})", scale=alt.Scale(zero=False), axis=axis)
+    # ticks no finer than the decimals shown, so that no two read the same; the
+    # scale runs from the first tick to the last
+    shown = pd.concat([data["value"], data["low"], data["high"]]).dropna()
+    ticks = axis_ticks(float(shown.min()), float(shown.max()), decimals) if len(shown) else None
+    axis = alt.Axis(format=f",.{decimals}f", values=ticks or alt.Undefined)
+    scale = alt.Scale(zero=False, domain=[ticks[0], ticks[-1]], nice=False) if ticks else alt.Scale(zero=False)
+    y = alt.Y("value:Q", title=f"{label} ({unit})", scale=scale, axis=axis)
     band = base.mark_rule(strokeWidth=3, opacity=0.35).encode(
-        y=alt.Y("low:Q", title=f"{label} ({unit})", axis=axis), y2="high:Q"
+        y=alt.Y("low:Q", title=f"{label} ({unit})", scale=scale, axis=axis), y2="high:Q"
     )
     line = base.mark_line(point=alt.OverlayMarkDef(size=60, filled=True)).encode(
         y=y,
         tooltip=[
-            alt.Tooltip("date:T", title="Visit", format="%d %b %Y"),
+            alt.Tooltip("date:T", title="Visit", format="%-d %b %Y"),
             alt.Tooltip("value:Q", title=f"{label} ({unit})", format=f".{decimals}f"),
             alt.Tooltip("noise:N", title="Noise band"),
             alt.Tooltip("change:N", title="Difference from baseline"),

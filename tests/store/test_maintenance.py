@@ -240,7 +240,17 @@ def test_restore_rejects_a_damaged_archive(store, tmp_path):
         restore(tmp_path / "junk.tar", tmp_path / "r2")
 
 
-@pytest.mark.parametrize("kind", ["not an archive", "cut short", "gzip cut short"])
+def _cut_after_member(data: bytes, name: str) -> bytes:
+    """An uncompressed tar cut at the end of the member `name`: whole files, some missing."""
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        member = tar.getmember(name)
+        end = member.offset_data + -(-member.size // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE
+    return data[:end]
+
+
+@pytest.mark.parametrize(
+    "kind", ["not an archive", "cut short", "cut between files", "gzip cut short", "gzip cut at its start"]
+)
 def test_restore_of_a_file_that_is_no_whole_archive_says_what_to_do(store, tmp_path, kind, capsys):
     _fill(store)
     gz = kind.startswith("gzip")
@@ -248,7 +258,14 @@ def test_restore_of_a_file_that_is_no_whole_archive_says_what_to_do(store, tmp_p
     backup(store, archive)
     data = archive.read_bytes()
     bad = tmp_path / ("bad.tar.gz" if gz else "bad.tar")
-    bad.write_bytes(b"these are notes, not a backup\n" * 40 if kind == "not an archive" else data[: len(data) * 2 // 3])
+    cut = {
+        "not an archive": lambda: b"these are notes, not a backup\n" * 40,
+        "cut short": lambda: data[: len(data) * 2 // 3],
+        "cut between files": lambda: _cut_after_member(data, "manifest.json"),
+        "gzip cut short": lambda: data[: len(data) * 2 // 3],
+        "gzip cut at its start": lambda: data[:100],
+    }
+    bad.write_bytes(cut[kind]())
     expected = "is not a tracker backup archive" if kind == "not an archive" else "was cut short or is damaged"
     with pytest.raises(StoreError, match=expected + r".*complete copy"):
         restore(bad, tmp_path / "r")

@@ -99,9 +99,9 @@ COLUMNS: tuple[Column, ...] = (
         "list of strings. Markers only: they say nothing about what caused a measured "
         "change. The patient's recorded name written inside a marker is replaced by "
         "'[name removed]'; in a de-identified export, so are names after a title (Dr Lee), and "
-        "dates, the patient code, e-mail addresses and phone numbers are replaced by "
-        "'[date removed]', '[code removed]', '[email removed]' and '[phone removed]'. Free text "
-        "can hold what no pattern finds: record neutral markers only.",
+        "dates written with digits or a month's name, the patient's code, e-mail addresses and "
+        "phone numbers are replaced by '[date removed]', '[code removed]', '[email removed]' and "
+        "'[phone removed]'. Free text can hold what no pattern finds: record neutral markers only.",
     ),
     Column(
         "view",

@@ -111,8 +111,7 @@ def measurement_table(store: Store, *, patients: Iterable[int | str] | None = No
         if not rows or not visits:
             continue
         # The name stays in the store's identity table, also where it was typed into an event marker.
-        identity = store.identity(patient.id)
-        names = [identity.name] if identity is not None and identity.name else []
+        names = store.recorded_names(patient.id)
         events = {v.id: [redact_names(e, names) for e in v.events] for v in visits}
         baseline = visits[0].date
         for r in rows:

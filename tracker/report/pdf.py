@@ -37,6 +37,7 @@ from fpdf.enums import XPos, YPos
 
 from tracker.export.redact import redact_names
 from tracker.imaging.compare import thumbnail
+from tracker.store.records import view_mode
 from tracker.timeline import METRICS, algorithm_versions, describe_change, timeline_chart, timeline_table
 from tracker.wording import OBSERVED_ONLY
 
@@ -86,7 +87,7 @@ def view_title(view: str) -> str:
     >>> view_title("frontal_hairline"), view_title("closeup:vertex centre")
     ('Frontal hairline', 'Close-up: vertex centre')
     """
-    if view.startswith("closeup:"):
+    if view_mode(view) == "closeup":
         return "Close-up: " + view.split(":", 1)[1]
     return view.replace("_", " ").capitalize()
 
@@ -408,13 +409,9 @@ def patient_report(
         raise AccessDenied("only a clinician can put the patient's name on a report; ask without the name")
     now = (generated_at or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
     visits = access.visits(info.id)
-    if not include_name:
-        # A name typed into an event marker stays off a report that carries the code only.
-        identity = access.store.identity(info.id)
-        if identity is not None and identity.name:
-            visits = [
-                replace(v, events=tuple(redact_names(e, [identity.name]) for e in v.events)) for v in visits
-            ]
+    names = [] if include_name else access.store.recorded_names(info.id)
+    if names:  # a name typed into an event marker stays off a report that carries the code only
+        visits = [replace(v, events=tuple(redact_names(e, names) for e in v.events)) for v in visits]
     rows = access.timeline(info.id)
     table = timeline_table(rows, visits)
     views = list(dict.fromkeys(table["view"])) if not table.empty else []

@@ -256,6 +256,13 @@ class Store(AccountsMixin):
             row = s.get(m.PatientIdentity, pid)
             return None if row is None else Identity(pid, row.name, row.birth_date)
 
+    def recorded_names(self, patient: int | str) -> list[str]:
+        """The patient's recorded name, as a list (empty when none is recorded):
+        what is taken out of free text that leaves with the code only
+        (:func:`tracker.export.redact.redact_names`)."""
+        identity = self.identity(patient)
+        return [identity.name] if identity is not None and identity.name else []
+
     # ------------------------------------------------------------------ visits
     def add_visit(
         self,

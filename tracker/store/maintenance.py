@@ -273,14 +273,17 @@ def restore(
         raise StoreError(f"{target} is not empty; restore into a new folder")
     name = os.path.basename(archive_path)
     advice = "restore from a complete copy of the archive `tracker backup` wrote"
+    damaged = (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError)
     try:
         tar = tarfile.open(archive_path, "r:*")
     except tarfile.ReadError:
         raise StoreError(f"{name} is not a tracker backup archive; {advice}") from None
+    except damaged:  # a compressed archive cut before its first file
+        raise StoreError(f"{name} was cut short or is damaged; {advice}") from None
     try:
         with tar:
             manifest = _restore_archive(tar, target, database_url)
-    except (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError):
+    except (*damaged, KeyError):  # KeyError: a file the manifest lists is not in the archive
         raise StoreError(f"{name} was cut short or is damaged; {advice}") from None
     final_url = database_url or f"sqlite:///{(target / SQLITE_NAME).resolve()}"
     with Store.open(target, database_url=final_url) as store:  # upgrades to head
