@@ -15,8 +15,9 @@ from app_pages.common import (
 )
 from tracker.imaging.compare import thumbnail, wipe
 from tracker.timeline import (
+    LEFT_OUT,
     METRICS,
-    NOT_PLACED,
+    UNSURE,
     algorithm_versions,
     describe_change,
     timeline_chart,
@@ -72,11 +73,16 @@ views = list(dict.fromkeys(table["view"]))
 view = st.selectbox("View", views, key="timeline_view")
 data = table[table["view"] == view]
 st.caption(OBSERVED_ONLY)
-if (data["roi_placement"] == NOT_PLACED).any():
+if data["roi_placement"].isin(UNSURE).any():
     st.warning(
         "Values circled in red come from photos whose region could not be registered to the baseline "
-        "photo: the whole photo was measured, not the same patch of scalp. Place the region by hand "
-        "on those photos (Region of interest page)."
+        "photo (the whole photo was measured), or was registered only weakly: they may not be the same "
+        "patch of scalp. Place the region by hand on those photos (Region of interest page)."
+    )
+if (data["roi_placement"] == LEFT_OUT).any():
+    st.caption(
+        "At some visits, photos whose region was not registered to the baseline photo, or only weakly, "
+        "were left out of the value and the noise band (the Region column says where)."
     )
 versions = algorithm_versions(rows, view)
 if len(versions) > 1:

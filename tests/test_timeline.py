@@ -25,8 +25,11 @@ from tracker.timeline import (
     NOISE_NONE,
     NOISE_POOLED,
     NOISE_REPEATS,
+    LEFT_OUT,
     NOT_PLACED,
     PLACED,
+    PLACED_BY_HAND,
+    WEAKLY_PLACED,
     ROI_SOURCE_WORDS,
     algorithm_versions,
     describe_change,
@@ -257,9 +260,13 @@ def _layer_data(spec: dict, layer: dict) -> list[dict]:
     source = layer.get("data", spec.get("data"))
     rows = spec["datasets"][source["name"]]
     for step in layer.get("transform", []):
-        if set(step) != {"filter"} or not isinstance(step["filter"], str):
+        test = step.get("filter") if set(step) == {"filter"} else None
+        if isinstance(test, str):
+            rows = [r for r in rows if _passes(test, r)]
+        elif isinstance(test, dict) and set(test) == {"field", "oneOf"}:
+            rows = [r for r in rows if r[test["field"]] in test["oneOf"]]
+        else:
             raise NotImplementedError(f"this test cannot apply the transform {step!r}")
-        rows = [r for r in rows if _passes(step["filter"], r)]
     return rows
 
 
@@ -368,7 +375,7 @@ def test_values_whose_region_was_not_registered_are_marked():
         mrow(2, D2, "vertex", coverage_pct=13.0),
         mrow(3, D3, "vertex", coverage_pct=30.0),
     ]
-    rows[2] = dataclasses.replace(rows[2], roi_source="registered")
+    rows[2] = dataclasses.replace(rows[2], roi_source="registered", registration_score=0.9)
     rows[3] = dataclasses.replace(rows[3], roi_source="unregistered")
     table = timeline_table(rows, VISITS)
     assert list(table["roi_placement"]) == [PLACED, PLACED, NOT_PLACED]
@@ -379,6 +386,38 @@ def test_values_whose_region_was_not_registered_are_marked():
     unplaced = spec["layer"][-1]
     marked = [p["value"] for p in _layer_data(spec, unplaced)]
     assert marked == [30.0]
+
+
+def test_photos_not_surely_on_the_baseline_region_are_left_out_of_a_visit_that_has_others():
+    rows = [
+        mrow(1, D1, "vertex", coverage_pct=10.0),  # the baseline photo ('whole_photo': no ROI set)
+        mrow(1, D1, "vertex", coverage_pct=11.0),
+        mrow(2, D2, "vertex", coverage_pct=12.0),
+        mrow(2, D2, "vertex", coverage_pct=13.0),
+        mrow(2, D2, "vertex", coverage_pct=40.0),  # the whole photo: not registered
+        mrow(2, D2, "vertex", coverage_pct=2.0),  # weakly registered: the region half off the photo
+        mrow(3, D3, "vertex", coverage_pct=30.0),  # weak only: kept, marked
+    ]
+    rows[3] = dataclasses.replace(rows[3], roi_source="manual")
+    rows[4] = dataclasses.replace(rows[4], roi_source="unregistered")
+    rows[5] = dataclasses.replace(rows[5], roi_source="registered", registration_score=0.3)
+    rows[6] = dataclasses.replace(rows[6], roi_source="registered", registration_score=0.2)
+    table = timeline_table(rows, VISITS)
+    assert list(table["value"]) == [10.5, 12.5, 30.0]
+    assert list(table["n_photos"]) == [2, 2, 1]
+    assert list(table["roi_placement"]) == [PLACED, LEFT_OUT, WEAKLY_PLACED]
+    assert list(table["unregistered_photos"]) == [0, 2, 1]
+    # noise from the photos kept only, at the visit and pooled
+    assert table["noise_sd"].iloc[1] == pytest.approx(visit_noise([12.0, 13.0]).sd)
+    assert table["noise_sd"].iloc[2] == pytest.approx(math.sqrt((0.5 + 0.5) / 2))
+    spec = timeline_chart(table, "coverage_pct").to_dict()
+    assert [p["value"] for p in _layer_data(spec, spec["layer"][-1])] == [30.0]  # the weak one is ringed
+
+
+def test_a_value_from_a_region_placed_by_hand_says_so():
+    rows = [mrow(1, D1, "vertex", coverage_pct=10.0), mrow(2, D2, "vertex", coverage_pct=11.0)]
+    rows[1] = dataclasses.replace(rows[1], roi_source="manual")
+    assert list(timeline_table(rows, VISITS)["roi_placement"]) == [PLACED, PLACED_BY_HAND]
 
 
 def test_placement_words():

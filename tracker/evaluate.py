@@ -636,6 +636,7 @@ def _worst(values) -> tuple[float, float]:
 def summarize_retest(rows: list[dict[str, Any]], kind: str) -> Summary:
     """Figures of generated series: ROI placement error, test-retest CV, change against the truth."""
     from tracker.repeatability import retest_cv, visit_noise
+    from tracker.timeline import kept_in_visit, placement
 
     rows = [r for r in rows if r["kind"] == kind]
     seeds = sorted({r["seed"] for r in rows})
@@ -662,7 +663,9 @@ def summarize_retest(rows: list[dict[str, Any]], kind: str) -> Summary:
             srows = [r for r in rows if r["seed"] == s]
 
             def visit_mean(v: int, key: str) -> float:
-                return float(np.mean([r[key] for r in srows if r["visit"] == v]))
+                at = [r for r in srows if r["visit"] == v]
+                kept = kept_in_visit([placement(r["roi_source"], r["registration_score"]) for r in at])
+                return float(np.mean([r[key] for r, k in zip(at, kept, strict=True) if k]))
 
             # as the timeline shows it (tracker.timeline): each visit's mean against the baseline visit's
             b, tb = visit_mean(0, metric), visit_mean(0, truth_key)

@@ -12,9 +12,12 @@ repeat photos of that view at the patient's other visits; with no repeats at
 all the band is not measured, and the table says so (pooling with
 :func:`tracker.repeatability.pooled_sd`).
 
-A visit with a photo whose ROI could not be registered to the view's
-baseline photo (so the whole photo was measured) is marked
-(``roi_placement``): its value is not from the same patch of scalp.
+A photo whose ROI could not be registered to the view's baseline photo (so
+the whole photo was measured), or was registered only weakly (score under
+WEAK_REGISTRATION_SCORE), did not measure the same patch of scalp for sure.
+Such photos are left out of their visit's value and of every noise band when
+the visit has other photos; a visit with no other photos keeps their value,
+marked (``roi_placement``) so that it is never taken for the same region.
 """
 
 from __future__ import annotations
@@ -67,8 +70,47 @@ COLUMNS = [
 
 #: ``roi_placement`` of a visit whose photos all measured the baseline ROI's scalp.
 PLACED = "same region"
-#: ... and of a visit with a photo whose ROI could not be registered (whole photo measured).
+#: ... of one whose value includes a region placed by hand,
+PLACED_BY_HAND = "same region, placed by hand"
+#: ... of one whose value leaves out photos whose region is not the baseline's,
+LEFT_OUT = "same region; photos not registered to the baseline left out"
+#: ... of one with only photos whose ROI could not be registered (whole photo measured),
 NOT_PLACED = "region not registered"
+#: ... and of one with only weakly registered photos (or those and unregistered ones).
+WEAKLY_PLACED = "region weakly registered"
+#: The placements whose values are not from the same patch of scalp for sure: marked on charts.
+UNSURE = (NOT_PLACED, WEAKLY_PLACED)
+#: A usable registration scoring below this is weak: its region may not cover the baseline's scalp.
+WEAK_REGISTRATION_SCORE = 0.4
+
+
+def placement(roi_source: str, registration_score: float | None) -> str:
+    """'same', 'hand', 'weak' or 'none': how surely a photo measured the baseline ROI's scalp
+    ('same' and 'hand' surely; see the module notes).
+
+    Examples
+    --------
+    >>> placement("registered", 0.9), placement("registered", 0.2), placement("unregistered", None)
+    ('same', 'weak', 'none')
+    """
+    if roi_source == "unregistered":
+        return "none"
+    if roi_source == "registered" and (registration_score or 0.0) < WEAK_REGISTRATION_SCORE:
+        return "weak"
+    return "hand" if roi_source == "manual" else "same"
+
+
+def kept_in_visit(placements: Sequence[str]) -> list[bool]:
+    """Which photos of one visit make its value: those that surely measured the
+    baseline ROI's scalp, or all of them when none did.
+
+    Examples
+    --------
+    >>> kept_in_visit(["same", "none", "hand"]), kept_in_visit(["weak", "none"])
+    ([True, False, True], [True, True])
+    """
+    sure = [p in ("same", "hand") for p in placements]
+    return sure if any(sure) else [True] * len(placements)
 
 
 def algorithm_versions(rows: Sequence[MeasurementRow], view: str | None = None) -> list[str]:
@@ -92,9 +134,12 @@ def algorithm_versions(rows: Sequence[MeasurementRow], view: str | None = None) 
 def timeline_table(rows: Sequence[MeasurementRow], visits: Sequence[VisitInfo]) -> pd.DataFrame:
     """One row per view, visit and metric that was measured.
 
-    ``value`` is the mean over the visit's photos of that view, ``noise_sd``
-    its noise band (see the module notes), ``difference`` and
+    ``value`` is the mean over the visit's photos of that view that measured
+    the baseline ROI's scalp (all of them, marked, when none did: see the
+    module notes), ``noise_sd`` its noise band, ``difference`` and
     ``difference_pct`` the change from the view's first visit (the baseline).
+    ``unregistered_photos`` counts the photos whose region is not the
+    baseline's for sure (not registered, or weakly).
 
     Examples
     --------
@@ -105,29 +150,46 @@ def timeline_table(rows: Sequence[MeasurementRow], visits: Sequence[VisitInfo]) 
     events = {v.id: ", ".join(v.events) for v in visits}
     records = []
     for row in rows:
-        unplaced = getattr(row, "roi_source", "whole_photo") == "unregistered"
+        kind = placement(getattr(row, "roi_source", "whole_photo"), getattr(row, "registration_score", None))
         for metric in METRICS:
             value = getattr(row, metric)
             if value is not None:
-                records.append((row.view, row.visit_id, row.visit_date, metric, float(value), unplaced))
+                records.append((row.view, row.visit_id, row.visit_date, metric, float(value), kind))
     if not records:
         return pd.DataFrame(columns=COLUMNS)
-    raw = pd.DataFrame(records, columns=["view", "visit_id", "visit_date", "metric", "value", "unplaced"])
+    raw = pd.DataFrame(records, columns=["view", "visit_id", "visit_date", "metric", "value", "placement"])
     keys = ["view", "metric", "visit_date", "visit_id"]
+    # a visit's photos whose region is not the baseline's for sure count only when it has no others
+    raw["used"] = False
+    for _, index in raw.groupby(keys).groups.items():
+        raw.loc[index, "used"] = kept_in_visit(list(raw.loc[index, "placement"]))
+    raw["used"] = raw["used"].astype(bool)
+    used = raw[raw["used"]]
     per_visit = (
-        raw.groupby(keys, sort=True)
-        .agg(value=("value", "mean"), n_photos=("value", "size"), unregistered_photos=("unplaced", "sum"))
+        used.groupby(keys, sort=True)
+        .agg(value=("value", "mean"), n_photos=("value", "size"))
         .reset_index()
     )
+    placements = raw.groupby(keys, sort=True)["placement"].apply(set)
+    left_out = (~raw["used"]).groupby([raw[k] for k in keys], sort=True).sum()
+    per_visit["unregistered_photos"] = [
+        int(sum(p in ("weak", "none") for p in raw_p)) for raw_p in raw.groupby(keys, sort=True)["placement"].apply(list)
+    ]
+    per_visit["roi_placement"] = [
+        LEFT_OUT if gone else NOT_PLACED if "none" in kinds and not kinds & {"same", "hand"}
+        else WEAKLY_PLACED if "weak" in kinds and not kinds & {"same", "hand"}
+        else PLACED_BY_HAND if "hand" in kinds else PLACED
+        for kinds, gone in zip(placements, left_out, strict=True)
+    ]
     # each visit's noise from its repeat photos (tracker.repeatability); NaN for a single photo
-    values = raw.groupby(keys, sort=True)["value"].apply(list)
+    values = used.groupby(keys, sort=True)["value"].apply(list)
     per_visit["sd"] = [visit_noise(v).sd if len(v) > 1 else math.nan for v in values]
-    per_visit["unregistered_photos"] = per_visit["unregistered_photos"].astype(int)
-    per_visit["roi_placement"] = np.where(per_visit["unregistered_photos"] > 0, NOT_PLACED, PLACED)
     parts = []
     for (_, _), group in per_visit.groupby(["view", "metric"], sort=False):
         group = group.sort_values(["visit_date", "visit_id"]).copy()
-        repeats = [values[tuple(k)] for k in group[keys].itertuples(index=False) if len(values[tuple(k)]) > 1]
+        # pooled from visits that measured the baseline ROI's scalp
+        sure = group[~group["roi_placement"].isin(UNSURE)]
+        repeats = [values[tuple(k)] for k in sure[keys].itertuples(index=False) if len(values[tuple(k)]) > 1]
         pooled = pooled_sd(repeats) if repeats else math.nan
         has_own = group["n_photos"] > 1
         group["noise_sd"] = np.where(has_own, group["sd"], pooled)
@@ -147,9 +209,6 @@ def timeline_table(rows: Sequence[MeasurementRow], visits: Sequence[VisitInfo]) 
     table["unit"] = table["metric"].map({k: v[1] for k, v in METRICS.items()})
     return table[COLUMNS].reset_index(drop=True)
 
-
-#: A usable registration scoring below this is called weak on the ROI page.
-WEAK_REGISTRATION_SCORE = 0.4
 
 #: What each ROI source means, in words for the app and reports.
 ROI_SOURCE_WORDS = {
@@ -328,8 +387,8 @@ def timeline_chart(table: pd.DataFrame, metric: str) -> alt.LayerChart:
             alt.Tooltip("roi_placement:N", title="Region"),
         ],
     )
-    # values whose region could not be registered to the baseline: hollow red rings
-    unplaced = base.transform_filter(alt.datum.roi_placement == NOT_PLACED).mark_point(
+    # values whose region is not the baseline's for sure (not registered, or weakly): hollow red rings
+    unplaced = base.transform_filter(alt.FieldOneOfPredicate(field="roi_placement", oneOf=list(UNSURE))).mark_point(
         shape="circle", size=220, filled=False, color="#c0392b", strokeWidth=2
     ).encode(y=y, tooltip=[alt.Tooltip("roi_placement:N", title="Region")])
     baseline = alt.Chart().mark_rule(strokeDash=[6, 4], color="gray").encode(y="mean(baseline_value):Q")

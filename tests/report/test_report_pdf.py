@@ -18,6 +18,7 @@ from _reportdata import (
     NAME,
     PASSWORD,
     chart_line_pixels,
+    closeup_png,
     noise_png,
     overlay_pixels,
     read_back,
@@ -186,3 +187,23 @@ def test_without_a_unicode_font_the_core_font_writes_the_same_text(world, tmp_pa
         assert OBSERVED_ONLY in " ".join(page.split())
     assert "Mean shaft width (µm)" in back.flat_text and "Density (hairs/cm²)" in back.flat_text
     assert "± " in back.flat_text
+
+
+def test_a_value_whose_region_was_not_registered_is_marked_in_the_report(tmp_path):
+    store, clinician = _clinic(tmp_path / "store")
+    store.add_patient("P-4")
+    first = store.add_visit("P-4", dt.date(2025, 1, 6))
+    (base,) = store.add_photos(first.id, [NewPhoto("closeup:vertex", closeup_png(50, 200), "a.png")])
+    store.set_roi("P-4", "closeup:vertex", (40, 30, 120, 90), baseline_photo_id=base.photo.id)
+    store.reanalyse(patient="P-4")
+    later = store.add_visit("P-4", dt.date(2025, 4, 1))
+    # another scalp altogether: it cannot be registered to the baseline photo
+    store.add_photos(later.id, [NewPhoto("closeup:vertex", closeup_png(77, 200), "b.png")])
+    assert store.timeline("P-4")[-1].roi_source == "unregistered"
+    back = read_back(patient_report(clinician, "P-4"), tmp_path / "pdf")
+    # how to read it, the summary's latest values and the view's table (cells wrap: pdftotext
+    # reads a wrapped cell's second line after the row)
+    assert back.flat_text.count("region not") == 1 + 3 + 3
+    assert re.search(r"\(1 Apr 2025\),.{0,40}region not registered", back.flat_text)
+    assert "ringed in red on the charts" in back.flat_text
+    store.close()

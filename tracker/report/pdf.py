@@ -38,7 +38,14 @@ from fpdf.enums import XPos, YPos
 from tracker.export.redact import redact_names
 from tracker.imaging.compare import thumbnail
 from tracker.store.records import view_mode
-from tracker.timeline import METRICS, algorithm_versions, describe_change, timeline_chart, timeline_table
+from tracker.timeline import (
+    METRICS,
+    UNSURE,
+    algorithm_versions,
+    describe_change,
+    timeline_chart,
+    timeline_table,
+)
 from tracker.wording import OBSERVED_ONLY
 
 if TYPE_CHECKING:
@@ -90,6 +97,11 @@ def view_title(view: str) -> str:
     if view_mode(view) == "closeup":
         return "Close-up: " + view.split(":", 1)[1]
     return view.replace("_", " ").capitalize()
+
+
+def _placement_mark(placement: str) -> str:
+    """What follows a value whose region is not the baseline's for sure (see :mod:`tracker.timeline`)."""
+    return f", {placement}" if placement in UNSURE else ""
 
 
 def _date(d: dt.date) -> str:
@@ -204,7 +216,11 @@ def _header(pdf: _Pdf, access: Access, code: str, *, include_name: bool, visits,
     pdf.ln(4)
     pdf.line_text(
         "How to read this report. Every number was measured on the photos by the algorithm "
-        "version shown, in the region of interest drawn for each view. For each view, the "
+        "version shown, in the region of interest drawn for each view, carried to each photo by "
+        "registration to the view's baseline photo. A photo whose registration failed (the whole "
+        "photo was measured) or was weak is left out of its visit's value when the visit has "
+        "other photos; otherwise its value is marked 'region not registered' or 'region weakly "
+        "registered', and ringed in red on the charts. For each view, the "
         "first visit with a photo is the baseline; differences are given from it, in the "
         "measure's unit and in %. The noise band of a visit (± one standard deviation) comes "
         "from repeat photos of the view at that visit, or is pooled from repeat photos at "
@@ -318,8 +334,10 @@ def _summary(pdf: _Pdf, table: pd.DataFrame, views: Sequence[str]) -> None:
                 cells = out.row()
                 for text in (
                     f"{label} ({unit})",
-                    f"{_value(first.value, decimals)} ({_date(first.visit_date)})",
-                    f"{_value(last.value, decimals)} ({_date(last.visit_date)})",
+                    *(
+                        f"{_value(r.value, decimals)} ({_date(r.visit_date)}){_placement_mark(r.roi_placement)}"
+                        for r in (first, last)
+                    ),
                     change,
                     "" if len(rows) == 1 else _noise(last, decimals),
                 ):
@@ -333,7 +351,7 @@ def _table(pdf: _Pdf, data: pd.DataFrame, metrics: Sequence[str]) -> None:
         pdf.add_page()
     pdf.line_text("Values and differences from baseline", 11, bold=True, h=7)
     pdf.font(7.5)
-    widths = (20, 24, 32, 16, 44, 44)
+    widths = (20, 22, 30, 26, 41, 41)
     with pdf.table(
         col_widths=widths,
         width=pdf.epw,
@@ -362,7 +380,7 @@ def _table(pdf: _Pdf, data: pd.DataFrame, metrics: Sequence[str]) -> None:
                     _date(r.visit_date),
                     r.events,
                     f"{label} ({unit})",
-                    _value(r.value, decimals),
+                    _value(r.value, decimals) + _placement_mark(r.roi_placement),
                     noise,
                     change,
                 ):
