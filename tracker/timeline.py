@@ -170,11 +170,10 @@ def timeline_table(rows: Sequence[MeasurementRow], visits: Sequence[VisitInfo]) 
         .agg(value=("value", "mean"), n_photos=("value", "size"))
         .reset_index()
     )
-    placements = raw.groupby(keys, sort=True)["placement"].apply(set)
+    placements_list = raw.groupby(keys, sort=True)["placement"].apply(list)
+    placements = placements_list.map(set)
     left_out = (~raw["used"]).groupby([raw[k] for k in keys], sort=True).sum()
-    per_visit["unregistered_photos"] = [
-        int(sum(p in ("weak", "none") for p in raw_p)) for raw_p in raw.groupby(keys, sort=True)["placement"].apply(list)
-    ]
+    per_visit["unregistered_photos"] = [int(sum(p in ("weak", "none") for p in kinds)) for kinds in placements_list]
     per_visit["roi_placement"] = [
         LEFT_OUT if gone else NOT_PLACED if "none" in kinds and not kinds & {"same", "hand"}
         else WEAKLY_PLACED if "weak" in kinds and not kinds & {"same", "hand"}

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import getpass
 import sys
 from pathlib import Path
 
 from tracker.files import make_parent, write_atomic
-from tracker.store.cli import _open, _store_options
+from tracker.store.cli import _open, _store_options, operator
 from tracker.store.errors import StoreError
 
 
@@ -37,14 +36,6 @@ def add_report_command(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_report)
 
 
-def _operator() -> str:
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = "unknown"
-    return f"cli:{user}"
-
-
 def _cmd_report(args: argparse.Namespace) -> int:
     from tracker.access import Access
     from tracker.store import AccountInfo
@@ -54,7 +45,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         with _open(args) as store:
             account = AccountInfo(
                 id=0,
-                username=_operator(),
+                username=operator(),
                 role="clinician",
                 patient_id=None,
                 patient_code=None,

@@ -1,4 +1,4 @@
-"""``tracker backup``, ``tracker restore``, ``tracker check`` and ``tracker reanalyse``.
+"""``tracker backup``, ``restore``, ``check``, ``reanalyse`` and ``account``.
 
 :func:`add_store_commands` registers them on the main parser's subparsers;
 each sets ``func(args) -> int`` (the exit code).
@@ -7,10 +7,13 @@ each sets ``func(args) -> int`` (the exit code).
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import os
+import secrets
 import sys
 
+from tracker.store.accounts import ROLES
 from tracker.store.api import Store, default_location
 from tracker.store.errors import StoreError
 from tracker.store.maintenance import backup, check, prune_leftovers, restore
@@ -33,7 +36,7 @@ def _store_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_store_commands(subparsers: argparse._SubParsersAction) -> None:
-    """Register ``backup``, ``restore``, ``check`` and ``reanalyse`` on ``subparsers``."""
+    """Register ``backup``, ``restore``, ``check``, ``reanalyse`` and ``account`` on ``subparsers``."""
     p = subparsers.add_parser(
         "backup", help="write the database and all original photos to one archive"
     )
@@ -75,6 +78,38 @@ def add_store_commands(subparsers: argparse._SubParsersAction) -> None:
         "--all", action="store_true", help="also photos already measured by the installed version"
     )
     p.set_defaults(func=_cmd_reanalyse)
+
+    p = subparsers.add_parser(
+        "account",
+        help="add app sign-ins, list them, or set a new password",
+        description="App sign-ins. Without --password-stdin a strong password is made and printed once: "
+        "hand it to the person; with it, the password is read from the first line of standard input.",
+    )
+    commands = p.add_subparsers(dest="account_command", required=True, metavar="{add,list,password}")
+    add = commands.add_parser("add", help="add an account")
+    add.add_argument("username")
+    add.add_argument("--role", required=True, choices=ROLES)
+    add.add_argument("--patient", metavar="CODE", help="the patient a patient account belongs to")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    _store_options(add)
+    add.set_defaults(func=_cmd_account_add)
+    listing = commands.add_parser("list", help="list the accounts (never their passwords)")
+    _store_options(listing)
+    listing.set_defaults(func=_cmd_account_list)
+    password = commands.add_parser("password", help="set a new password for an account")
+    password.add_argument("username")
+    password.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    _store_options(password)
+    password.set_defaults(func=_cmd_account_password)
+
+
+def operator() -> str:
+    """Who runs a command, for the audit log: ``cli:<operating-system user>``."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown"
+    return f"cli:{user}"
 
 
 def _location(args: argparse.Namespace) -> str:
@@ -165,3 +200,53 @@ def _cmd_reanalyse(args: argparse.Namespace) -> int:
 
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _new_password(args: argparse.Namespace) -> tuple[str, bool]:
+    """The password to set, and whether it was made here (to be printed once)."""
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        if not password:
+            raise ValueError("no password on standard input; pipe one line in, or leave out --password-stdin")
+        return password, False
+    return secrets.token_urlsafe(12), True
+
+
+def _cmd_account_add(args: argparse.Namespace) -> int:
+    try:
+        password, made = _new_password(args)
+        with _open(args) as store:
+            account = store.add_account(args.username, password, args.role, patient=args.patient, user=operator())
+    except (StoreError, ValueError, OSError) as exc:
+        return _fail(exc)
+    whose = f" for patient {account.patient_code}" if account.patient_code else ""
+    print(f"added the {account.role} account {account.username}{whose}")
+    if made:
+        print(f"password (shown once; hand it to the person): {password}")
+    return 0
+
+
+def _cmd_account_list(args: argparse.Namespace) -> int:
+    try:
+        with _open(args) as store:
+            accounts = store.accounts()
+    except (StoreError, OSError) as exc:
+        return _fail(exc)
+    for a in accounts:
+        print(f"{a.username}\t{a.role}\t{a.patient_code or ''}\t{a.created_at:%Y-%m-%d}")
+    if not accounts:
+        print("no accounts yet: the app makes the first clinician account when it starts", file=sys.stderr)
+    return 0
+
+
+def _cmd_account_password(args: argparse.Namespace) -> int:
+    try:
+        password, made = _new_password(args)
+        with _open(args) as store:
+            store.set_password(args.username, password, user=operator())
+    except (StoreError, ValueError, OSError) as exc:
+        return _fail(exc)
+    print(f"set a new password for {args.username.strip().lower()}")
+    if made:
+        print(f"password (shown once; hand it to the person): {password}")
+    return 0
