@@ -14,6 +14,9 @@ from tracker.imaging.compare import draw_quad, draw_roi, roi_quad
 from tracker.timeline import describe_placement
 
 PREVIEW_SIDE = 900
+#: A region placed by hand with an area more than this many times the baseline region's,
+#: or less than its inverse, is pointed out: the same patch of scalp is about the same size.
+MANUAL_AREA_RATIO = 1.25
 
 access = require_access("clinician")
 st.title("Region of interest")
@@ -27,7 +30,10 @@ if not views:
     st.stop()
 view = st.selectbox("View", views, key="roi_view")
 current = access.current_roi(patient, view)
-baseline = access.photo(current.baseline_photo_id) if current and current.baseline_photo_id else access.baseline_photo(patient, view)
+if current and current.baseline_photo_id:
+    baseline = access.photo(current.baseline_photo_id)
+else:
+    baseline = access.baseline_photo(patient, view)
 W, H = baseline.width, baseline.height
 x, y, w, h = current.box if current else (0, 0, W, H)
 
@@ -83,29 +89,50 @@ for i, place in enumerate(placements):
         column.caption(words)
     else:
         column.warning(words)
-        to_fix.append((photo, words))
+    if level != "ok" or source == "manual":  # placed by hand: it can be moved again
+        to_fix.append((photo, None if place.manual_roi is None else place.manual_roi.box))
 
 if to_fix:
     st.subheader("Place the region by hand")
     st.write(
-        "These photos could not be registered reliably to the baseline photo. Place the region on "
-        "each by hand, on the same scalp as on the baseline photo; its values are then marked as placed by hand."
+        "These photos could not be registered reliably to the baseline photo, or have a region placed by "
+        "hand. Place the region on each by hand, on the same scalp as on the baseline photo and of the same "
+        "size; its values are then marked as placed by hand."
     )
-    for photo, words in to_fix:
-        with st.expander(f"{dates[photo.visit_id]:%d %b %Y} · {photo.name}", expanded=False):
+    for photo, placed in to_fix:
+        label = f"{dates[photo.visit_id]:%d %b %Y} · {photo.name}" + (" (placed by hand)" if placed else "")
+        with st.expander(label, expanded=False):
             pw, ph = photo.width, photo.height
-            gx = st.slider("Left and right edge (px)", 0, pw, (0, pw), key=f"manual_x_{photo.id}")
-            gy = st.slider("Top and bottom edge (px)", 0, ph, (0, ph), key=f"manual_y_{photo.id}")
+            # start from the hand-placed region, or from the baseline's region (its size and place)
+            bx, by, bw, bh = placed or (min(x, max(pw - w, 0)), min(y, max(ph - h, 0)), min(w, pw), min(h, ph))
+            gx = st.slider("Left and right edge (px)", 0, pw, (bx, bx + bw), key=f"manual_x_{photo.id}")
+            gy = st.slider("Top and bottom edge (px)", 0, ph, (by, by + bh), key=f"manual_y_{photo.id}")
             box = (gx[0], gy[0], max(gx[1] - gx[0], 1), max(gy[1] - gy[0], 1))
             thumb = photo_thumbnail(access, photo.id, max_side=640)
             f = thumb.shape[1] / pw
-            st.image(draw_roi(thumb, tuple(round(v * f) for v in box)), width=480)
+            st.image(
+                draw_roi(thumb, tuple(round(v * f) for v in box)),
+                caption=f"Region {box[2]} × {box[3]} px at ({box[0]}, {box[1]}); on the baseline photo {w} × {h} px",
+                width=480,
+            )
+            ratio = box[2] * box[3] / max(w * h, 1)
+            if current is not None and not 1 / MANUAL_AREA_RATIO <= ratio <= MANUAL_AREA_RATIO:
+                st.warning(
+                    f"This region covers {ratio:.0%} of the baseline region's area: at the same magnification "
+                    "the same patch of scalp is about the same size. Check the edges before placing it."
+                )
             if st.button("Place the region here and measure this photo again", key=f"manual_save_{photo.id}"):
                 with user_errors():
                     access.set_photo_roi(photo.id, box)
                 flash(f"Placed the region by hand on {photo.name} and measured it again.")
                 st.rerun()
 
+by_hand = sum(1 for p in placements if p.manual_roi is not None)
+if by_hand:
+    st.caption(
+        f"Saving a new region returns the {by_hand} photo{'s' if by_hand != 1 else ''} placed by hand to "
+        "registration: place them again afterwards if needed."
+    )
 if st.button(
     f"Save the region and measure the {len(photos)} photos of this view again",
     type="primary",
@@ -117,5 +144,6 @@ if st.button(
         for i, photo_id in enumerate(photos):
             access.reanalyse(patient, [photo_id])
             bar.progress((i + 1) / len(photos), text=f"Measured {i + 1} of {len(photos)} photos")
-    flash(f"Saved the region of {view} and measured its {len(photos)} photos again.")
+    again = f" {by_hand} placed by hand went back to registration." if by_hand else ""
+    flash(f"Saved the region of {view} and measured its {len(photos)} photos again.{again}")
     st.rerun()

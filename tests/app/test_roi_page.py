@@ -66,9 +66,34 @@ def test_placing_the_region_by_hand_on_a_photo(fresh_clinic, use_clinic):
     with fresh_clinic.open() as store:
         last = store.measurements(photo.id)[-1]
         assert last.roi_source == "manual" and last.roi == (50, 30, 200, 170)
-    # no longer offered for hand placement; its caption says how the region was placed
+    # its caption says how the region was placed; it can still be moved, from where it is
     assert len(at.warning) == 2
     assert "Region placed by hand on this photo." in [c.value for c in at.caption]
+    assert at.slider(key=f"manual_x_{photo.id}").value == (50, 250)
+    assert any(e.label.endswith("(placed by hand)") for e in at.expander)
+    assert (
+        "Saving a new region returns the 1 photo placed by hand to registration: place them again "
+        "afterwards if needed."
+    ) in [c.value for c in at.caption]
+
+
+def test_a_region_placed_by_hand_starts_at_the_baseline_size_and_a_different_size_is_pointed_out(
+    fresh_clinic, use_clinic
+):
+    with fresh_clinic.open() as store:
+        photos = store.photos(patient="P-A")
+        store.set_roi("P-A", "closeup:vertex", (40, 30, 160, 120), baseline_photo_id=photos[0].id)
+    at = open_page(fresh_clinic, use_clinic)
+    photo = photos[1]  # another scalp: not registered
+    assert at.slider(key=f"manual_x_{photo.id}").value == (40, 200)
+    assert at.slider(key=f"manual_y_{photo.id}").value == (30, 150)
+    assert not [w for w in at.warning if "of the baseline region's area" in w.value]
+    at.slider(key=f"manual_x_{photo.id}").set_value((0, 384))
+    at.slider(key=f"manual_y_{photo.id}").set_value((0, 288)).run()
+    assert [w.value for w in at.warning if "of the baseline region's area" in w.value] == [
+        "This region covers 576% of the baseline region's area: at the same magnification the same "
+        "patch of scalp is about the same size. Check the edges before placing it."
+    ]
 
 
 def _png(rgb) -> bytes:
