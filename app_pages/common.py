@@ -17,6 +17,7 @@ import streamlit as st
 
 from tracker.access import Access, AccessDenied
 from tracker.imaging.compare import thumbnail
+from tracker.imaging.register import reason_without_advice
 from tracker.photo import load_photo
 from tracker.store import SignInError, Store, StoreError, default_location
 from tracker.timeline import METRICS
@@ -253,8 +254,8 @@ def show_registration(preview: Any) -> None:
             if reg.ok
             else (
                 "Retake this photo from the same spot and distance as the baseline photo: it could not be "
-                f"registered to the baseline photo ({reg.reason}). No region is set for this view yet, so "
-                "the whole photo is measured."
+                "registered to the baseline photo. No region is set for this view yet, so the whole photo "
+                f"is measured. Why: {reason_without_advice(reg.reason)}."
             )
         )
         level = "ok" if reg.ok else "failed"

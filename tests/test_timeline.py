@@ -19,6 +19,7 @@ import pytest
 
 from tracker.repeatability import visit_noise
 from tracker.store import MeasurementRow, VisitInfo
+from tracker.imaging.register import RETRY_HINT
 from tracker.timeline import (
     COLUMNS,
     METRICS,
@@ -427,6 +428,11 @@ def test_placement_words():
     assert level == "failed" and "by hand" in words and "too few matching features" in words
     assert "(Region of interest page)" in words
     assert "(below)" in describe_placement("unregistered", 0.0, where="below")[1]
+    # the registration's own advice is not repeated after the page's
+    stored = "only 6 feature matches agree, at least 25 are needed; " + RETRY_HINT
+    words = describe_placement("unregistered", 0.0, stored)[1]
+    assert words.endswith("Why: only 6 feature matches agree, at least 25 are needed.")
+    assert words.count("by hand") == 1 and "ROI" not in words
     text = " ".join(
         [*ROI_SOURCE_WORDS.values(), *(w for s in ROI_SOURCE_WORDS for w in describe_placement(s, 0.5, "why"))]
     )

@@ -29,6 +29,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+from tracker.imaging.register import reason_without_advice
 from tracker.repeatability import pooled_sd, visit_noise
 from tracker.store import MeasurementRow, VisitInfo
 from tracker.wording import OBSERVED_ONLY
@@ -234,7 +235,7 @@ def describe_placement(
     >>> describe_placement("registered", 0.2)[0]
     'weak'
     >>> describe_placement("unregistered", 0.0, "too few matching features")[1]
-    'Place the region by hand for this photo (Region of interest page), or retake it from the same spot as the baseline photo: it could not be registered to the baseline photo (too few matching features), so the whole photo was measured.'
+    'Place the region by hand for this photo (Region of interest page), or retake it from the same spot and distance as the baseline photo: it could not be registered to the baseline photo, so the whole photo was measured. Why: too few matching features.'
     >>> describe_placement("registered", 0.2, where="below")[1]
     'Check that the region covers the same scalp as on the baseline photo, or place it by hand (below): the registration to the baseline photo is weak (score 0.20).'
     """
@@ -253,11 +254,12 @@ def describe_placement(
         return "ok", f"Registered to the baseline photo (score {score:.2f})." if score is not None else (
             "Registered to the baseline photo."
         )
-    why = f" ({reason})" if reason else ""
+    reason = reason_without_advice(reason)
+    why = f" Why: {reason}." if reason else ""
     return "failed", (
-        f"Place the region by hand for this photo ({where}), or retake it from the same "
-        f"spot as the baseline photo: it could not be registered to the baseline photo{why}, so the whole "
-        "photo was measured."
+        f"Place the region by hand for this photo ({where}), or retake it from the same spot and distance "
+        f"as the baseline photo: it could not be registered to the baseline photo, so the whole photo was "
+        f"measured.{why}"
     )
 
 

@@ -55,6 +55,21 @@ MIN_OVERLAP = 0.3
 MIN_SPREAD = 0.08
 
 
+#: What a failed registration's reason ends with: what to do about it.
+RETRY_HINT = "place the ROI by hand, or retake the photo framed like the baseline"
+
+
+def reason_without_advice(reason: str) -> str:
+    """A registration's reason without :data:`RETRY_HINT`, for text that gives its own advice.
+
+    Examples
+    --------
+    >>> reason_without_advice("the transform mirrors the photo; " + RETRY_HINT)
+    'the transform mirrors the photo'
+    """
+    return reason.removesuffix(RETRY_HINT).rstrip("; ")
+
+
 @dataclass(frozen=True)
 class Registration:
     """How a follow-up photo maps onto the baseline photo.
@@ -387,7 +402,7 @@ def register(
             image_shape=shape, baseline_shape=bshape, method=method, details=details or {},
         )
 
-    hint = "place the ROI by hand, or retake the photo framed like the baseline"
+    hint = RETRY_HINT
     if len(pairs) < 4:
         return failed(f"only {len(pairs)} feature matches between the photos: they may not show the same scalp; {hint}")
     src = np.array([kp_i[a].pt for a, _ in pairs], np.float32)
@@ -441,7 +456,7 @@ def register(
     details.update(perspective=perspective, spread=spread, inlier_ratio=ratio_in)
     reasons = []
     if n_inl < min_inliers:
-        reasons.append(f"only {n_inl} feature matches agree (at least {min_inliers} are needed)")
+        reasons.append(f"only {n_inl} feature matches agree, at least {min_inliers} are needed")
     if det <= 0:
         reasons.append("the transform mirrors the photo")
     elif not 1 / max_scale_change <= scale <= max_scale_change:
