@@ -10,7 +10,7 @@ import numpy as np
 import streamlit as st
 
 from app_pages.common import require_access, show_measurements, show_quality
-from tracker.analysis import analyze
+from tracker.analysis import analyze, detect_mode
 from tracker.imaging.overlay import draw_overlay
 from tracker.photo import PHOTO_EXTENSIONS, load_photo
 
@@ -48,6 +48,13 @@ def show_upload(name: str, data: bytes, **options: Any) -> None:
     except ValueError as err:  # PhotoError, or an ROI that does not fit the photo
         st.error(str(err))
         return
+    looks = detect_mode(pixels)
+    if options["mode"] != "auto" and looks != options["mode"]:
+        kinds = {"closeup": "a close-up", "overview": "an overview"}
+        st.warning(
+            f"This photo looks like {kinds[looks]}, but it was measured as {kinds[options['mode']]}, as "
+            f"chosen: the numbers may not mean much. Choose '{MODES['auto']}' or the other type."
+        )
     left, right = st.columns(2)
     left.image(pixels, caption="Photo", width="stretch")
     right.image(
@@ -55,6 +62,8 @@ def show_upload(name: str, data: bytes, **options: Any) -> None:
         caption=(
             "What was measured: hair tinted, ROI framed, each counted shaft numbered; lines show how "
             "touching shafts were told apart (grey: a shaft or piece not counted)"
+            if record["mode"] == "closeup"
+            else "What was measured: hair tinted, ROI framed (an overview: hair mass, no shafts counted)"
         ),
         width="stretch",
     )

@@ -78,7 +78,9 @@ def sign_in_form() -> None:
         username = st.text_input("Username", key="sign_in_username")
         password = st.text_input("Password", type="password", key="sign_in_password")
         submitted = st.form_submit_button("Sign in")
-    if submitted:
+    if submitted and not (username.strip() and password):
+        st.error("Not signed in: type your username and your password.")
+    elif submitted:
         try:
             account = store().authenticate(username, password)
         except SignInError as err:
@@ -111,6 +113,10 @@ def user_errors() -> Iterator[None]:
         yield
     except AccessDenied as err:
         st.error(f"Not available: {err}.")
+        # a link to someone else's record: the way back is the page without it
+        if "patient" in st.query_params and st.button("Back to the record this account may open", key="back"):
+            del st.query_params["patient"]
+            st.rerun()
         st.stop()
     except (ValueError, StoreError) as err:
         st.error(str(err))

@@ -150,6 +150,10 @@ def test_quality_verdict_per_check_with_advice():
 
 def test_overview_mode_reports_coverage_only():
     at = run_app(("scalp.png", closeup_png(), "image/png"), mode="overview")
+    assert [w.value for w in at.warning] == [
+        "This photo looks like a close-up, but it was measured as an overview, as chosen: the numbers may "
+        "not mean much. Choose 'Detect automatically' or the other type."
+    ]
     rows = table_values(at)
     assert re.fullmatch(r"\d+\.\d %", rows["Coverage [%]"][0])
     value, note = rows["Hair count"]

@@ -149,3 +149,10 @@ def test_an_unexpected_failure_is_a_sentence_not_a_traceback(tmp_path, use_clini
     at = run_page("app", None)
     assert [e.value for e in at.error] == [UNEXPECTED]
     assert not at.exception
+
+
+def test_empty_fields_are_asked_for(clinic, use_clinic):
+    use_clinic(clinic)
+    at = run_page("app", None)
+    at.button[0].click().run()
+    assert [e.value for e in at.error] == ["Not signed in: type your username and your password."]

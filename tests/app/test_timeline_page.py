@@ -100,6 +100,8 @@ def test_a_patient_asking_for_another_record_gets_nothing_of_it(clinic, use_clin
     assert not charts(at) and not at.image and not at.dataframe
     text = all_text(at)
     assert "b900.png" not in text and "Bob" not in text
+    at.button(key="back").click().run()  # back to their own record
+    assert not at.error and charts(at)
 
 
 @pytest.mark.parametrize(("login", "advice"), [("dr.test", "tracker reanalyse"), ("pat.a", "Your clinic can")])
