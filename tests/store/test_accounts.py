@@ -395,3 +395,32 @@ def test_upgrade_from_0002_keeps_every_row_and_adds_accounts(store_dir, database
         store.delete("patient", 1)
         assert store.accounts() == []
         assert [p.code for p in store.patients()] == ["OLD-2"]
+
+
+def test_repeated_failed_sign_ins_lock_the_username_for_a_while(store, monkeypatch):
+    from tracker.store import accounts
+
+    clock = [1000.0]
+    monkeypatch.setattr(accounts.time, "monotonic", lambda: clock[0])
+    store.add_account("dr.a", PASSWORD, "clinician")
+    store.add_account("dr.b", PASSWORD, "clinician")
+    for name in ("dr.a", "dr.nobody"):  # known and unknown names alike
+        for _ in range(accounts.MAX_FAILED_SIGN_INS):
+            with pytest.raises(SignInError, match="username or password is wrong"):
+                store.authenticate(name, "not the password")
+        with pytest.raises(SignInError, match="too many failed sign-ins under this username; wait 5 minutes"):
+            store.authenticate(name, PASSWORD if name == "dr.a" else "not the password")
+    assert store.authenticate("dr.b", PASSWORD).username == "dr.b"  # other names are not affected
+    clock[0] += accounts.FAILURE_WINDOW_S
+    assert store.authenticate("dr.a", PASSWORD).username == "dr.a"
+
+
+def test_a_successful_sign_in_forgets_the_failures_before_it(store):
+    from tracker.store import accounts
+
+    store.add_account("dr.a", PASSWORD, "clinician")
+    for _ in range(2):
+        for _ in range(accounts.MAX_FAILED_SIGN_INS - 1):
+            with pytest.raises(SignInError, match="wrong"):
+                store.authenticate("dr.a", "not the password")
+        assert store.authenticate("dr.a", PASSWORD).username == "dr.a"

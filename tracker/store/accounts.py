@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+import threading
+import time
 from dataclasses import dataclass
+from functools import cached_property
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -27,6 +30,37 @@ _USERNAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-_.@")
 _HASHER = PasswordHasher()
 # verified against when the username is unknown, so a wrong name costs as much time as a wrong password
 _DUMMY_HASH = _HASHER.hash(secrets.token_hex(16))
+#: After this many failed sign-ins under one username within FAILURE_WINDOW_S
+#: seconds, that username's sign-ins are refused for the rest of the window
+#: (known and unknown usernames alike, so the refusal tells nothing about them).
+MAX_FAILED_SIGN_INS = 5
+FAILURE_WINDOW_S = 300.0
+
+
+class _Failures:
+    """Failed sign-ins per username in the last FAILURE_WINDOW_S seconds (this process)."""
+
+    def __init__(self) -> None:
+        self._times: dict[str, list[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, name: str, now: float) -> list[float]:
+        times = [t for t in self._times.get(name, []) if now - t < FAILURE_WINDOW_S]
+        self._times[name] = times
+        return times
+
+    def locked(self, name: str) -> bool:
+        with self._lock:
+            return len(self._recent(name, time.monotonic())) >= MAX_FAILED_SIGN_INS
+
+    def add(self, name: str) -> None:
+        with self._lock:
+            now = time.monotonic()
+            self._recent(name, now).append(now)
+
+    def clear(self, name: str) -> None:
+        with self._lock:
+            self._times.pop(name, None)
 
 
 class SignInError(StoreError):
@@ -65,6 +99,10 @@ def normalize_username(username: str) -> str:
 
 class AccountsMixin:
     """Account methods of :class:`tracker.store.Store`."""
+
+    @cached_property
+    def _failed_sign_ins(self) -> _Failures:
+        return _Failures()
 
     def add_account(
         self,
@@ -133,9 +171,17 @@ class AccountsMixin:
         Raises
         ------
         SignInError
-            Unknown username or wrong password (the message does not say which).
+            Unknown username or wrong password (the message does not say which),
+            or MAX_FAILED_SIGN_INS failures under the username in the last
+            FAILURE_WINDOW_S seconds.
         """
         name = str(username).strip().lower()
+        failures = self._failed_sign_ins
+        if failures.locked(name):
+            raise SignInError(
+                f"too many failed sign-ins under this username; wait {FAILURE_WINDOW_S / 60:.0f} minutes and "
+                "try again, or ask a clinician of the clinic for a new password"
+            )
         with self._read() as s:
             row = s.scalar(select(m.Account).where(m.Account.username == name))
         stored = _DUMMY_HASH if row is None else row.password_hash
@@ -145,7 +191,9 @@ class AccountsMixin:
         except (VerificationError, InvalidHashError):
             ok = False
         if not ok:
+            failures.add(name)
             raise SignInError("the username or password is wrong; check both and try again")
+        failures.clear(name)
         if _HASHER.check_needs_rehash(row.password_hash):
             self._store_hash(row.id, _HASHER.hash(password), user=name)
         return self.account(name)
