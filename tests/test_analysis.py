@@ -456,3 +456,12 @@ def test_a_flat_bar_burnt_in_below_the_photo_is_left_out(tone):
     assert with_bar.density_per_cm2 == pytest.approx(a.density_per_cm2)
     assert not with_bar.mask[SHAPE[0] :].any()
     assert "edge_bars_px" not in a.parameters
+
+
+def test_a_region_a_few_shafts_across_gets_a_note_a_larger_one_none():
+    scene = render_closeup(seed=3, shape=(384, 512))
+    small = analyze(scene.image, roi=(10, 10, 40, 200), px_per_mm=scene.px_per_mm)
+    (note,) = [n for n in small.notes if n.startswith("The region is 40 px across")]
+    assert note.endswith("a count or density in so small a region says little. Draw a larger region.")
+    large = analyze(scene.image, roi=(0, 0, 300, 300), px_per_mm=scene.px_per_mm)
+    assert not [n for n in large.notes if n.startswith("The region is")]

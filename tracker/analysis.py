@@ -82,6 +82,9 @@ OVERVIEW_WORKING_SIDE = 1024
 #: hold a shaft and its surroundings (the quality check fails close-ups far
 #: above it, at 320 pixels on the short side).
 MIN_PHOTO_SIDE = 8
+#: A close-up's region narrower than this many shaft widths gets a note: too
+#: small for a count or density to say much.
+MIN_ROI_SHAFT_WIDTHS = 10
 #: Shafts thinner than this are "thin" (TrichoScan's vellus bound).
 THIN_HAIR_UM = 40.0
 
@@ -604,6 +607,13 @@ def _measure(
             work_mask, shaft_width_px=shaft_width, roi=work_roi, unknown=work_unknown
         )
         groups = tuple(_scale_group(g, factor, (left, top)) for g in work_groups)
+        narrowest = min(measured_roi[2], measured_roi[3])
+        if narrowest < MIN_ROI_SHAFT_WIDTHS * shaft_width / factor:
+            notes.append(
+                f"The region is {narrowest} px across, less than {MIN_ROI_SHAFT_WIDTHS} shaft widths (a shaft "
+                f"is about {shaft_width / factor:.0f} px wide): a count or density in so small a region says "
+                "little. Draw a larger region."
+            )
         parameters.update(
             polarity=polarity,
             shaft_width_estimate_px=round(shaft_width / factor, 3),
