@@ -132,6 +132,15 @@ def algorithm_versions(rows: Sequence[MeasurementRow], view: str | None = None) 
     return sorted({r.algorithm_version for r in rows if view is None or r.view == view}, key=order)
 
 
+def _visit_placement(kinds: Sequence[str]) -> str:
+    """A visit's ``roi_placement`` from its photos' :func:`placement` kinds."""
+    if not all(kept_in_visit(kinds)):
+        return LEFT_OUT
+    if "same" in kinds or "hand" in kinds:
+        return PLACED_BY_HAND if "hand" in kinds else PLACED
+    return NOT_PLACED if "none" in kinds else WEAKLY_PLACED
+
+
 def timeline_table(rows: Sequence[MeasurementRow], visits: Sequence[VisitInfo]) -> pd.DataFrame:
     """One row per view, visit and metric that was measured.
 
@@ -161,26 +170,16 @@ def timeline_table(rows: Sequence[MeasurementRow], visits: Sequence[VisitInfo]) 
     raw = pd.DataFrame(records, columns=["view", "visit_id", "visit_date", "metric", "value", "placement"])
     keys = ["view", "metric", "visit_date", "visit_id"]
     # a visit's photos whose region is not the baseline's for sure count only when it has no others
-    raw["used"] = False
-    for _, index in raw.groupby(keys).groups.items():
-        raw.loc[index, "used"] = kept_in_visit(list(raw.loc[index, "placement"]))
-    raw["used"] = raw["used"].astype(bool)
+    raw["used"] = raw.groupby(keys)["placement"].transform(lambda kinds: kept_in_visit(list(kinds))).astype(bool)
     used = raw[raw["used"]]
     per_visit = (
         used.groupby(keys, sort=True)
         .agg(value=("value", "mean"), n_photos=("value", "size"))
         .reset_index()
     )
-    placements_list = raw.groupby(keys, sort=True)["placement"].apply(list)
-    placements = placements_list.map(set)
-    left_out = (~raw["used"]).groupby([raw[k] for k in keys], sort=True).sum()
-    per_visit["unregistered_photos"] = [int(sum(p in ("weak", "none") for p in kinds)) for kinds in placements_list]
-    per_visit["roi_placement"] = [
-        LEFT_OUT if gone else NOT_PLACED if "none" in kinds and not kinds & {"same", "hand"}
-        else WEAKLY_PLACED if "weak" in kinds and not kinds & {"same", "hand"}
-        else PLACED_BY_HAND if "hand" in kinds else PLACED
-        for kinds, gone in zip(placements, left_out, strict=True)
-    ]
+    kinds_of_visit = raw.groupby(keys, sort=True)["placement"].apply(list)
+    per_visit["unregistered_photos"] = [sum(k in ("weak", "none") for k in kinds) for kinds in kinds_of_visit]
+    per_visit["roi_placement"] = [_visit_placement(kinds) for kinds in kinds_of_visit]
     # each visit's noise from its repeat photos (tracker.repeatability); NaN for a single photo
     values = used.groupby(keys, sort=True)["value"].apply(list)
     per_visit["sd"] = [visit_noise(v).sd if len(v) > 1 else math.nan for v in values]
