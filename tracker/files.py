@@ -30,6 +30,13 @@ def output_problem(path: str | os.PathLike) -> str | None:
     return None
 
 
+def _refuse_unwritable(path: Path) -> None:
+    """Raise the OSError :func:`output_problem` describes, naming `path`, if there is one."""
+    problem = output_problem(path)
+    if problem is not None:
+        raise (IsADirectoryError if path.is_dir() else NotADirectoryError)(f"cannot write {path}: {problem}")
+
+
 def make_folder(path: str | os.PathLike) -> None:
     """Make the folder `path` (and those above it); an OSError that says why
     and names the folder if that cannot be done.
@@ -62,9 +69,7 @@ def make_parent(path: str | os.PathLike) -> None:
     """Make the folders a file at `path` goes into; an OSError that names the
     problem (:func:`output_problem`) and the path if that cannot be done."""
     path = Path(path)
-    problem = output_problem(path)
-    if problem is not None:
-        raise (IsADirectoryError if path.is_dir() else NotADirectoryError)(f"cannot write {path}: {problem}")
+    _refuse_unwritable(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -87,9 +92,7 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> None:
     b'a,b\\n1,2\\n'
     """
     path = Path(path)
-    problem = output_problem(path)
-    if problem is not None:
-        raise (IsADirectoryError if path.is_dir() else NotADirectoryError)(f"cannot write {path}: {problem}")
+    _refuse_unwritable(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(tmp, "wb") as f:
