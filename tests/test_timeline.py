@@ -429,9 +429,9 @@ def test_placement_words():
     assert "(Region of interest page)" in words
     assert "(below)" in describe_placement("unregistered", 0.0, where="below")[1]
     # the registration's own advice is not repeated after the page's
-    stored = "only 6 feature matches agree, at least 25 are needed; " + RETRY_HINT
+    stored = "only 6 details line up with the baseline, at least 25 are needed; " + RETRY_HINT
     words = describe_placement("unregistered", 0.0, stored)[1]
-    assert words.endswith("Why: only 6 feature matches agree, at least 25 are needed.")
+    assert words.endswith("Why: only 6 details line up with the baseline, at least 25 are needed.")
     assert words.count("by hand") == 1 and "ROI" not in words
     text = " ".join(
         [*ROI_SOURCE_WORDS.values(), *(w for s in ROI_SOURCE_WORDS for w in describe_placement(s, 0.5, "why"))]

@@ -38,6 +38,7 @@ from tracker.imaging.quality import QualityReport, assess_quality
 from tracker.imaging.register import (
     Registration,
     map_points,
+    reason_without_advice,
     register,
     roi_corners,
     warp_roi,
@@ -906,10 +907,11 @@ def analyze_in_view(
         source = "unregistered"
         analysed_roi = None
         placement["photo_roi"] = [0, 0, w, h]
-        why = registration.reason if registration is not None else "no registration to the baseline photo"
+        why = reason_without_advice(registration.reason) if registration is not None else ""
         notes.append(
-            "Place the ROI by hand for this photo, or retake it from the same spot as the baseline photo: "
-            f"the ROI could not be placed ({why}), so the whole photo was measured."
+            "Place the region by hand for this photo, or retake it from the same spot as the baseline photo: "
+            "the region could not be placed on it, so the whole photo was measured. "
+            f"Why: {why or 'the photo is not registered to the baseline photo'}."
         )
     result = _measure(
         image, roi=analysed_roi, scale=scale, mode=mode, polarity=polarity, thin_um=thin_um, exclude=exclude,

@@ -156,14 +156,14 @@ def test_a_different_scalp_is_not_ok(closeups):
     other = render_closeup(seed=99, shape=SHAPE, px_per_mm=100.0, density_per_cm2=250.0).image
     reg = register(other, closeups["baseline"].image.image)
     assert not reg.ok
-    assert "place the ROI by hand" in reg.reason
-    with pytest.raises(ValueError, match="place the ROI by hand"):
+    assert "place the region by hand" in reg.reason
+    with pytest.raises(ValueError, match="place the region by hand"):
         map_roi(ROI, reg)
 
 
 def test_a_blank_photo_is_not_ok(closeups):
     reg = register(np.full((*SHAPE, 3), 128, np.uint8), closeups["baseline"].image.image)
-    assert not reg.ok and reg.score == 0.0 and "matches" in reg.reason
+    assert not reg.ok and reg.score == 0.0 and "details" in reg.reason
     np.testing.assert_array_equal(reg.matrix, np.eye(3))
 
 

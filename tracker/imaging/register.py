@@ -56,7 +56,7 @@ MIN_SPREAD = 0.08
 
 
 #: What a failed registration's reason ends with: what to do about it.
-RETRY_HINT = "place the ROI by hand, or retake the photo framed like the baseline"
+RETRY_HINT = "place the region by hand, or retake the photo framed like the baseline"
 
 
 def reason_without_advice(reason: str) -> str:
@@ -64,8 +64,8 @@ def reason_without_advice(reason: str) -> str:
 
     Examples
     --------
-    >>> reason_without_advice("the transform mirrors the photo; " + RETRY_HINT)
-    'the transform mirrors the photo'
+    >>> reason_without_advice("the photo would have to be mirrored to match the baseline; " + RETRY_HINT)
+    'the photo would have to be mirrored to match the baseline'
     """
     return reason.removesuffix(RETRY_HINT).rstrip("; ")
 
@@ -404,12 +404,14 @@ def register(
 
     hint = RETRY_HINT
     if len(pairs) < 4:
-        return failed(f"only {len(pairs)} feature matches between the photos: they may not show the same scalp; {hint}")
+        return failed(
+            f"only {len(pairs)} details are found in both photos: they may not show the same scalp; {hint}"
+        )
     src = np.array([kp_i[a].pt for a, _ in pairs], np.float32)
     dst = np.array([kp_b[b].pt for _, b in pairs], np.float32)
     work_h, inliers = _fit(src, dst, model, threshold_px)
     if work_h is None:
-        return failed(f"no consistent transform among {len(pairs)} feature matches; {hint}")
+        return failed(f"the {len(pairs)} details found in both photos do not line up as one view of the scalp; {hint}")
     n_inl = int(inliers.sum())
     details: dict = {"working_scale": (fi, fb)}
     if refine == "ecc" and n_inl >= 4:
@@ -456,19 +458,24 @@ def register(
     details.update(perspective=perspective, spread=spread, inlier_ratio=ratio_in)
     reasons = []
     if n_inl < min_inliers:
-        reasons.append(f"only {n_inl} feature matches agree, at least {min_inliers} are needed")
+        reasons.append(f"only {n_inl} details line up with the baseline, at least {min_inliers} are needed")
     if det <= 0:
-        reasons.append("the transform mirrors the photo")
+        reasons.append("the photo would have to be mirrored to match the baseline")
     elif not 1 / max_scale_change <= scale <= max_scale_change:
-        reasons.append(f"the scale would change {scale:.2f}x, beyond {max_scale_change:g}x")
+        reasons.append(
+            f"the scalp shows {scale:.2f} times as large as on the baseline (at most {max_scale_change:g} times "
+            "can be matched): the camera was much closer or farther"
+        )
     if anis > max_anisotropy:
-        reasons.append(f"the transform stretches one direction {anis:.2f}x more than the other")
+        reasons.append(
+            f"the photo would have to be stretched {anis:.2f} times more one way than the other: the camera was tilted"
+        )
     if perspective > max_perspective:
-        reasons.append(f"the scale would vary {perspective:.2f}x across the photo")
+        reasons.append(f"the scalp shows {perspective:.2f} times larger on one side than the other: the camera was tilted")
     if overlap < min_overlap:
-        reasons.append(f"only {overlap:.0%} of the photo overlaps the baseline")
+        reasons.append(f"only {overlap:.0%} of the photo shows scalp seen on the baseline")
     if n_inl >= 3 and spread < MIN_SPREAD:
-        reasons.append(f"the agreeing matches cover only {spread:.0%} of the overlap")
+        reasons.append(f"the details that line up cover only {spread:.0%} of the scalp both photos show")
     reason = "; ".join(reasons) + (f"; {hint}" if reasons else "")
     return Registration(
         matrix=full, ok=not reasons, reason=reason, score=float(score), n_matches=len(pairs), n_inliers=n_inl,
@@ -581,7 +588,7 @@ def map_roi(roi, registration: Registration, *, fit: Literal["bbox", "inscribed"
         In baseline pixels, inside the baseline photo.
     registration : Registration
         From :func:`register`; a registration that is not ``ok`` raises
-        ValueError (place the ROI by hand instead).
+        ValueError (place the region by hand instead).
     fit : {'bbox', 'inscribed'}
 
     Returns
@@ -596,7 +603,7 @@ def map_roi(roi, registration: Registration, *, fit: Literal["bbox", "inscribed"
     (10, 35, 40, 20)
     """
     if not registration.ok:
-        raise ValueError(f"the registration is not usable ({registration.reason}); place the ROI by hand")
+        raise ValueError(f"the registration is not usable ({reason_without_advice(registration.reason)}); {RETRY_HINT}")
     if fit not in ("bbox", "inscribed"):
         raise ValueError(f"fit={fit!r} is not supported; use 'bbox' or 'inscribed'")
     x, y, w, h = _check_roi(roi, registration.baseline_shape, "roi")
@@ -611,7 +618,7 @@ def map_roi(roi, registration: Registration, *, fit: Literal["bbox", "inscribed"
     c1, r1 = round(x1 + 0.5), round(y1 + 0.5)
     cc0, rr0, cc1, rr1 = max(c0, 0), max(r0, 0), min(c1, W), min(r1, H)
     if cc1 <= cc0 or rr1 <= rr0:
-        raise ValueError("the ROI falls outside the follow-up photo; place the ROI by hand or retake the photo")
+        raise ValueError("the region falls outside the follow-up photo; place the region by hand or retake the photo")
     # share of the quadrilateral inside the frame
     inter, _ = cv2.intersectConvexConvex(quad.astype(np.float32), _frame((H, W)).astype(np.float32))
     area = _polygon_area(quad)
@@ -721,7 +728,7 @@ def warp_roi(
         matrix = np.eye(3)
     else:
         if not registration.ok:
-            raise ValueError(f"the registration is not usable ({registration.reason}); place the ROI by hand")
+            raise ValueError(f"the registration is not usable ({reason_without_advice(registration.reason)}); {RETRY_HINT}")
         if tuple(image.shape[:2]) != tuple(registration.image_shape):
             raise ValueError("image is not the photo this registration was made for; register it first")
         bshape = registration.baseline_shape
