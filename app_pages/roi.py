@@ -62,9 +62,10 @@ photos = {p.id: p for p in access.photos(patient) if p.view == view}
 dates = {v.id: v.date for v in access.visits(patient)}
 with user_errors():
     placements = access.placements(patient, view)
-columns = st.columns(4)
 to_fix = []
 for i, place in enumerate(placements):
+    if i % 4 == 0:  # a row of its own for every four: a long note under one photo pushes no other down
+        columns = st.columns(4)
     photo = photos[place.photo_id]
     thumb = photo_thumbnail(access, photo.id)
     scale = thumb.shape[1] / photo.width

@@ -124,3 +124,23 @@ def test_not_for_researchers(clinic, use_clinic):
     use_clinic(clinic)
     at = run_page("roi", "res.test")
     assert not at.image and at.error[0].value.startswith("This page is not available")
+
+
+def test_each_row_of_four_photos_starts_level(tmp_path, use_clinic):
+    """Four photos to a row, each row its own set of columns: a long note under one photo
+    (here every photo fails to register) cannot push the photo below it out of line."""
+    from _app_util import Clinic
+
+    from tracker.synth import render_closeup
+
+    with Store.open(tmp_path / "c", user="setup") as store:
+        store.add_patient("P-A")
+        for i in range(6):  # six different scalps: none registers to the first
+            visit = store.add_visit("P-A", dt.date(2025, 1 + i, 10))
+            image = render_closeup(seed=40 + i, shape=(144, 192)).image
+            store.add_photos(visit.id, [NewPhoto("closeup:vertex", _png(image), f"p{i}.png")])
+        store.add_account("dr.test", ACCOUNTS["dr.test"][0], "clinician")
+    at = open_page(Clinic(tmp_path / "c"), use_clinic)
+    with_photo = [c for c in at.columns if len(c.image) == 1]
+    assert len(with_photo) == 6 and all(len(c.image) <= 1 for c in at.columns)
+    assert len(at.warning) == 5  # the baseline needs no note
