@@ -36,6 +36,7 @@ import numpy as np
 from tracker.imaging import calibrate, measure, parallel, segment
 from tracker.imaging.quality import QualityReport, assess_quality
 from tracker.imaging.register import (
+    PhotoFeatures,
     Registration,
     map_points,
     reason_without_advice,
@@ -725,8 +726,11 @@ def view_settings(analysis: Analysis) -> ViewSettings:
 REGISTRATION_SEED = 5
 
 
-def register_to_baseline(image: np.ndarray, baseline: np.ndarray) -> Registration:
+def register_to_baseline(image: np.ndarray, baseline: np.ndarray | PhotoFeatures) -> Registration:
     """:func:`tracker.imaging.register.register` made reproducible.
+
+    `baseline` is the baseline photo or its
+    :func:`tracker.imaging.register.photo_features` (found with the defaults).
 
     The robust fit draws random samples from OpenCV's global generator, so
     two calls can differ in the third decimal of a pixel; seeding it first

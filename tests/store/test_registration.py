@@ -170,6 +170,30 @@ def test_preview_registers_like_add_photos(store, patient):
     assert store.measurements(added.photo.id)[0].coverage_pct == pytest.approx(preview.analysis.coverage_pct)
 
 
+def test_a_baselines_features_are_found_once_and_register_as_its_pixels(store, patient, monkeypatch):
+    from tracker.analysis import register_to_baseline
+    from tracker.photo import load_photo
+    from tracker.store import api
+
+    s = series()
+    v1 = _visit(store, patient, 6)
+    base_png = _png(s[0].image.image)
+    (base,) = store.add_photos(v1.id, [NewPhoto("closeup:crown", base_png)])
+    item = NewPhoto("closeup:crown", _png(s[2].image.image))
+    first = store.preview_photo(patient.id, NewPhoto("closeup:crown", _png(s[1].image.image)))
+    assert list(store._features) == [base.photo.sha256]  # kept for the view's next follow-up
+    again = store.preview_photo(patient.id, item)
+    direct = register_to_baseline(load_photo(item.data).pixels, load_photo(base_png).pixels)
+    assert first.registration.ok and again.registration.ok
+    np.testing.assert_array_equal(again.registration.matrix, direct.matrix)
+    assert again.registration.score == direct.score
+    # only the newest baselines are kept
+    monkeypatch.setattr(api, "BASELINE_FEATURES_KEPT", 1)
+    (other,) = store.add_photos(v1.id, [NewPhoto("closeup:vertex", _png(s[1].image.image))])
+    store.preview_photo(patient.id, NewPhoto("closeup:vertex", _png(s[2].image.image)))
+    assert list(store._features) == [other.photo.sha256]
+
+
 def test_preview_of_a_new_view_registers_to_the_uploads_first_photo(store, patient):
     s = series()
     first, item = (NewPhoto("closeup:crown", _png(p.image.image), f"{i}.png") for i, p in enumerate(s[:2]))

@@ -6,7 +6,9 @@ OpenCV 5's Python package has no AKAZE) on contrast-equalised grey copies no lar
 ratio-tested matches, a robust fit (MAGSAC++ via :func:`cv2.findHomography`,
 or a similarity / affine model) and, optionally, an ECC refinement
 (:func:`cv2.findTransformECC`). The result says whether it can be trusted
-(:attr:`Registration.ok`) and, when not, why in words.
+(:attr:`Registration.ok`) and, when not, why in words. The baseline's features
+can be found once with :func:`photo_features` and given to every
+registration of its follow-ups.
 
 :func:`map_roi` carries a region of interest drawn on the baseline into the
 follow-up's pixels; :func:`warp_to_baseline` resamples the follow-up onto
@@ -31,10 +33,12 @@ import numpy as np
 
 __all__ = [
     "MappedRoi",
+    "PhotoFeatures",
     "Registration",
     "WarpedRoi",
     "map_points",
     "map_roi",
+    "photo_features",
     "register",
     "roi_corners",
     "warp_roi",
@@ -305,9 +309,76 @@ def _ecc(
     return inv / inv[2, 2], float(rho)
 
 
+@dataclass(frozen=True, eq=False)
+class PhotoFeatures:
+    """The local features of one photo, as :func:`register` finds them.
+
+    Made by :func:`photo_features`; a baseline's can be given to
+    :func:`register` for each of its follow-ups, which then gives the same
+    result as with the baseline's pixels, without finding them again.
+
+    Attributes
+    ----------
+    shape : (H, W)
+        The photo's height and width.
+    work : (h, w) uint8 array
+        The contrast-equalised grey copy the features were found on.
+    factor : float
+        ``work``'s size over the photo's.
+    points : (N, 2) float32 array
+        The features' positions in ``work``.
+    descriptors : (N, D) array or None
+        Their descriptors (None when none were found).
+    features, max_side, n_features
+        The settings they were found with.
+    """
+
+    shape: tuple[int, int]
+    work: np.ndarray
+    factor: float
+    points: np.ndarray
+    descriptors: np.ndarray | None
+    features: str
+    max_side: int
+    n_features: int
+
+
+def photo_features(
+    image: np.ndarray, *, features: Features = "sift", max_side: int = 1024, n_features: int = 4000
+) -> PhotoFeatures:
+    """Find the local features :func:`register` matches, to reuse them.
+
+    Parameters
+    ----------
+    image : uint8 array, (H, W, 3) RGB or (H, W) grey
+    features, max_side, n_features
+        As for :func:`register`, which must be called with the same values.
+
+    Returns
+    -------
+    PhotoFeatures
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> base = cv2.GaussianBlur(rng.integers(0, 256, (240, 320), dtype=np.uint8), (0, 0), 2)
+    >>> found = photo_features(base)
+    >>> found.shape, found.points.shape[0] == found.descriptors.shape[0] > 0
+    ((240, 320), True)
+    """
+    _check(image, "image")
+    if max_side < 64:
+        raise ValueError("max_side must be at least 64 pixels")
+    detector, _ = _features(features, n_features)
+    work, factor = _prepare(image, max_side)
+    keypoints, descriptors = detector.detectAndCompute(work, None)
+    points = np.array([k.pt for k in keypoints], np.float32).reshape(-1, 2)
+    return PhotoFeatures(image.shape[:2], work, factor, points, descriptors, features, max_side, n_features)
+
+
 def register(
     image: np.ndarray,
-    baseline: np.ndarray,
+    baseline: np.ndarray | PhotoFeatures,
     *,
     features: Features = "sift",
     model: Model = "homography",
@@ -329,8 +400,9 @@ def register(
     ----------
     image : uint8 array, (H, W, 3) RGB or (H, W) grey
         The follow-up photo.
-    baseline : uint8 array
-        The baseline photo of the same view.
+    baseline : uint8 array, or PhotoFeatures
+        The baseline photo of the same view, or its :func:`photo_features`
+        (found with this call's `features`, `max_side` and `n_features`).
     features : {'sift', 'orb'}
         Local features; SIFT copes best with the repetitive texture of
         close-ups, ORB is the fastest.
@@ -376,7 +448,14 @@ def register(
     (True, [38.0, 15.0])
     """
     _check(image, "image")
-    _check(baseline, "baseline")
+    if not isinstance(baseline, PhotoFeatures):
+        _check(baseline, "baseline")
+    elif (baseline.features, baseline.max_side, baseline.n_features) != (features, max_side, n_features):
+        raise ValueError(
+            "the baseline's features were found with other settings "
+            f"({baseline.features}, max_side={baseline.max_side}, n_features={baseline.n_features}); "
+            "find them again with photo_features() and this call's features, max_side and n_features"
+        )
     if model not in ("homography", "affine", "similarity"):
         raise ValueError(f"model={model!r} is not supported; use 'homography', 'affine' or 'similarity'")
     if refine not in (None, "ecc"):
@@ -385,15 +464,14 @@ def register(
         raise ValueError("max_side must be at least 64 pixels")
     if not 0 < ratio <= 1:
         raise ValueError("ratio must be in (0, 1]; 0.8 is usual")
-    shape = image.shape[:2]
-    bshape = baseline.shape[:2]
     method = f"{features}+{model}" + ("+ecc" if refine else "")
-    detector, norm = _features(features, n_features)
-    work_i, fi = _prepare(image, max_side)
-    work_b, fb = _prepare(baseline, max_side)
-    kp_i, d_i = detector.detectAndCompute(work_i, None)
-    kp_b, d_b = detector.detectAndCompute(work_b, None)
-    pairs = _match(d_i, d_b, norm, ratio)
+    _, norm = _features(features, n_features)
+    found = photo_features(image, features=features, max_side=max_side, n_features=n_features)
+    if not isinstance(baseline, PhotoFeatures):
+        baseline = photo_features(baseline, features=features, max_side=max_side, n_features=n_features)
+    shape, bshape = found.shape, baseline.shape
+    work_i, fi, work_b, fb = found.work, found.factor, baseline.work, baseline.factor
+    pairs = _match(found.descriptors, baseline.descriptors, norm, ratio)
 
     def failed(reason: str, n_inl: int = 0, details: dict | None = None) -> Registration:
         return Registration(
@@ -407,8 +485,8 @@ def register(
         return failed(
             f"only {len(pairs)} details are found in both photos: they may not show the same scalp; {hint}"
         )
-    src = np.array([kp_i[a].pt for a, _ in pairs], np.float32)
-    dst = np.array([kp_b[b].pt for _, b in pairs], np.float32)
+    src = found.points[[a for a, _ in pairs]]
+    dst = baseline.points[[b for _, b in pairs]]
     work_h, inliers = _fit(src, dst, model, threshold_px)
     if work_h is None:
         return failed(f"the {len(pairs)} details found in both photos do not line up as one view of the scalp; {hint}")

@@ -8,6 +8,7 @@ import json
 import math
 import os
 import secrets
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,13 +47,15 @@ from tracker.store.records import (
 
 if TYPE_CHECKING:
     from tracker.analysis import Analysis, ViewSettings
-    from tracker.imaging.register import Registration
+    from tracker.imaging.register import PhotoFeatures, Registration
 
 DEFAULT_LOCATION = "tracker-data"
 SQLITE_NAME = "tracker.sqlite"
 #: The secret behind research pseudonyms (:func:`tracker.export.export_key`), kept in the store folder.
 EXPORT_KEY_NAME = "export.key"
 MARKER_NAME = "store.json"
+#: Baselines whose registration features a store keeps in memory (a few MB each).
+BASELINE_FEATURES_KEPT = 8
 _CODE_CHARS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
 _USER_SCALE_SOURCES = ("magnification", "field_width", "user")
 
@@ -147,6 +150,9 @@ class Store(AccountsMixin):
         self._write = sessionmaker(
             bind=engine.execution_options(sqlite_begin="IMMEDIATE"), expire_on_commit=False
         )
+        # the registration features of recent baselines, by sha256 (see _baseline_features)
+        self._features: dict[str, PhotoFeatures] = {}
+        self._features_lock = threading.Lock()
 
     # ------------------------------------------------------------------ opening
     @classmethod
@@ -712,7 +718,7 @@ class Store(AccountsMixin):
 
         is_baseline = ctx.pixels is None or sha256 == ctx.baseline_sha
         if not is_baseline and registration is None:
-            registration = register_to_baseline(pixels, ctx.pixels)
+            registration = register_to_baseline(pixels, self._baseline_features(ctx))
         manual = None
         if photo_id is not None:
             with self._read() as s:
@@ -741,6 +747,22 @@ class Store(AccountsMixin):
         if registration is not None and not is_baseline:
             values["registration_score"] = float(registration.score)
         return _Placed(values, result, None if is_baseline else registration)
+
+    def _baseline_features(self, ctx: _ViewContext) -> PhotoFeatures:
+        """The registration features of the view's baseline photo, found once
+        for the last BASELINE_FEATURES_KEPT baselines (each follow-up of a
+        view, previewed and then saved, is registered to the same baseline)."""
+        from tracker.imaging.register import photo_features
+
+        with self._features_lock:
+            found = self._features.pop(ctx.baseline_sha, None)
+        if found is None:
+            found = photo_features(ctx.pixels)
+        with self._features_lock:
+            self._features[ctx.baseline_sha] = found  # now the newest
+            while len(self._features) > BASELINE_FEATURES_KEPT:
+                del self._features[next(iter(self._features))]
+        return found
 
     def _stored_registration(self, photo_id: int, baseline_id: int | None) -> Registration | None:
         """The newest stored registration of a photo to ``baseline_id``, made by this version."""
