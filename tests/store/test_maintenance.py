@@ -29,6 +29,7 @@ from tracker.store import (
     restore,
 )
 from tracker.store.cli import add_store_commands
+from tracker.store.originals import Originals
 from tracker.store import models as m
 from tracker.store.models import Base
 from tracker.store.schema import head_revision, make_engine, upgrade
@@ -336,6 +337,50 @@ def test_missing_original_and_leftover_files(store):
     )
     report = check(store)
     assert report.unreferenced_files == [] and report.temp_files == [] and report.missing
+
+
+def _age(store: Store, seconds: float) -> None:
+    """Make every original look ``seconds`` old (past prune's age guard)."""
+    import os
+    import time
+
+    for _, path in store.originals.files():
+        os.utime(path, (time.time() - seconds, time.time() - seconds))
+
+
+def test_a_lost_database_is_not_replaced_by_an_empty_one(tmp_path, capsys):
+    with Store.open(tmp_path / "s") as store:
+        _fill(store)
+        _age(store, 7200)
+        files = sorted(p for _, p in store.originals.files())
+    (tmp_path / "s" / "tracker.sqlite").rename(tmp_path / "elsewhere.sqlite")
+    with pytest.raises(StoreError, match="database .* is missing, but .* holds 3 original"):
+        Store.open(tmp_path / "s")
+    assert _run("check", "--prune", "--store", str(tmp_path / "s")) == 2
+    assert "tracker restore" in capsys.readouterr().err
+    assert not (tmp_path / "s" / "tracker.sqlite").exists()
+    assert sorted(p for _, p in Originals(tmp_path / "s" / "originals").files()) == files
+
+
+def test_a_foreign_database_is_reported_and_nothing_is_pruned(tmp_path, capsys):
+    with Store.open(tmp_path / "s") as store:
+        _fill(store)
+        _age(store, 7200)
+        files = sorted(p for _, p in store.originals.files())
+    other = f"sqlite:///{tmp_path / 'other.sqlite'}"
+    Store.open(tmp_path / "o", database_url=other).close()  # another store's database: no photos
+    with Store.open(tmp_path / "s", database_url=other) as wrong:
+        report = check(wrong)
+        assert report.foreign_database and not report.ok and report.photos == 0
+        assert any(line.startswith("WRONG DATABASE?") for line in report.lines())
+        assert not any("store OK" in line for line in report.lines())
+        with pytest.raises(StoreError, match="nothing was removed"):
+            prune_leftovers(wrong, min_age_s=0)
+    assert _run("check", "--prune", "--store", str(tmp_path / "s"), "--database-url", other) == 1
+    out = capsys.readouterr().out
+    assert "WRONG DATABASE?" in out and "removed" not in out
+    with Store.open(tmp_path / "s") as store:
+        assert sorted(p for _, p in store.originals.files()) == files and check(store).ok
 
 
 def test_orphan_rows_are_reported(tmp_path):

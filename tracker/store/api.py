@@ -192,6 +192,7 @@ class Store(AccountsMixin):
             url = f"sqlite:///{(location / SQLITE_NAME).resolve()}"
         backend = sa.make_url(url).get_backend_name()
         _check_marker(location, backend)
+        _check_database_file(location, url)
         engine = schema.make_engine(url)
         try:
             schema.upgrade(engine, "head", lock_path=schema.sqlite_lock_path(url))
@@ -1052,6 +1053,24 @@ def _check_marker(location: Path, backend: str) -> None:
                 if stored != "sqlite"
                 else "unset DATABASE_URL to use its SQLite file"
             )
+        )
+
+
+def _check_database_file(location: Path, url: str) -> None:
+    """Refuse to start a new SQLite database beside originals that a lost one held.
+
+    A fresh database would reference none of them: every photo would look
+    like the leftover of an interrupted add, and pruning would delete them.
+    """
+    path = sa.make_url(url).database
+    if not path or path == ":memory:" or Path(path).exists():
+        return
+    held = sum(1 for sha, _ in Originals(location / "originals").files() if sha is not None)
+    if held:
+        raise StoreError(
+            f"the database {path} is missing, but {location / 'originals'} holds {held} original "
+            "photo(s): restore the store from a backup (tracker restore) into a new folder, or put "
+            "the database file back; a new, empty database is not started beside them"
         )
 
 

@@ -156,7 +156,8 @@ def _cmd_check(args: argparse.Namespace) -> int:
     try:
         with _open(args) as store:
             report = check(store, verify=not args.quick)
-            removed = prune_leftovers(store) if args.prune else []
+            # a foreign database is reported below; nothing is pruned against it
+            removed = prune_leftovers(store) if args.prune and not report.foreign_database else []
     except (StoreError, OSError) as exc:
         return _fail(exc)
     if args.json:

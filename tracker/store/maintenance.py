@@ -53,8 +53,14 @@ class CheckReport:
     stray_files: list[Path] = field(default_factory=list)
 
     @property
+    def foreign_database(self) -> bool:
+        """More originals than photos are unreferenced: more than interrupted adds
+        leave; the database is most likely not this folder's."""
+        return len(self.unreferenced_files) > max(self.photos, 2)
+
+    @property
     def ok(self) -> bool:
-        return not (self.missing or self.corrupted or self.orphan_rows)
+        return not (self.missing or self.corrupted or self.orphan_rows or self.foreign_database)
 
     def lines(self) -> list[str]:
         out = [f"photos checked: {self.photos}"]
@@ -66,7 +72,13 @@ class CheckReport:
         ]
         out += [f"temporary file (left by an interrupted write): {p}" for p in self.temp_files]
         out += [f"unexpected file in originals: {p}" for p in self.stray_files]
-        if self.ok:
+        if self.foreign_database:
+            out.append(
+                f"WRONG DATABASE? {len(self.unreferenced_files)} originals are referenced by no photo of "
+                f"this database ({self.photos} photos): check DATABASE_URL / --database-url and that "
+                "the database file is the store's own; nothing is pruned while this is so"
+            )
+        elif self.ok:
             out.append("store OK: every photo's original is present and matches its sha256")
         else:
             out.append(
@@ -78,6 +90,7 @@ class CheckReport:
     def to_dict(self) -> dict:
         return {
             "ok": self.ok,
+            "foreign_database": self.foreign_database,
             "photos": self.photos,
             "missing": [{"photo_id": p, "sha256": s} for p, s in self.missing],
             "corrupted": [{"photo_id": p, "sha256": s} for p, s in self.corrupted],
@@ -136,8 +149,21 @@ def prune_leftovers(store: Store, *, min_age_s: float = 3600.0) -> list[Path]:
 
     The age guard keeps files that a running add has written but not yet
     committed. Returns the removed paths.
+
+    Raises
+    ------
+    StoreError
+        More originals are unreferenced than photos are stored
+        (:attr:`CheckReport.foreign_database`): the database is most likely
+        not this store's, and nothing is removed.
     """
     report = check(store, verify=False)
+    if report.foreign_database:
+        raise StoreError(
+            f"{len(report.unreferenced_files)} originals are referenced by no photo of this database "
+            f"({report.photos} photos): it does not look like this store's database, so nothing was "
+            "removed; check DATABASE_URL / --database-url"
+        )
     known = {sha for _, sha, _ in store.referenced_originals()}  # re-read: adds may have landed
     now = time.time()
     removed = []
