@@ -383,6 +383,16 @@ def test_a_foreign_database_is_reported_and_nothing_is_pruned(tmp_path, capsys):
         assert sorted(p for _, p in store.originals.files()) == files and check(store).ok
 
 
+def test_an_original_set_aside_by_a_delete_that_died_is_put_back(store):
+    _fill(store)
+    photo = store.photos()[0]
+    aside = store.originals.set_aside(photo.sha256)  # as delete does just before its commit
+    report = check(store)
+    assert report.missing == [(photo.id, photo.sha256)] and report.temp_files == [aside]
+    prune_leftovers(store)  # however young: the photo needs it
+    assert store.read_original(photo.id) and check(store).ok and not aside.exists()
+
+
 def test_orphan_rows_are_reported(tmp_path):
     store = Store.open(tmp_path / "s")
     _fill(store)

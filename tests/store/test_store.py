@@ -286,3 +286,47 @@ def test_a_typed_scale_is_stored_and_kept_on_reanalysis(store, visit):
     rows = store.measurements(a.photo.id)
     assert [(r.px_per_mm, r.scale_source) for r in rows] == [(50.0, "magnification")] * 2
     assert all(isinstance(r.quality, dict) and isinstance(r.parameters, dict) for r in rows)
+
+
+def test_deleting_a_photo_while_its_bytes_are_added_again_loses_no_original(store, visit, monkeypatch):
+    """One clinician deletes a photo filed under the wrong view while another adds the same
+    bytes again: the add wrote the file before the delete committed, and commits after it."""
+    import threading
+
+    (old,) = store.add_photos(visit.id, [NewPhoto("crown", png_bytes(5), "p.png")])
+    written, release = threading.Event(), threading.Event()
+    commit = type(store)._commit_photos
+
+    def commit_later(self, *args, **kwargs):
+        written.set()  # the original is written; its row is not committed yet
+        release.wait(30)
+        return commit(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(store), "_commit_photos", commit_later)
+    added = []
+    adding = threading.Thread(
+        target=lambda: added.extend(store.add_photos(visit.id, [NewPhoto("vertex", png_bytes(5), "p.png")]))
+    )
+    adding.start()
+    assert written.wait(30)
+    store.delete("photo", old.photo.id, reason="wrong view")
+    release.set()
+    adding.join(30)
+    (new,) = added
+    assert not new.duplicate and new.photo.view == "vertex"
+    assert store.read_original(new.photo.id) == png_bytes(5)
+    report = check(store)
+    assert report.ok and not report.temp_files
+
+
+def test_a_failed_delete_puts_the_originals_back(store, visit, monkeypatch):
+    (photo,) = store.add_photos(visit.id, [NewPhoto("crown", png_bytes(6), "p.png")])
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the audit log could not be written")
+
+    monkeypatch.setattr(type(store), "_audit", broken)
+    with pytest.raises(RuntimeError):
+        store.delete("photo", photo.photo.id)
+    assert store.read_original(photo.photo.id) == png_bytes(6) and check(store).ok
+

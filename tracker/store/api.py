@@ -380,11 +380,17 @@ class Store(AccountsMixin):
             self.originals.put(p.item.data)
         for attempt in range(3):
             try:
-                return self._commit_photos(visit_id, prepared, user)
+                added = self._commit_photos(visit_id, prepared, user)
+                break
             except IntegrityError:  # another process added the same bytes just now
                 if attempt == 2:
                     raise
-        raise AssertionError("unreachable")
+        for p in prepared:
+            # a delete of an earlier photo of the same bytes, committed while this
+            # add waited, removed the file: it is written again
+            if not self.originals.path(p.sha256).exists():
+                self.originals.put(p.item.data)
+        return added
 
     def _commit_photos(
         self, visit_id: int, prepared: Sequence[_Prepared], user: str | None
@@ -951,9 +957,24 @@ class Store(AccountsMixin):
             if target == "patient":
                 details["code"] = row.code
             s.execute(sa.delete(kinds[target]).where(kinds[target].id == target_id))
-            self._audit(s, user, "delete", target, target_id, **details)
-        for p in photos:
-            self.originals.remove(p.sha256)
+            # Set aside while the transaction holds the database: a photo of the same
+            # bytes added meanwhile keeps its file, one committed after finds it gone
+            # and writes it again (add_photos).
+            shas = {p.sha256 for p in photos}
+            kept = set(s.scalars(select(m.Photo.sha256).where(m.Photo.sha256.in_(shas))))
+            aside: list[Path] = []
+            try:
+                for sha in sorted(shas - kept):
+                    if (path := self.originals.set_aside(sha)) is not None:
+                        aside.append(path)
+                self._audit(s, user, "delete", target, target_id, **details)
+                s.commit()
+            except BaseException:
+                for path in aside:
+                    self.originals.put_back(path)
+                raise
+        for path in aside:
+            path.unlink(missing_ok=True)
         return Deleted(
             target, target_id, visits, len(photos), n_meas, tuple(p.sha256 for p in photos)
         )

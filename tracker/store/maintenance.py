@@ -27,7 +27,7 @@ from tracker.files import make_parent
 from tracker.store import schema
 from tracker.store.api import EXPORT_KEY_NAME, SQLITE_NAME, Store
 from tracker.store.errors import OriginalError, StoreError
-from tracker.store.originals import TEMP_PREFIX, Originals, sha256_hex
+from tracker.store.originals import ASIDE_PREFIX, TEMP_PREFIX, Originals, sha256_hex
 
 FORMAT = "tracker-store-backup"
 FORMAT_VERSION = 1
@@ -147,6 +147,9 @@ def check(store: Store, *, verify: bool = True) -> CheckReport:
 def prune_leftovers(store: Store, *, min_age_s: float = 3600.0) -> list[Path]:
     """Remove unreferenced originals and temporary files older than ``min_age_s``.
 
+    An original a delete set aside but never committed (the process died) is
+    put back where its photo still refers to it.
+
     The age guard keeps files that a running add has written but not yet
     committed. Returns the removed paths.
 
@@ -169,6 +172,10 @@ def prune_leftovers(store: Store, *, min_age_s: float = 3600.0) -> list[Path]:
     removed = []
     for path in report.unreferenced_files + report.temp_files:
         try:
+            if path.name.removeprefix(ASIDE_PREFIX) in known:
+                # set aside by a delete that never committed: its photo still needs it
+                store.originals.put_back(path)
+                continue
             if path.name in known or now - path.stat().st_mtime < min_age_s:
                 continue
             path.unlink()

@@ -18,6 +18,9 @@ from pathlib import Path
 from tracker.store.errors import OriginalError
 
 TEMP_PREFIX = ".tmp-"
+#: An original a delete has set aside (:meth:`Originals.set_aside`) is named
+#: this prefix plus its sha256 until the delete commits and removes it.
+ASIDE_PREFIX = TEMP_PREFIX + "aside-"
 _SHA = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -108,6 +111,31 @@ class Originals:
     def remove(self, sha256: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             self.path(sha256).unlink()
+
+    def set_aside(self, sha256: str) -> Path | None:
+        """Rename an original to a temporary name beside it; return that path
+        (None if there was no file).
+
+        A delete sets its originals aside before its database commit and
+        removes them after: a failed commit puts them back
+        (:meth:`put_back`), and an add of the same bytes that commits after
+        the delete finds its file gone and writes it again.
+        """
+        target = self.path(sha256)
+        aside = target.with_name(ASIDE_PREFIX + sha256)
+        try:
+            os.replace(target, aside)
+        except FileNotFoundError:
+            return None
+        return aside
+
+    def put_back(self, aside: Path) -> None:
+        """Undo :meth:`set_aside` (unless the original was written again meanwhile)."""
+        sha = aside.name.removeprefix(ASIDE_PREFIX)
+        if self.path(sha).exists():
+            aside.unlink(missing_ok=True)
+        else:
+            os.replace(aside, self.path(sha))
 
     def files(self) -> Iterator[tuple[str | None, Path]]:
         """Every file under the folder: ``(sha256, path)``, sha256 None for stray files."""
