@@ -74,10 +74,14 @@ view = st.selectbox("View", views, key="timeline_view")
 data = table[table["view"] == view]
 st.caption(OBSERVED_ONLY)
 if data["roi_placement"].isin(UNSURE).any():
+    fix = (
+        "Place the region by hand on those photos (Region of interest page)."
+        if access.role == "clinician"
+        else "Your clinic can place the region on those photos by hand."
+    )
     st.warning(
-        "Values circled in red come from photos whose region could not be registered to the baseline "
-        "photo (the whole photo was measured), or was registered only weakly: they may not be the same "
-        "patch of scalp. Place the region by hand on those photos (Region of interest page)."
+        "Values circled in red come from photos that could not be matched to the baseline photo, or "
+        f"only weakly: they may not show the same patch of scalp. {fix}"
     )
 if (data["roi_placement"] == LEFT_OUT).any():
     st.caption(

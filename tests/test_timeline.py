@@ -415,6 +415,24 @@ def test_photos_not_surely_on_the_baseline_region_are_left_out_of_a_visit_that_h
     assert [p["value"] for p in _layer_data(spec, spec["layer"][-1])] == [30.0]  # the weak one is ringed
 
 
+def test_whole_photos_that_could_not_be_registered_are_not_called_the_same_region():
+    """A view without a region compares whole photos: a follow-up of another patch of
+    scalp (its registration failed or is weak) is marked, never 'same region'."""
+    rows = [
+        mrow(1, D1, "vertex", coverage_pct=10.0),  # the baseline: no registration
+        mrow(2, D2, "vertex", coverage_pct=11.0),
+        mrow(3, D3, "vertex", coverage_pct=30.0),
+    ]
+    placed = {"placement": {"baseline_roi": None, "registration_ok": True, "registration_score": 0.9}}
+    failed = {"placement": {"baseline_roi": None, "registration_ok": False, "registration_score": 0.007}}
+    rows[1] = dataclasses.replace(rows[1], registration_score=0.9, parameters=placed)
+    rows[2] = dataclasses.replace(rows[2], registration_score=0.007, parameters=failed)
+    table = timeline_table(rows, VISITS)
+    assert list(table["roi_placement"]) == [PLACED, PLACED, NOT_PLACED]
+    spec = timeline_chart(table, "coverage_pct").to_dict()
+    assert [p["value"] for p in _layer_data(spec, spec["layer"][-1])] == [30.0]  # ringed
+
+
 def test_a_value_from_a_region_placed_by_hand_says_so():
     rows = [mrow(1, D1, "vertex", coverage_pct=10.0), mrow(2, D2, "vertex", coverage_pct=11.0)]
     rows[1] = dataclasses.replace(rows[1], roi_source="manual")

@@ -14,7 +14,9 @@ all the band is not measured, and the table says so (pooling with
 
 A photo whose ROI could not be registered to the view's baseline photo (so
 the whole photo was measured), or was registered only weakly (score under
-WEAK_REGISTRATION_SCORE), did not measure the same patch of scalp for sure.
+WEAK_REGISTRATION_SCORE), did not measure the same patch of scalp for sure;
+nor did, in a view without a region (whole photos compared), a follow-up
+whose registration to the baseline photo failed or is weak.
 Such photos are left out of their visit's value and of every noise band when
 the visit has other photos; a visit with no other photos keeps their value,
 marked (``roi_placement``) so that it is never taken for the same region.
@@ -85,20 +87,37 @@ UNSURE = (NOT_PLACED, WEAKLY_PLACED)
 WEAK_REGISTRATION_SCORE = 0.4
 
 
-def placement(roi_source: str, registration_score: float | None) -> str:
+def placement(roi_source: str, registration_score: float | None, registration_ok: bool | None = None) -> str:
     """'same', 'hand', 'weak' or 'none': how surely a photo measured the baseline ROI's scalp
     ('same' and 'hand' surely; see the module notes).
+
+    A view without a region measures whole photos: a follow-up is then
+    compared with the baseline photo as a whole, and its registration (run
+    all the same; `registration_ok`) tells whether it shows the same scalp.
 
     Examples
     --------
     >>> placement("registered", 0.9), placement("registered", 0.2), placement("unregistered", None)
     ('same', 'weak', 'none')
+    >>> placement("whole_photo", None), placement("whole_photo", 0.01, False), placement("whole_photo", 0.3, True)
+    ('same', 'none', 'weak')
     """
-    if roi_source == "unregistered":
+    if roi_source == "unregistered" or (roi_source == "whole_photo" and registration_ok is False):
         return "none"
-    if roi_source == "registered" and (registration_score or 0.0) < WEAK_REGISTRATION_SCORE:
+    registered = roi_source == "registered" or (roi_source == "whole_photo" and registration_score is not None)
+    if registered and (registration_score or 0.0) < WEAK_REGISTRATION_SCORE:
         return "weak"
     return "hand" if roi_source == "manual" else "same"
+
+
+def row_placement(row: MeasurementRow) -> str:
+    """:func:`placement` of a stored measurement row."""
+    parameters = getattr(row, "parameters", None) or {}
+    return placement(
+        getattr(row, "roi_source", "whole_photo"),
+        getattr(row, "registration_score", None),
+        (parameters.get("placement") or {}).get("registration_ok"),
+    )
 
 
 def kept_in_visit(placements: Sequence[str]) -> list[bool]:
@@ -160,7 +179,7 @@ def timeline_table(rows: Sequence[MeasurementRow], visits: Sequence[VisitInfo]) 
     events = {v.id: ", ".join(v.events) for v in visits}
     records = []
     for row in rows:
-        kind = placement(getattr(row, "roi_source", "whole_photo"), getattr(row, "registration_score", None))
+        kind = row_placement(row)
         for metric in METRICS:
             value = getattr(row, metric)
             if value is not None:

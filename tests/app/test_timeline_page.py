@@ -10,7 +10,7 @@ import pytest
 from _app_util import BANNED, DATES, all_text, charts, closeup_png, run_page
 
 from tracker.store import NewPhoto, Store
-from tracker.timeline import NOISE_POOLED, NOISE_REPEATS
+from tracker.timeline import NOISE_NONE, NOISE_REPEATS, NOT_PLACED, PLACED
 from tracker.wording import OBSERVED_ONLY
 
 METRIC_TITLES = [
@@ -66,10 +66,21 @@ def test_values_table_has_noise_and_difference_from_baseline(clinic, use_clinic)
     table = at.dataframe[0].value
     counts = table[table["Measure"] == "Hair count (hairs)"]
     bands = list(counts["Noise band (± SD)"])
-    assert [b.split(" (", 1)[1] for b in bands] == [NOISE_POOLED + ")", NOISE_REPEATS + ")", NOISE_POOLED + ")"]
-    assert all(re.fullmatch(r"± \d+\.\d \(.*\)", b) for b in bands), bands  # hairs: one decimal more
+    # P-A's photos are of different (generated) scalps: no follow-up matches the baseline photo,
+    # so each is marked, and their spread is no measurement noise to pool for the other visits
+    assert list(counts["Region"]) == [PLACED, NOT_PLACED, NOT_PLACED]
+    assert bands[0] == bands[2] == NOISE_NONE
+    assert re.fullmatch(rf"± \d+\.\d \({NOISE_REPEATS}\)", bands[1]), bands  # hairs: one decimal more
     assert counts["Difference from baseline"].iloc[0] == "same as baseline"
     assert list(counts["Events"]) == ["baseline", "", ""]
+
+
+@pytest.mark.parametrize(("login", "advice"), [("dr.test", "Region of interest page"), ("pat.a", "Your clinic can")])
+def test_values_not_matched_to_the_baseline_are_pointed_out_with_advice_for_the_role(clinic, use_clinic, login, advice):
+    use_clinic(clinic)
+    at = run_page("timeline", login, query={"patient": "P-A"})
+    (warning,) = [w.value for w in at.warning if "circled in red" in w.value]
+    assert advice in warning and BANNED.findall(warning) == []
 
 
 def test_photo_strip_and_two_visits_compared(clinic, use_clinic):
