@@ -472,14 +472,28 @@ def analyze(
     )
 
 
+def size_problem(shape: tuple[int, ...]) -> str | None:
+    """What is wrong with a photo of `shape` too small to hold a shaft
+    (MIN_PHOTO_SIDE), and what to do; None when it is large enough.
+
+    Examples
+    --------
+    >>> size_problem((6, 640)) is not None, size_problem((480, 640))
+    (True, None)
+    """
+    height, width = shape[:2]
+    if min(height, width) >= MIN_PHOTO_SIDE:
+        return None
+    return (
+        f"the photo is {width} x {height} pixels, too small to measure hair (at least "
+        f"{MIN_PHOTO_SIDE} pixels on each side): send the original file from the camera"
+    )
+
+
 def _check_size(pixels: np.ndarray) -> None:
-    """Refuse a photo too small to hold a shaft (MIN_PHOTO_SIDE), with what to do."""
-    height, width = pixels.shape[:2]
-    if min(height, width) < MIN_PHOTO_SIDE:
-        raise ValueError(
-            f"the photo is {width} x {height} pixels, too small to measure hair (at least "
-            f"{MIN_PHOTO_SIDE} pixels on each side): send the original file from the camera"
-        )
+    """Refuse a photo too small to hold a shaft, with what to do (:func:`size_problem`)."""
+    if (problem := size_problem(pixels.shape)) is not None:
+        raise ValueError(problem)
 
 
 def _working_width(

@@ -6,6 +6,7 @@ import datetime as dt
 import functools
 
 import cv2
+import numpy as np
 from _app_util import closeup_png, run_page
 
 from tracker.synth import render_overview
@@ -63,6 +64,28 @@ def test_a_bad_file_gets_an_actionable_error(clinic, use_clinic):
     upload(at, [("notes.jpg", b"not a photo at all", "image/jpeg"), ("ok.png", closeup_png(3), "image/png")])
     assert len(at.error) == 1 and at.error[0].value.startswith("notes.jpg:")
     assert at.button(key="save_visit").label == "Save visit with 1 photo"
+
+
+def _flat_png(height: int, width: int) -> bytes:
+    ok, data = cv2.imencode(".png", np.full((height, width, 3), 180, np.uint8))
+    assert ok
+    return data.tobytes()
+
+
+def test_tiny_photos_get_an_error_or_a_failed_match_and_the_others_can_still_be_saved(clinic, use_clinic):
+    at = open_page(clinic, use_clinic)
+    upload(
+        at,
+        [
+            ("tiny.png", _flat_png(6, 6), "image/png"),  # too small to measure at all
+            ("small.png", _flat_png(20, 24), "image/png"),  # measured, too small to match the baseline
+            ("ok.png", closeup_png(4), "image/png"),
+        ],
+    )
+    (error,) = [e.value for e in at.error]
+    assert error.startswith("tiny.png:") and "too small" in error
+    assert any("too small to match" in w.value for w in at.warning)
+    assert at.button(key="save_visit").label == "Save visit with 2 photos"
 
 
 def test_saving_stores_the_visit_with_its_photos_and_events(fresh_clinic, use_clinic):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 
+import cv2
+import numpy as np
 import pytest
 import sqlalchemy as sa
 from _util import png_bytes
@@ -145,6 +147,9 @@ def test_a_bad_photo_in_a_batch_stores_nothing(store, visit):
     good = NewPhoto("vertex", png_bytes(1))
     with pytest.raises(PhotoError):
         store.add_photos(visit.id, [good, NewPhoto("vertex", b"not an image")])
+    tiny = cv2.imencode(".png", np.zeros((6, 6, 3), np.uint8))[1].tobytes()
+    with pytest.raises(PhotoError, match="tiny.png: the photo is 6 x 6 pixels, too small to measure hair"):
+        store.add_photos(visit.id, [good, NewPhoto("vertex", tiny, "tiny.png")])
     with pytest.raises(ValueError, match="unknown view"):
         store.add_photos(visit.id, [good, NewPhoto("forehead", png_bytes(2))])
     with pytest.raises(NotFoundError, match="visit"):

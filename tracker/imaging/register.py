@@ -214,13 +214,19 @@ def _overlap(matrix: np.ndarray, shape: tuple[int, int], baseline_shape: tuple[i
 # --------------------------------------------------------------------------
 
 
-def _check(image: np.ndarray, name: str) -> None:
+#: Photos with a side shorter than this (pixels) hold too few features to match.
+MIN_SIDE = 32
+
+
+def _check(image: np.ndarray, name: str, *, size: bool = True) -> None:
     if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or not (
         image.ndim == 2 or (image.ndim == 3 and image.shape[2] == 3)
     ):
         raise ValueError(f"{name} must be an (H, W, 3) RGB or (H, W) grey uint8 array; decode photos with tracker.photo")
-    if min(image.shape[:2]) < 32:
-        raise ValueError(f"{name} is {image.shape[1]}x{image.shape[0]} px; registration needs at least 32 px per side")
+    if size and min(image.shape[:2]) < MIN_SIDE:
+        raise ValueError(
+            f"{name} is {image.shape[1]}x{image.shape[0]} px; registration needs at least {MIN_SIDE} px per side"
+        )
 
 
 def _prepare(image: np.ndarray, max_side: int) -> tuple[np.ndarray, float]:
@@ -447,9 +453,9 @@ def register(
     >>> r.ok, np.round(r.matrix[:2, 2]).tolist()
     (True, [38.0, 15.0])
     """
-    _check(image, "image")
+    _check(image, "image", size=False)
     if not isinstance(baseline, PhotoFeatures):
-        _check(baseline, "baseline")
+        _check(baseline, "baseline", size=False)
     elif (baseline.features, baseline.max_side, baseline.n_features) != (features, max_side, n_features):
         raise ValueError(
             "the baseline's features were found with other settings "
@@ -466,6 +472,16 @@ def register(
         raise ValueError("ratio must be in (0, 1]; 0.8 is usual")
     method = f"{features}+{model}" + ("+ecc" if refine else "")
     _, norm = _features(features, n_features)
+    bshape = baseline.shape if isinstance(baseline, PhotoFeatures) else baseline.shape[:2]
+    for which, (h, w) in (("photo", image.shape[:2]), ("baseline photo", bshape)):
+        if min(h, w) < MIN_SIDE:
+            return Registration(
+                matrix=np.eye(3), ok=False, score=0.0, n_matches=0, n_inliers=0, rms_px=math.nan, scale=math.nan,
+                rotation_deg=math.nan, anisotropy=math.nan, overlap=0.0, image_shape=image.shape[:2],
+                baseline_shape=tuple(bshape), method=method,
+                reason=f"the {which} is {w} x {h} pixels, too small to match (at least {MIN_SIDE} on each side); "
+                f"{RETRY_HINT}",
+            )
     found = photo_features(image, features=features, max_side=max_side, n_features=n_features)
     if not isinstance(baseline, PhotoFeatures):
         baseline = photo_features(baseline, features=features, max_side=max_side, n_features=n_features)

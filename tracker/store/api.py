@@ -48,6 +48,7 @@ from tracker.store.records import (
 if TYPE_CHECKING:
     from tracker.analysis import Analysis, ViewSettings
     from tracker.imaging.register import PhotoFeatures, Registration
+    from tracker.photo import Photo
 
 DEFAULT_LOCATION = "tracker-data"
 SQLITE_NAME = "tracker.sqlite"
@@ -337,7 +338,7 @@ class Store(AccountsMixin):
         decoded = []
         for item in photos:
             view = normalize_view(item.view)
-            decoded.append((item, view, load_photo(item.data, name=item.name)))
+            decoded.append((item, view, _measurable(load_photo(item.data, name=item.name), item.name)))
         # each view's baseline: the ROI's, else the first photo of the earliest visit of
         # the view (which may be in this batch); it is measured first, to fix the view's settings
         contexts: dict[str, _ViewContext] = {}
@@ -483,7 +484,7 @@ class Store(AccountsMixin):
 
         view = normalize_view(item.view)
         roi = self.current_roi(patient, view)
-        photo = load_photo(item.data, name=item.name)
+        photo = _measurable(load_photo(item.data, name=item.name), item.name)
         pid = self.patient(patient).id
         first = photo
         if batch_first is not None and normalize_view(batch_first.view) == view:
@@ -1075,6 +1076,16 @@ def _check_marker(location: Path, backend: str) -> None:
                 else "unset DATABASE_URL to use its SQLite file"
             )
         )
+
+
+def _measurable(photo: Photo, name: str) -> Photo:
+    """``photo``, or a PhotoError naming the file when it is too small to measure."""
+    from tracker.analysis import size_problem
+    from tracker.photo import PhotoError
+
+    if (problem := size_problem(photo.pixels.shape)) is not None:
+        raise PhotoError(f"{name}: {problem}")
+    return photo
 
 
 def _check_database_file(location: Path, url: str) -> None:
