@@ -663,6 +663,10 @@ def _measure(
         coverage = float(100.0 * np.count_nonzero(mask & roi_mask) / roi_px)
 
     count = width_px = width_um = density = thin = None
+    # what density and width in µm are made of (see the export's data dictionary)
+    parameters["measured_area_px"] = int(roi_px)
+    if px_per_mm:
+        parameters["measured_px_per_mm"] = float(px_per_mm)
     if mode == "closeup":
         count = measure.hair_count(groups)
         width_px = measure.mean_width_px(groups)

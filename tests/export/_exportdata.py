@@ -29,6 +29,8 @@ from tracker.synth import render_closeup
 CODE_A = "KLM-0042"
 CODE_B = "QRS-0007"
 NAME = "Ann Example"
+#: A close-up site as a clinic might type it, with what a de-identified export must not carry.
+SITE = "crown left of scar, Ann Example 15 July"
 BIRTH = dt.date(1980, 5, 17)
 CAMERA_MAKE = "SecretCam"
 CAMERA_SERIAL = "SN-7788-XYZ"
@@ -94,7 +96,8 @@ def build_store(folder: Path) -> Built:
         v1.id,
         [
             NewPhoto("closeup:vertex", png(synth_rgb(1)), PHOTO_NAME, PX_PER_MM, "magnification"),
-            NewPhoto("closeup:crown", gps_bytes, PHOTO_NAME, PX_PER_MM, "magnification"),
+            # a close-up site typed with the name and a date in it
+            NewPhoto(f"closeup:{SITE}", gps_bytes, PHOTO_NAME, PX_PER_MM, "magnification"),
         ],
     )
     first = added[0]

@@ -161,8 +161,13 @@ def test_provenance_is_kept_row_for_row(identified, table):
     deid = table.set_index("sha256")
     assert set(ident.index) == set(deid.index)
     kept = [c for c in DEIDENTIFIED_COLUMNS if c not in ("subject_id", "days_since_baseline",
-                                                         "visit_events", "sha256")]
+                                                         "visit_events", "view", "sha256", "parameters")]
     pd.testing.assert_frame_equal(deid.loc[ident.index, kept], ident[kept])
+    # the parameters less the database ids
+    for sha in ident.index:
+        full, shared = json.loads(ident.loc[sha, "parameters"]), json.loads(deid.loc[sha, "parameters"])
+        assert "baseline_photo_id" in full and "baseline_photo_id" not in shared
+        assert shared == {k: v for k, v in full.items() if k != "baseline_photo_id"}
 
 
 def test_every_number_can_be_recomputed_from_the_export(store, table):
@@ -184,6 +189,19 @@ def test_every_number_can_be_recomputed_from_the_export(store, table):
             got = getattr(result, metric)
             want = None if pd.isna(row[metric]) else row[metric]
             assert got == want, (row["sha256"][:8], metric)
+
+
+def test_a_close_up_site_loses_the_name_and_the_date_typed_into_it(identified, table):
+    assert "closeup:crown left of scar, [name removed] 15 July" in set(identified["view"])
+    assert "closeup:crown left of scar, [name removed] [date removed]" in set(table["view"])
+
+
+def test_density_and_width_follow_from_the_exported_columns(table):
+    rows = table.dropna(subset=["density_per_cm2", "mean_width_um"])
+    assert len(rows) >= 3
+    for row in rows.itertuples():
+        assert row.density_per_cm2 == pytest.approx(row.hair_count / row.roi_area_mm2 * 100, rel=1e-9)
+        assert row.mean_width_um == pytest.approx(row.mean_width_px / row.measured_px_per_mm * 1000, rel=1e-9)
 
 
 def test_dates_the_code_the_name_and_contacts_written_in_event_markers_are_removed(table):

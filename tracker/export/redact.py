@@ -37,9 +37,17 @@ _DATE_PATTERNS = re.compile(
             r"\b\d{1,2}(?:st|nd|rd|th)?\.?\s+" + _MONTHS + r",?\s+\d{2,4}\b",
             r"\b" + _MONTHS + r"\s+\d{1,2}(?:st|nd|rd|th)?,?\s+\d{2,4}\b",
             r"\b" + _MONTHS + r"\s+\d{4}\b",
+            # a day and a month's name without the year (15 July, 3rd of March)
+            r"\b\d{1,2}(?:st|nd|rd|th)?\.?\s+(?:of\s+)?" + _MONTHS,
         )
     ),
     re.IGNORECASE,
+)
+#: A month's name and a day without the year (July 15th). The month must be
+#: capitalised: "may 2" in running text is a verb and a number.
+_MONTH_DAY = re.compile(
+    r"\b(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?|Sep(?:t(?:ember)?)?"
+    r"|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)\b\.?\s+\d{1,2}(?:st|nd|rd|th)?(?![.]?\d)\b"
 )
 #: A title, then the name after it: one or two capitalised words (Dr Lee, Dr.
 #: Élodie Martin), after lower-case particles (Dr de Vries). An all-capital
@@ -154,9 +162,12 @@ def redact_event(text: str, patient_code: str, names: Iterable[str] = ()) -> str
     '[name removed] called [name removed], [phone removed], [email removed]'
     >>> redact_event("Augmentin 1000 mg, minoxidil 0.5-1.25 mg, Dr PRP session 2", "P-7")
     'Augmentin 1000 mg, minoxidil 0.5-1.25 mg, Dr PRP session 2'
+    >>> redact_event("minoxidil started 15 July, PRP on March 3rd; may 2 weeks", "P-7")
+    'minoxidil started [date removed], PRP on [date removed]; may 2 weeks'
     """
     text = _EMAIL.sub(EMAIL_REMOVED, text)
     text = _DATE_PATTERNS.sub(DATE_REMOVED, text)
+    text = _MONTH_DAY.sub(DATE_REMOVED, text)
     text = _PHONE.sub(_phone, text)
     text = _TITLE.sub(_titled, text)
     if patient_code:

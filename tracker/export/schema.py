@@ -109,7 +109,8 @@ COLUMNS: tuple[Column, ...] = (
         "",
         "Scalp region photographed: an overview view (vertex, crown, frontal_hairline, "
         "part_line, temporal_left, temporal_right, occipital) or 'closeup:<site>' for a "
-        "trichoscope or macro close-up.",
+        "trichoscope or macro close-up. The site is typed by the clinic: what visit_events "
+        "loses is taken out of it too.",
     ),
     Column(
         "sha256",
@@ -162,20 +163,23 @@ COLUMNS: tuple[Column, ...] = (
         "mean_width_px",
         "Float64",
         "px",
-        "Length-weighted mean shaft diameter in pixels of the photo; empty for overviews.",
+        "Length-weighted mean shaft diameter, in the pixels the region was measured in: the "
+        "photo's own, or for a registered region (roi_source 'registered') the baseline photo's, "
+        "onto which the region is resampled; empty for overviews.",
     ),
     Column(
         "mean_width_um",
         "Float64",
         "µm",
-        "Length-weighted mean shaft diameter: mean_width_px / px_per_mm * 1000; empty "
+        "Length-weighted mean shaft diameter: mean_width_px / measured_px_per_mm * 1000; empty "
         "without a scale.",
     ),
     Column(
         "density_per_cm2",
         "Float64",
         "hairs/cm²",
-        "hair_count divided by the ROI area in cm² (from px_per_mm); empty without a scale.",
+        "hair_count divided by the area of the region measured: hair_count / roi_area_mm2 * 100; "
+        "empty without a scale.",
     ),
     Column(
         "thin_hair_pct",
@@ -202,8 +206,26 @@ COLUMNS: tuple[Column, ...] = (
         "px_per_mm",
         "Float64",
         "px/mm",
-        "Scale used for the measurement, pixels per millimetre; empty when the photo had "
-        "no scale (then only scale-free values are reported).",
+        "Scale of the photo itself, pixels per millimetre (from its card, or typed); empty "
+        "when the photo had no scale (then only scale-free values are reported).",
+    ),
+    Column(
+        "measured_px_per_mm",
+        "Float64",
+        "px/mm",
+        "Scale of the pixels the region was measured in: px_per_mm, or for a registered region "
+        "(measured on the baseline photo's grid) px_per_mm divided by how far the photo is "
+        "stretched onto that grid at the region's centre. Empty without a scale, and for "
+        "measurements made before it was recorded (tracker reanalyse --all).",
+    ),
+    Column(
+        "roi_area_mm2",
+        "Float64",
+        "mm²",
+        "Area of the region the hairs were counted in: the region as measured (for a registered "
+        "photo the baseline region, on the baseline photo's grid), less any part outside the "
+        "photo or under a calibration card. Empty without a scale, and for measurements made "
+        "before it was recorded (tracker reanalyse --all).",
     ),
     Column(
         "scale_source",
@@ -241,8 +263,10 @@ COLUMNS: tuple[Column, ...] = (
         "parameters",
         "string",
         "JSON object",
-        "Every parameter of the analysis as JSON text: with sha256, roi_x/y/w/h, px_per_mm "
-        "and algorithm_version it is what is needed to recompute the numbers.",
+        "Every parameter of the analysis as JSON text, including how the region was placed "
+        "(placement: for a registered photo the registration's matrix onto the baseline photo). "
+        "With the original photo (sha256) and the same algorithm_version they give the numbers "
+        "again, bit for bit: tracker recompute EXPORT --photos DIR checks every row.",
     ),
     Column(
         "measurement_id",

@@ -123,7 +123,7 @@ def measurement_table(store: Store, *, patients: Iterable[int | str] | None = No
                 "baseline_date": baseline,
                 "visit_date": r.visit_date,
                 "visit_events": _json_text(list(events[r.visit_id])),
-                "view": r.view,
+                "view": redact_names(r.view, names),
                 "sha256": r.sha256,
                 "roi_id": r.roi_id,
                 "roi_x": x,
@@ -140,6 +140,7 @@ def measurement_table(store: Store, *, patients: Iterable[int | str] | None = No
                 "quality_status": r.quality_status,
                 "quality_checks": _json_text((r.quality or {}).get("checks", {})),
                 "px_per_mm": r.px_per_mm,
+                **_measured(r.parameters),
                 "scale_source": r.scale_source,
                 "roi_source": r.roi_source,
                 "registration_score": r.registration_score,
@@ -201,6 +202,27 @@ def _as_dates(column: pd.Series, name: str) -> list[dt.date]:
     return out
 
 
+def _measured(parameters: dict[str, Any]) -> dict[str, float | None]:
+    """``measured_px_per_mm`` and ``roi_area_mm2`` of a measurement, from its parameters."""
+    scale = parameters.get("measured_px_per_mm")
+    area = parameters.get("measured_area_px")
+    return {
+        "measured_px_per_mm": scale,
+        "roi_area_mm2": None if scale is None or area is None else area / scale**2,
+    }
+
+
+#: Keys of a measurement's parameters that are database ids: left out of a de-identified export.
+DATABASE_ID_PARAMETERS = ("baseline_photo_id",)
+
+
+def _without_database_ids(parameters_json: str) -> str:
+    parameters = json.loads(parameters_json)
+    for key in DATABASE_ID_PARAMETERS:
+        parameters.pop(key, None)
+    return _json_text(parameters)
+
+
 def _redact_events(events_json: str, patient_code: str) -> str:
     try:
         events = json.loads(events_json)
@@ -227,8 +249,9 @@ def deidentify(table: pd.DataFrame, *, key: bytes) -> pd.DataFrame:
     - ``visit_date`` becomes ``days_since_baseline``: days since the patient's
       first visit in the store (``baseline_date``).
     - Absolute dates and timestamps (``baseline_date``, ``visit_date``,
-      ``measured_at``) and database ids (``measurement_id``, ``roi_id``) are
-      left out. Written inside visit event markers, dates, the patient code,
+      ``measured_at``) and database ids (``measurement_id``, ``roi_id``, and
+      ``baseline_photo_id`` in ``parameters``) are left out. Written inside
+      visit event markers and close-up site names, dates, the patient code,
       e-mail addresses and phone numbers are replaced by ``[date removed]``,
       ``[code removed]``, ``[email removed]`` and ``[phone removed]``
       (:func:`tracker.export.redact.redact_event`); :func:`measurement_table`
@@ -283,6 +306,9 @@ def deidentify(table: pd.DataFrame, *, key: bytes) -> pd.DataFrame:
         "visit_events": [
             _redact_events(e, c) for e, c in zip(table["visit_events"].astype(object), codes)
         ],
+        # a close-up's site is typed freely ('closeup:<site>'): the same rules as for markers
+        "view": [redact_event(v, c) for v, c in zip(table["view"].astype(object), codes)],
+        "parameters": [_without_database_ids(p) for p in table["parameters"].astype(object)],
     }
     for name in DEIDENTIFIED_COLUMNS:
         if name not in data:
