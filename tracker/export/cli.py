@@ -49,6 +49,20 @@ def add_export_command(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, metavar="FILE", help="file to write")
     p.set_defaults(func=_cmd_export)
 
+    p = subparsers.add_parser(
+        "recompute",
+        help="measure the photos of an export again and check that every row comes out the same",
+        description="Recompute each row of an export (identified or de-identified) from its original "
+        "photo, found in DIR by its sha256, and the row's parameters; list the rows whose numbers "
+        "differ. Exit 0 when every row checked comes out the same, 1 when one differs or none could "
+        "be checked.",
+    )
+    p.add_argument("table", metavar="FILE", help="an export written by tracker export (.csv, .parquet or .json)")
+    p.add_argument("--photos", required=True, metavar="DIR", help="folder holding the original photos (searched "
+                   "with its subfolders; file names do not matter)")
+    p.add_argument("--format", choices=_FORMATS, default=None, help="file format (default: from FILE's suffix, else csv)")
+    p.set_defaults(func=_cmd_recompute)
+
 
 def dictionary_path(out: str | os.PathLike) -> Path:
     """Where the data dictionary of export file ``out`` goes.
@@ -63,11 +77,48 @@ def dictionary_path(out: str | os.PathLike) -> Path:
     return out.with_name(f"{stem}.dictionary.csv")
 
 
-def _format_of(args: argparse.Namespace) -> str:
+def _format_of(args: argparse.Namespace, path: str | os.PathLike) -> str:
     if args.format:
         return args.format
-    suffix = Path(args.out).suffix.lower().lstrip(".")
+    suffix = Path(path).suffix.lower().lstrip(".")
     return suffix if suffix in _FORMATS else "csv"
+
+
+def _photos_by_sha(folder: Path) -> dict[str, Path]:
+    """Every file under `folder` by the sha256 of its bytes."""
+    from tracker.store.originals import sha256_hex
+
+    return {sha256_hex(path.read_bytes()): path for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+def _cmd_recompute(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from tracker.export import read_table
+    from tracker.export.verify import DIFFERENT, NO_PHOTO, OTHER_VERSION, SAME, iter_checks
+
+    folder = Path(args.photos)
+    if not folder.is_dir():
+        print(f"error: {folder} is not a folder; give the folder that holds the original photos", file=sys.stderr)
+        return 2
+    try:
+        table = read_table(Path(args.table).read_bytes(), _format_of(args, args.table))
+        photos = _photos_by_sha(folder)
+        found = iter_checks(table, lambda sha: photos[sha].read_bytes() if sha in photos else None)
+        checks = list(tqdm(found, total=len(table), desc="recomputing", unit="row", disable=None))
+    except (ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    counts = {status: sum(c.status == status for c in checks) for status in (SAME, DIFFERENT, NO_PHOTO, OTHER_VERSION)}
+    for check in checks:
+        if check.status == DIFFERENT:
+            print(f"row {check.row + 1} ({check.sha256[:12]}): " + "; ".join(check.differences))
+    print(
+        f"{len(checks)} rows: {counts[SAME]} recomputed the same, {counts[DIFFERENT]} differ, "
+        f"{counts[NO_PHOTO]} without their photo in {folder}, {counts[OTHER_VERSION]} made by another "
+        "algorithm version (recompute those with that version installed)"
+    )
+    return 0 if counts[SAME] and not counts[DIFFERENT] else 1
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
@@ -81,7 +132,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
         table_bytes,
     )
 
-    fmt = _format_of(args)
+    fmt = _format_of(args, args.out)
     out = Path(args.out)
     dictionary = dictionary_path(out)
     if out.resolve() == dictionary.resolve():
