@@ -220,6 +220,23 @@ def test_other_settings_are_another_row_same_bytes_at_two_paths_are_two(photos, 
         assert len(same.astype(str).drop_duplicates()) == 1, roi  # the same bytes, the same numbers
     rois = sorted({tuple(r) for r in table[["roi_x", "roi_y", "roi_w", "roi_h"]].to_numpy().tolist()})
     assert rois == [(0, 0, 200, 160), (10, 10, 120, 100)]
+    assert not s1.mixed
+    assert s2.mixed == ("4 photos in r.csv have rows made with different settings: pick one per photo (column requested)",)
+
+
+def test_after_an_upgrade_a_resumed_run_measures_every_photo_again(photos, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("scalp_1.jpg", "scalp_2.jpg"):
+        shutil.copy(photos / name, folder / name)
+    out = tmp_path / "r.csv"
+    run_batch(folder, out, px_per_mm=PX_PER_MM)
+    # the rows as an older version of the analysis would have left them
+    out.write_text(out.read_text().replace(f",{ALGORITHM_VERSION},", ",0.9.0,"))
+    summary = run_batch(folder, out, px_per_mm=PX_PER_MM)
+    assert (summary.analysed, summary.skipped) == (2, 0)
+    assert sorted(read_results(out)["algorithm_version"]) == sorted(["0.9.0", "0.9.0", ALGORITHM_VERSION, ALGORITHM_VERSION])
+    assert summary.mixed[0].startswith(f"r.csv holds rows of the algorithm versions 0.9.0, {ALGORITHM_VERSION}")
 
 
 def test_manifest_settings_reach_the_analysis(photos, tmp_path):

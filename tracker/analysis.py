@@ -72,6 +72,17 @@ from tracker.imaging.register import (
 #: 0.10.0: the shaft width is looked for up to 1/16 of the short side, not 1/24 (shafts
 #: near 40 px wide were taken for their two rims).
 ALGORITHM_VERSION = "0.10.0"
+
+
+def version_key(version: str) -> tuple:
+    """Sort key of an algorithm version: compared part by part as numbers, so 0.10.0 follows 0.9.0.
+
+    Examples
+    --------
+    >>> sorted(["0.10.0", "0.9.0", "0.9.1"], key=version_key)
+    ['0.9.0', '0.9.1', '0.10.0']
+    """
+    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in version.split("."))
 #: Close-ups are analysed on a copy scaled so that a typical shaft is about
 #: this wide (never enlarged): wide enough to measure width to a few percent,
 #: small enough that a 12 MP photo is analysed in a fraction of a second.

@@ -6,8 +6,11 @@ provenance, to a CSV or Parquet file. ``tracker batch`` is its command line.
 
 - **Resumable.** A photo is skipped when the output already holds a row for the
   same path and bytes (sha256) asked with the same settings (ROI, scale, mode;
-  the ``requested`` column). Run the same command again after a stop and only
-  the photos still missing are analysed. Files with the same bytes under
+  the ``requested`` column) and measured by the installed algorithm version.
+  Run the same command again after a stop and only the photos still missing
+  are analysed; after an upgrade every photo gets a row of the new version,
+  and the run's summary says when the output mixes versions or settings
+  (:attr:`BatchSummary.mixed`). Files with the same bytes under
   different paths each get their row (the same numbers); so do photos whose
   path is spelled otherwise in the next run (relative instead of absolute, a
   moved folder): name them as before to resume.
@@ -63,7 +66,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from tracker.analysis import ALGORITHM_VERSION, analyze
+from tracker.analysis import ALGORITHM_VERSION, analyze, version_key
 from tracker.export.schema import BY_NAME as EXPORT_COLUMNS
 from tracker.export.schema import DICTIONARY_HEADER, Column
 from tracker.files import make_parent, write_atomic
@@ -170,7 +173,8 @@ BATCH_COLUMNS: tuple[Column, ...] = (
         "string",
         "JSON object",
         "The settings asked for this photo (roi, px_per_mm, scale_source, mode; null where "
-        "not given) as JSON text. With sha256 it identifies the row when a batch is resumed.",
+        "not given) as JSON text. With path, sha256 and algorithm_version it identifies the row "
+        "when a batch is resumed: a run with other settings, or after an upgrade, adds rows.",
     ),
     _column("analysed_at", "timestamp", "UTC timestamp (ISO 8601)", "When the row was made (UTC)."),
 )
@@ -246,6 +250,9 @@ class BatchSummary:
         Rows of this run that carry an error.
     seconds : float
         Wall time of the run.
+    mixed : tuple of str
+        What the output now mixes, for whoever reads it: rows of several
+        algorithm versions, or photos with rows made with different settings.
     """
 
     out: Path
@@ -255,6 +262,7 @@ class BatchSummary:
     failed: int
     seconds: float
     failures: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    mixed: tuple[str, ...] = ()
 
     @property
     def photos_per_second(self) -> float:
@@ -523,9 +531,10 @@ def analyse_photo(job: BatchJob, data: bytes, sha256: str | None = None) -> dict
     return row
 
 
-def _row_key(sha256: str | None, path: str, requested: str) -> tuple[str, str, str]:
-    """What makes a row done: the path, its bytes and the settings."""
-    return (path, sha256 or "", requested)
+def _row_key(sha256: str | None, path: str, requested: str, version: str = ALGORITHM_VERSION) -> tuple[str, ...]:
+    """What makes a row done: the path, its bytes, the settings and the algorithm's version
+    (after an upgrade, a resumed run measures every photo again)."""
+    return (path, sha256 or "", requested, version)
 
 
 # ---------------------------------------------------------------------- output
@@ -652,10 +661,10 @@ def _csv_bytes(rows: Sequence[dict[str, Any]]) -> bytes:
 
 
 def _dedupe(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    seen: set[tuple[str, str, str]] = set()
+    seen: set[tuple[str, ...]] = set()
     out = []
     for row in rows:
-        key = _row_key(row.get("sha256"), row.get("path") or "", row.get("requested") or "")
+        key = _row_key(row.get("sha256"), row.get("path") or "", row.get("requested") or "", row.get("algorithm_version") or "")
         if key not in seen:
             seen.add(key)
             out.append(row)
@@ -690,7 +699,10 @@ class _Output:
             write_atomic(out, _csv_bytes(deduped))
         elif fmt == "parquet" and (len(deduped) != len(old) or self.journal.exists()):
             self._snapshot(deduped)
-        self.done = {_row_key(r.get("sha256"), r.get("path") or "", r.get("requested") or "") for r in deduped}
+        self.done = {
+            _row_key(r.get("sha256"), r.get("path") or "", r.get("requested") or "", r.get("algorithm_version") or "")
+            for r in deduped
+        }
         new_csv = fmt == "csv" and (not out.exists() or out.stat().st_size == 0)
         self._file = open(self.journal, "a", encoding="utf-8", newline="")  # noqa: SIM115 - open for the run
         self._synced = time.monotonic()
@@ -710,7 +722,7 @@ class _Output:
             self._synced = time.monotonic()
 
     def write(self, row: dict[str, Any]) -> None:
-        self.done.add(_row_key(row.get("sha256"), row["path"], row["requested"]))
+        self.done.add(_row_key(row.get("sha256"), row["path"], row["requested"], row["algorithm_version"]))
         if self.fmt == "csv":
             buf = io.StringIO()
             csv.writer(buf, lineterminator="\n").writerow([_csv_text(row.get(n)) for n in COLUMN_NAMES])
@@ -1077,4 +1089,27 @@ def run_batch(
         failed=counts["failed"],
         seconds=time.perf_counter() - start,
         failures=tuple(failures),
+        mixed=_mixed(output.done, out),
     )
+
+
+def _mixed(done: Iterable[tuple[str, ...]], out: Path) -> tuple[str, ...]:
+    """What the rows of an output (their :func:`_row_key`) mix: several versions, or settings per photo."""
+    keys = list(done)
+    notes = []
+    versions = sorted({k[3] for k in keys if k[3]}, key=version_key)
+    if len(versions) > 1:
+        notes.append(
+            f"{out.name} holds rows of the algorithm versions {', '.join(versions)}: compare rows of one "
+            "version only (column algorithm_version)"
+        )
+    settings: dict[tuple[str, str, str], set[str]] = {}
+    for path, sha, requested, version in keys:
+        settings.setdefault((path, sha, version), set()).add(requested)
+    photos = sum(len(s) > 1 for s in settings.values())
+    if photos:
+        notes.append(
+            f"{photos} photo{'s' if photos != 1 else ''} in {out.name} have rows made with different settings: "
+            "pick one per photo (column requested)"
+        )
+    return tuple(notes)

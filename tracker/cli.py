@@ -356,6 +356,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
         return 2
     for _path, error in summary.failures[:10]:
         print(f"tracker batch: {error}", file=sys.stderr)
+    for note in summary.mixed:
+        print(f"tracker batch: note: {note}", file=sys.stderr)
     if summary.failed:
         print(f"tracker batch: {summary.failed} photos could not be analysed; their rows say why "
               "(column 'error')", file=sys.stderr)

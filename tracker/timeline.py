@@ -145,10 +145,9 @@ def algorithm_versions(rows: Sequence[MeasurementRow], view: str | None = None) 
     ['0.9.0', '0.10.0']
     """
 
-    def order(version: str) -> tuple:
-        return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in version.split("."))
+    from tracker.analysis import version_key
 
-    return sorted({r.algorithm_version for r in rows if view is None or r.view == view}, key=order)
+    return sorted({r.algorithm_version for r in rows if view is None or r.view == view}, key=version_key)
 
 
 def _visit_placement(kinds: Sequence[str]) -> str:
