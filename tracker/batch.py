@@ -80,7 +80,8 @@ MANIFEST_COLUMNS = (
     "path", "view", "px_per_mm", "scale_source", "mode", "roi", "roi_x", "roi_y", "roi_w", "roi_h"
 )
 #: Values of ``scale_source`` a manifest may give (with ``px_per_mm``).
-SCALE_SOURCES = ("card", "magnification", "field_width", "user")
+#: Where a typed scale came from ('card' is only ever the card found in the photo itself).
+SCALE_SOURCES = ("magnification", "field_width", "user")
 MODES = ("auto", "closeup", "overview")
 #: Photos in flight per worker: enough to keep every worker busy, few enough
 #: that memory does not grow with the number of photos.
@@ -276,6 +277,11 @@ def _check_settings(where: str, job: BatchJob) -> BatchJob:
     if job.px_per_mm is not None and not (math.isfinite(job.px_per_mm) and job.px_per_mm > 0):
         raise ValueError(f"{where}: px_per_mm must be a positive number of pixels per millimetre")
     if job.scale_source is not None:
+        if job.scale_source == "card":
+            raise ValueError(
+                f"{where}: scale_source 'card' is given by a calibration card found in the photo itself, "
+                f"not typed; give one of {', '.join(SCALE_SOURCES)} with px_per_mm, or leave both empty"
+            )
         if job.scale_source not in SCALE_SOURCES:
             raise ValueError(
                 f"{where}: scale_source must be one of {', '.join(SCALE_SOURCES)}, not {job.scale_source!r}"
