@@ -410,15 +410,19 @@ def test_record_visit_is_all_or_nothing(fresh, bad, error):
     assert s.photos() == photos
     assert sorted(s.originals.files()) == files
     assert hashlib.sha256(png(30)).hexdigest() not in {p.sha256 for p in s.photos()}
-    added, removed = reversed([e for e in s.audit_log() if e.id > last_audit])
-    assert (added.action, added.target, added.who) == ("add", "visit", "dr.a")
-    assert (removed.action, removed.target, removed.target_id, removed.who) == (
-        "delete",
-        "visit",
-        added.target_id,
-        "dr.a",
-    )
-    assert removed.details["reason"] == "its photos could not be stored"
+    # the visit is written only with its photos: nothing was written at all
+    assert [e for e in s.audit_log() if e.id > last_audit] == []
+
+
+def test_a_recorded_visit_and_its_photos_are_written_together(fresh):
+    c, s = fresh.clinician, fresh.store
+    last_audit = s.audit_log(limit=1)[0].id
+    visit, added = c.record_visit("P-1", dt.date(2025, 8, 2), [NewPhoto("vertex", png(32))], events=["photo card C"])
+    assert visit in s.visits("P-1") and visit.events == ("photo card C",)
+    assert [p.id for p in s.photos(visit_id=visit.id)] == [added[0].photo.id]
+    entries = list(reversed([e for e in s.audit_log() if e.id > last_audit]))
+    assert [(e.action, e.target, e.who) for e in entries] == [("add", "visit", "dr.a"), ("add", "photo", "dr.a")]
+    assert entries[1].details["visit_id"] == visit.id
 
 
 def test_record_visit_needs_photos_and_a_known_patient(fresh):

@@ -231,23 +231,13 @@ class Access:
         notes: str = "",
         events: Iterable[str] = (),
     ) -> tuple[VisitInfo, list[AddedPhoto]]:
-        """Add a visit with its photos, all or nothing.
-
-        If a photo cannot be stored, the new visit is removed again (and the
-        removal written to the audit log), so no half-recorded visit remains.
-        """
+        """Add a visit with its photos, all or nothing, in one transaction
+        (:meth:`tracker.store.Store.add_visit_with_photos`): no visit without its
+        photos is left behind, even if the server stops while they are analysed."""
         self._require("clinician")
-        if not photos:
-            raise ValueError("a visit needs at least one photo; upload the photos of this visit")
-        visit = self.add_visit(patient, date, notes=notes, events=events)
-        try:
-            added = self.add_photos(visit.id, photos)
-        except BaseException:
-            self.store.delete(
-                "visit", visit.id, user=self.account.username, reason="its photos could not be stored"
-            )
-            raise
-        return visit, added
+        return self.store.add_visit_with_photos(
+            self._patient(patient).id, date, photos, notes=notes, events=events, user=self.account.username
+        )
 
     def preview_photo(
         self, patient: int | str, item: NewPhoto, *, batch_first: NewPhoto | None = None

@@ -117,6 +117,24 @@ class _ViewContext:
 
 
 @dataclass(frozen=True)
+class _NewVisit:
+    """A visit to write (with its photos, or alone), its values checked."""
+
+    date: dt.date
+    notes: str
+    events: tuple[str, ...]
+
+    @classmethod
+    def checked(cls, date: dt.date, notes: str, events: Iterable[str]) -> _NewVisit:
+        if not isinstance(date, dt.date) or isinstance(date, dt.datetime):
+            raise ValueError(f"date must be a datetime.date, got {date!r}")
+        events = tuple(" ".join(str(e).split()) for e in events)
+        if any(not e for e in events):
+            raise ValueError("event markers must be non-empty text, e.g. 'treatment started'")
+        return cls(date, notes, events)
+
+
+@dataclass(frozen=True)
 class _Placed:
     measurement: dict[str, Any]
     analysis: Analysis
@@ -282,18 +300,17 @@ class Store(AccountsMixin):
         user: str | None = None,
     ) -> VisitInfo:
         """Add a visit. ``events`` are neutral markers such as ``"treatment started"``."""
-        if not isinstance(date, dt.date) or isinstance(date, dt.datetime):
-            raise ValueError(f"date must be a datetime.date, got {date!r}")
-        events = [" ".join(str(e).split()) for e in events]
-        if any(not e for e in events):
-            raise ValueError("event markers must be non-empty text, e.g. 'treatment started'")
+        new = _NewVisit.checked(date, notes, events)
         with self._write() as s, s.begin():
-            pid = _get_patient(s, patient).id
-            visit = m.Visit(patient_id=pid, date=date, notes=notes, events=events)
-            s.add(visit)
-            s.flush()
-            self._audit(s, user, "add", "visit", visit.id, patient_id=pid, date=date.isoformat())
+            visit = self._insert_visit(s, _get_patient(s, patient).id, new, user)
         return _visit_info(visit)
+
+    def _insert_visit(self, s: Session, patient_id: int, new: _NewVisit, user: str | None) -> m.Visit:
+        visit = m.Visit(patient_id=patient_id, date=new.date, notes=new.notes, events=list(new.events))
+        s.add(visit)
+        s.flush()
+        self._audit(s, user, "add", "visit", visit.id, patient_id=patient_id, date=new.date.isoformat())
+        return visit
 
     def visits(self, patient: int | str) -> list[VisitInfo]:
         """Visits of a patient, oldest first."""
@@ -327,14 +344,50 @@ class Store(AccountsMixin):
         tracker.photo.PhotoError
             A photo cannot be decoded; nothing is stored.
         """
-        from tracker.photo import load_photo
-
         with self._read() as s:
             visit = s.get(m.Visit, visit_id)
             if visit is None:
                 raise NotFoundError(f"no visit with id {visit_id}; add the visit first")
-            rois = _current_rois(s, visit.patient_id)
             patient_id, visit_date = visit.patient_id, visit.date
+        return self._add_photos(patient_id, visit_date, visit_id, photos, user)[1]
+
+    def add_visit_with_photos(
+        self,
+        patient: int | str,
+        date: dt.date,
+        photos: Iterable[NewPhoto],
+        *,
+        notes: str = "",
+        events: Iterable[str] = (),
+        user: str | None = None,
+    ) -> tuple[VisitInfo, list[AddedPhoto]]:
+        """Add a visit and its photos in one transaction (:meth:`add_visit`, :meth:`add_photos`).
+
+        The photos are analysed first; the visit is written only with them, so
+        no visit without its photos is left behind, even if the process dies.
+        """
+        new = _NewVisit.checked(date, notes, events)
+        photos = list(photos)
+        if not photos:
+            raise ValueError("a visit needs at least one photo; upload the photos of this visit")
+        patient_id = self.patient(patient).id
+        visit_id, added = self._add_photos(patient_id, new.date, new, photos, user)
+        return self.visit(visit_id), added
+
+    def _add_photos(
+        self,
+        patient_id: int,
+        visit_date: dt.date,
+        visit: int | _NewVisit,
+        photos: Iterable[NewPhoto],
+        user: str | None,
+    ) -> tuple[int, list[AddedPhoto]]:
+        """:meth:`add_photos` to the visit ``visit`` (an id), or to a new one written with them."""
+        from tracker.photo import load_photo
+
+        visit_id = visit if isinstance(visit, int) else None
+        with self._read() as s:
+            rois = _current_rois(s, patient_id)
         decoded = []
         for item in photos:
             view = normalize_view(item.view)
@@ -381,7 +434,7 @@ class Store(AccountsMixin):
             self.originals.put(p.item.data)
         for attempt in range(3):
             try:
-                added = self._commit_photos(visit_id, prepared, user)
+                visit_id, added = self._commit_photos(patient_id, visit, prepared, user)
                 break
             except IntegrityError:  # another process added the same bytes just now
                 if attempt == 2:
@@ -391,15 +444,21 @@ class Store(AccountsMixin):
             # add waited, removed the file: it is written again
             if not self.originals.path(p.sha256).exists():
                 self.originals.put(p.item.data)
-        return added
+        return visit_id, added
 
     def _commit_photos(
-        self, visit_id: int, prepared: Sequence[_Prepared], user: str | None
-    ) -> list[AddedPhoto]:
+        self, patient_id: int, visit: int | _NewVisit, prepared: Sequence[_Prepared], user: str | None
+    ) -> tuple[int, list[AddedPhoto]]:
         results: dict[str, AddedPhoto] = {}
         with self._write() as s, s.begin():
-            if s.get(m.Visit, visit_id) is None:
-                raise NotFoundError(f"visit {visit_id} was deleted while the photos were analysed")
+            if isinstance(visit, _NewVisit):
+                if s.get(m.Patient, patient_id) is None:
+                    raise NotFoundError(f"patient {patient_id} was deleted while the photos were analysed")
+                visit_id = self._insert_visit(s, patient_id, visit, user).id
+            elif s.get(m.Visit, visit) is None:
+                raise NotFoundError(f"visit {visit} was deleted while the photos were analysed")
+            else:
+                visit_id = visit
             shas = {p.sha256 for p in prepared}
             for row in s.scalars(select(m.Photo).where(m.Photo.sha256.in_(shas))):
                 results[row.sha256] = AddedPhoto(_photo_info(row), True, None)
@@ -449,7 +508,7 @@ class Store(AccountsMixin):
             first = results[p.sha256]
             out.append(first if p.sha256 not in seen else AddedPhoto(first.photo, True, None))
             seen.add(p.sha256)
-        return out
+        return visit_id, out
 
     def photos(
         self, *, visit_id: int | None = None, patient: int | str | None = None
