@@ -660,3 +660,21 @@ def test_version_names_the_package_and_the_analysis_algorithm(capsys):
         cli.main(["--version"])
     assert exc.value.code == 0
     assert capsys.readouterr().out == f"tracker {__version__} (analysis algorithm {ALGORITHM_VERSION})\n"
+
+
+def test_a_database_error_is_told_in_words_not_a_traceback(tmp_path, monkeypatch, capsys):
+    import sqlite3
+
+    import sqlalchemy.exc
+
+    from tracker.store import cli as store_cli
+
+    def full(args):
+        raise sqlalchemy.exc.OperationalError("INSERT INTO measurement ...", {}, sqlite3.OperationalError("database or disk is full"))
+
+    monkeypatch.setattr(store_cli, "_cmd_reanalyse", full)
+    assert cli.main(["reanalyse", "--store", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("tracker reanalyse: the database refused (database or disk is full): free disk space")
+    assert "Traceback" not in err and "INSERT" not in err
+

@@ -480,7 +480,39 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except Exception as exc:
+        if type(exc).__module__.startswith("sqlalchemy") and hasattr(exc, "orig"):
+            # the database refused: a full disk, a lost server, a damaged file
+            print(f"{build_parser().prog} {args.command}: {database_error(exc)}", file=sys.stderr)
+            return 2
+        raise
+
+
+def database_error(exc: Exception) -> str:
+    """What a database error means for the person running a command, and what to do.
+
+    Examples
+    --------
+    >>> import sqlite3, sqlalchemy.exc
+    >>> full = sqlite3.OperationalError("database or disk is full")
+    >>> print(database_error(sqlalchemy.exc.OperationalError("INSERT ...", {}, full)))
+    the database refused (database or disk is full): free disk space and run the command again; what the failed step was writing was not saved (tracker check lists any leftovers)
+    """
+    reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+    if "full" in reason or "disk I/O" in reason:
+        what = "free disk space and run the command again"
+    elif "locked" in reason:
+        what = "another program holds the database: wait for it and run the command again"
+    elif "connect" in reason or "server" in reason:
+        what = "check that the database server runs and DATABASE_URL / --database-url points at it"
+    else:
+        what = "run tracker check, and restore the store from a backup if it reports damage"
+    return (
+        f"the database refused ({reason}): {what}; what the failed step was writing was not saved "
+        "(tracker check lists any leftovers)"
+    )
 
 
 if __name__ == "__main__":

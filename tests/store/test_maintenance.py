@@ -241,6 +241,25 @@ def test_restore_rejects_a_damaged_archive(store, tmp_path):
         restore(tmp_path / "junk.tar", tmp_path / "r2")
 
 
+def test_a_backup_made_by_a_newer_tracker_asks_for_a_newer_tracker(store, tmp_path):
+    _fill(store)
+    backup(store, tmp_path / "b.tar")
+    newer = tmp_path / "newer.tar"
+    with tarfile.open(tmp_path / "b.tar") as src, tarfile.open(newer, "w") as dst:
+        for member in src:
+            data = src.extractfile(member).read()
+            if member.name == "manifest.json":
+                manifest = json.loads(data)
+                manifest["schema_revision"] = "9999"
+                data = json.dumps(manifest).encode()
+                member.size = len(data)
+            dst.addfile(member, io.BytesIO(data))
+    with pytest.raises(StoreError, match="revision '9999', which this version of tracker does not know .* install a newer"):
+        restore(newer, tmp_path / "r")
+    assert not (tmp_path / "r").exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".restoring")] == []
+
+
 def _cut_after_member(data: bytes, name: str) -> bytes:
     """An uncompressed tar cut at the end of the member `name`: whole files, some missing."""
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
@@ -391,6 +410,24 @@ def test_an_original_set_aside_by_a_delete_that_died_is_put_back(store):
     assert report.missing == [(photo.id, photo.sha256)] and report.temp_files == [aside]
     prune_leftovers(store)  # however young: the photo needs it
     assert store.read_original(photo.id) and check(store).ok and not aside.exists()
+
+
+def test_a_photo_deleted_while_a_backup_runs_leaves_a_whole_backup(store, tmp_path, monkeypatch):
+    _fill(store)
+    first = min(store.photos(), key=lambda p: p.sha256)  # the first original the backup reads
+    get = store.originals.get
+
+    def delete_then_get(sha):
+        if sha == first.sha256:  # read once: the next snapshot no longer holds it
+            store.delete("photo", first.id, reason="deleted while the backup runs")
+        return get(sha)
+
+    monkeypatch.setattr(store.originals, "get", delete_then_get)
+    manifest = backup(store, tmp_path / "b.tar")
+    assert first.sha256 not in manifest["originals"] and len(manifest["originals"]) == 2
+    restore(tmp_path / "b.tar", tmp_path / "copy")
+    with Store.open(tmp_path / "copy") as copy:
+        assert check(copy).ok and len(copy.photos()) == 2
 
 
 def test_orphan_rows_are_reported(tmp_path):

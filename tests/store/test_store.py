@@ -335,3 +335,21 @@ def test_a_failed_delete_puts_the_originals_back(store, visit, monkeypatch):
         store.delete("photo", photo.photo.id)
     assert store.read_original(photo.photo.id) == png_bytes(6) and check(store).ok
 
+
+def test_photos_deleted_while_a_reanalysis_runs_are_left_out_of_it(store, visit, monkeypatch):
+    a, b, c = store.add_photos(visit.id, [NewPhoto(v, png_bytes(i)) for i, v in ((11, "crown"), (12, "vertex"), (13, "occipital"))])
+    place = type(store)._place
+    calls = []
+
+    def place_and_delete(self, pixels, sha256, ctx, **kwargs):
+        calls.append(sha256)
+        if len(calls) == 2:  # measuring b: a is measured already, c not yet
+            self.delete("photo", a.photo.id)
+            self.delete("photo", c.photo.id)
+        return place(self, pixels, sha256, ctx, **kwargs)
+
+    monkeypatch.setattr(type(store), "_place", place_and_delete)
+    created = store.reanalyse(patient="P-001")
+    assert len(created) == 1 and store.measurements(b.photo.id)[-1].measurement_id == created[0]
+    assert check(store).ok
+

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from tracker.store import models as m
 from tracker.store import schema
 from tracker.store.accounts import AccountsMixin
-from tracker.store.errors import NotFoundError, StoreError
+from tracker.store.errors import NotFoundError, OriginalError, StoreError
 from tracker.store.originals import Originals
 from tracker.store.records import (
     AddedPhoto,
@@ -659,7 +659,13 @@ class Store(AccountsMixin):
             if key not in contexts:
                 contexts[key] = self._view_context(pid, photo.view, rois[pid].get(photo.view))
             ctx = contexts[key]
-            pixels = load_photo(self.originals.get(photo.sha256), name=photo.name).pixels
+            try:
+                data = self.originals.get(photo.sha256)
+            except OriginalError:
+                if self._photo_exists(photo.id):
+                    raise
+                continue  # deleted while the others were measured
+            pixels = load_photo(data, name=photo.name).pixels
             item = NewPhoto(photo.view, b"", photo.name, **typed[photo.id])
             reuse = None if photo.id == ctx.baseline_id else self._stored_registration(photo.id, ctx.baseline_id)
             placed = self._place(
@@ -667,6 +673,15 @@ class Store(AccountsMixin):
             )
             new_rows.append((photo.id, placed, reuse is not None))
         with self._write() as s, s.begin():
+            # photos deleted while the others were measured (with their registrations) are left
+            ids = {photo_id for photo_id, _, _ in new_rows}
+            ids |= {p.measurement["parameters"].get("baseline_photo_id") for _, p, _ in new_rows} - {None}
+            alive = set(s.scalars(select(m.Photo.id).where(m.Photo.id.in_(ids))))
+            new_rows = [
+                (photo_id, placed, reused)
+                for photo_id, placed, reused in new_rows
+                if photo_id in alive and placed.measurement["parameters"].get("baseline_photo_id", photo_id) in alive | {None}
+            ]
             created = []
             for photo_id, placed, reused in new_rows:
                 values = dict(placed.measurement)
@@ -694,6 +709,10 @@ class Store(AccountsMixin):
                     measurement_ids=created,
                 )
         return created
+
+    def _photo_exists(self, photo_id: int) -> bool:
+        with self._read() as s:
+            return s.get(m.Photo, photo_id) is not None
 
     def replay(self, photo_id: int) -> Analysis:
         """Analyse a stored photo again exactly as :meth:`reanalyse` would, storing nothing.

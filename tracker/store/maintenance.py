@@ -192,12 +192,18 @@ def _encode(value: object) -> object:
     raise TypeError(f"cannot write {type(value).__name__} to a backup")
 
 
+#: Times :func:`backup` starts again when photos are deleted while it runs.
+BACKUP_TRIES = 3
+
+
 def backup(store: Store, archive_path: str | os.PathLike) -> dict:
     """Write the database and every original of ``store`` to one archive.
 
     The rows are read in one snapshot; each original is verified against its
     sha256 on the way in, so a backup never carries a damaged photo. The
-    archive is written to a temporary file and renamed when complete.
+    archive is written to a temporary file and renamed when complete. A photo
+    deleted while the archive is written takes its original with it: the
+    backup then starts again from a new snapshot (up to BACKUP_TRIES times).
 
     Returns
     -------
@@ -209,7 +215,20 @@ def backup(store: Store, archive_path: str | os.PathLike) -> dict:
     OriginalError
         An original is missing or corrupted; run ``tracker check``.
     """
-    archive_path = Path(archive_path)
+    tries = 1
+    while True:
+        try:
+            return _backup_once(store, Path(archive_path))
+        except OriginalError:
+            # an original of a photo still stored is missing: damage, not a deletion meanwhile
+            damaged = any(not store.originals.path(sha).exists() for _, sha, _ in store.referenced_originals())
+            if damaged or tries == BACKUP_TRIES:
+                raise
+            tries += 1
+
+
+def _backup_once(store: Store, archive_path: Path) -> dict:
+    """One attempt of :func:`backup`."""
     tables = [t for t in _current_tables(store.engine) if t.name not in _SKIP_TABLES]
     engine = store.engine
     if engine.dialect.name == "postgresql":

@@ -101,6 +101,11 @@ def upgrade(engine: sa.Engine, revision: str = "head", *, lock_path: Path | None
         (PostgreSQL uses an advisory lock instead).
     """
     known = {s.revision for s in ScriptDirectory.from_config(alembic_config(None)).walk_revisions()}
+    if revision != "head" and revision not in known:
+        raise StoreError(
+            f"the data is of database schema revision {revision!r}, which this version of tracker "
+            "does not know (a newer tracker made it); install a newer tracker to restore it"
+        )
     with contextlib.ExitStack() as stack:
         if lock_path is not None:
             stack.enter_context(_file_lock(lock_path))
