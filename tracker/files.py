@@ -104,3 +104,52 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> None:
         raise type(err)(f"cannot write {path}: {err.strerror or err}") from None
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def work_prefix(path: str | os.PathLike, kind: str) -> str:
+    """Name prefix of a temporary file or folder beside `path` that this process
+    builds `path` in: hidden, and naming the process, so that
+    :func:`remove_abandoned` can tell one a killed run left behind.
+
+    Examples
+    --------
+    >>> work_prefix("/backups/store.tar.gz", "backup").startswith(".backup-store.tar.gz.")
+    True
+    """
+    return f".{kind}-{Path(path).name}.{os.getpid()}."
+
+
+def remove_abandoned(path: str | os.PathLike, kind: str) -> list[Path]:
+    """Remove the temporary files and folders that runs no longer alive left
+    beside `path` (named by :func:`work_prefix`); return them.
+
+    A backup or restore killed half-way leaves part of a store there, with
+    patient data in it; the next run for the same `path` takes it away.
+    """
+    import shutil
+
+    path = Path(path)
+    stem = f".{kind}-{path.name}."
+    removed = []
+    if not path.parent.is_dir():
+        return removed
+    for entry in sorted(path.parent.iterdir()):
+        pid = entry.name[len(stem) :].split(".", 1)[0] if entry.name.startswith(stem) else ""
+        if not pid.isdigit() or int(pid) == os.getpid() or _running(int(pid)):
+            continue
+        if entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        removed.append(entry)
+    return removed
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True

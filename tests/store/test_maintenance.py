@@ -7,6 +7,7 @@ import datetime as dt
 import hashlib
 import io
 import json
+import os
 import sqlite3
 import stat
 import tarfile
@@ -260,6 +261,27 @@ def test_a_backup_made_by_a_newer_tracker_asks_for_a_newer_tracker(store, tmp_pa
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".restoring")] == []
 
 
+def test_what_a_killed_backup_or_restore_left_is_removed_by_the_next_one(store, tmp_path):
+    import subprocess
+
+    _fill(store)
+    child = subprocess.Popen(["true"])
+    child.wait()  # a process that has ended: a backup and a restore killed half-way
+    archive, target = tmp_path / "b.tar", tmp_path / "copy"
+    half_archive = tmp_path / f".backup-b.tar.{child.pid}.x1"
+    half_archive.write_bytes(b"part of an archive, patient data in it")
+    half_store = tmp_path / f".restoring-copy.{child.pid}.x2"
+    (half_store / "originals").mkdir(parents=True)
+    running = tmp_path / f".backup-b.tar.{os.getpid()}.x3"  # this process: still at work
+    running.write_bytes(b"")
+    other = tmp_path / f".backup-other.tar.{child.pid}.x4"  # another archive's: not ours to judge
+    other.write_bytes(b"")
+    backup(store, archive)
+    restore(archive, target)
+    left = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("."))
+    assert left == sorted([running.name, other.name])
+
+
 def _cut_after_member(data: bytes, name: str) -> bytes:
     """An uncompressed tar cut at the end of the member `name`: whole files, some missing."""
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
@@ -360,7 +382,6 @@ def test_missing_original_and_leftover_files(store):
 
 def _age(store: Store, seconds: float) -> None:
     """Make every original look ``seconds`` old (past prune's age guard)."""
-    import os
     import time
 
     for _, path in store.originals.files():

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from tracker.files import make_parent
+from tracker.files import make_parent, remove_abandoned, work_prefix
 from tracker.store import schema
 from tracker.store.api import EXPORT_KEY_NAME, SQLITE_NAME, Store
 from tracker.store.errors import OriginalError, StoreError
@@ -257,7 +257,8 @@ def _backup_once(store: Store, archive_path: Path) -> dict:
         "export_key": (store.location / EXPORT_KEY_NAME).exists(),
     }
     make_parent(archive_path)
-    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=archive_path.parent)
+    remove_abandoned(archive_path, "backup")  # what a killed backup to the same file left
+    fd, tmp = tempfile.mkstemp(prefix=work_prefix(archive_path, "backup"), dir=archive_path.parent)
     os.close(fd)
     mode = "w:gz" if archive_path.name.endswith((".gz", ".tgz")) else "w"
     try:
@@ -359,7 +360,8 @@ def _restore_archive(tar: tarfile.TarFile, target: Path, database_url: str | Non
     if anything fails). Returns the manifest."""
     manifest = _read_manifest(tar)
     target.parent.mkdir(parents=True, exist_ok=True)
-    build = Path(tempfile.mkdtemp(prefix=".restoring-", dir=target.parent))
+    remove_abandoned(target, "restoring")  # what a killed restore to the same place left
+    build = Path(tempfile.mkdtemp(prefix=work_prefix(target, "restoring"), dir=target.parent))
     try:
         url = database_url or f"sqlite:///{(build / SQLITE_NAME).resolve()}"
         tables = _load_tables(tar, manifest)
