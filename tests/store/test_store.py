@@ -353,3 +353,19 @@ def test_photos_deleted_while_a_reanalysis_runs_are_left_out_of_it(store, visit,
     assert len(created) == 1 and store.measurements(b.photo.id)[-1].measurement_id == created[0]
     assert check(store).ok
 
+
+def test_a_store_folder_deleted_while_open_takes_no_more_writes(tmp_path):
+    import shutil
+
+    from tracker.store import OriginalError
+
+    with Store.open(tmp_path / "s") as store:
+        patient = store.add_patient("P-9")
+        visit = store.add_visit(patient.id, dt.date(2025, 1, 6))
+        shutil.rmtree(tmp_path / "s")
+        with pytest.raises(StoreError, match="is gone: nothing was saved"):
+            store.add_visit(patient.id, dt.date(2025, 2, 6))
+        with pytest.raises(OriginalError, match="is gone; nothing was stored"):
+            store.add_photos(visit.id, [NewPhoto("vertex", png_bytes(1))])
+    assert not (tmp_path / "s").exists()  # nothing made it again
+

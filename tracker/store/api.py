@@ -169,9 +169,19 @@ class Store(AccountsMixin):
         self._write = sessionmaker(
             bind=engine.execution_options(sqlite_begin="IMMEDIATE"), expire_on_commit=False
         )
+        sa.event.listen(self._write, "before_commit", self._refuse_if_gone)
         # the registration features of recent baselines, by sha256 (see _baseline_features)
         self._features: dict[str, PhotoFeatures] = {}
         self._features_lock = threading.Lock()
+
+    def _refuse_if_gone(self, session: Session) -> None:
+        """Before each commit: the store folder is still there (a deleted one would take
+        the commit's originals with it, or the database file would be written unlinked)."""
+        if not (self.location / MARKER_NAME).exists():
+            raise StoreError(
+                f"the store folder {self.location} (or its {MARKER_NAME}) is gone: nothing was saved; "
+                "restore the store from a backup, or open it where it now is"
+            )
 
     # ------------------------------------------------------------------ opening
     @classmethod

@@ -365,6 +365,7 @@ def _restore_archive(tar: tarfile.TarFile, target: Path, database_url: str | Non
     try:
         url = database_url or f"sqlite:///{(build / SQLITE_NAME).resolve()}"
         tables = _load_tables(tar, manifest)
+        (build / "originals").mkdir()
         _restore_originals(tar, manifest, Originals(build / "originals"))
         _restore_rows(url, manifest, tables)
         if manifest.get("export_key"):

@@ -67,7 +67,9 @@ class Originals:
         if self.status(sha) == "ok":
             os.utime(target)  # fresh again: prune_leftovers' age guard keeps it
             return sha, False
-        target.parent.mkdir(parents=True, exist_ok=True)
+        if not self.root.is_dir():  # never made again here: a store folder taken away stays away
+            raise OriginalError(f"the originals folder {self.root} is gone; nothing was stored")
+        target.parent.mkdir(exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=target.parent)
         try:
             with os.fdopen(fd, "wb") as fh:
