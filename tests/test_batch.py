@@ -451,3 +451,53 @@ def test_dask_workers_without_malloc_trim_give_no_warning(photos, tmp_path, monk
             scheduler=c.scheduler_address,
         )
     assert summary.analysed == 1 and summary.failed == 0
+
+
+def _children(pid: int) -> set[int]:
+    """Processes whose parent is `pid` (from /proc)."""
+    out = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.add(int(stat.parent.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
+def test_a_stopped_pool_batch_leaves_no_worker_behind(photos, tmp_path, sig):
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(80):  # enough work to be stopped in the middle of
+        shutil.copy(photos / f"scalp_{i % 6}.jpg", folder / f"p{i:03d}.jpg")
+    out = tmp_path / "r.csv"
+    run = subprocess.Popen(
+        [sys.executable, "-m", "tracker.cli", "batch", str(folder), "--out", str(out), "--workers", "2", "--quiet"],
+        stderr=subprocess.PIPE, text=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (out.exists() and out.read_text().count("\n") >= 3):
+        time.sleep(0.1)  # the workers are measuring
+    workers = _children(run.pid)
+    assert len(workers) >= 2 and run.poll() is None
+    run.send_signal(sig)
+    code = run.wait(30)
+    if sig == signal.SIGTERM:
+        assert code == 130 and "stopped; the rows written so far are kept" in run.stderr.read()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_alive(p) for p in workers):
+        time.sleep(0.1)
+    assert not any(_alive(p) for p in workers)
+    assert main(["batch", str(folder), "--out", str(out), "--quiet"]) == 0  # and the run goes on
+    assert len(read_results(out)) == 80
+

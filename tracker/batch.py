@@ -55,6 +55,7 @@ import io
 import json
 import math
 import os
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -840,9 +841,8 @@ def _run_pool(
     window = IN_FLIGHT_PER_WORKER * workers
 
     def start_pool() -> ProcessPoolExecutor:
-        # each worker splits its analyses over its share of the cores only
         return ProcessPoolExecutor(
-            max_workers=workers, mp_context=context, initializer=parallel.share_cores, initargs=(workers,)
+            max_workers=workers, mp_context=context, initializer=_start_worker, initargs=(workers, os.getpid())
         )
 
     pool = start_pool()
@@ -904,6 +904,24 @@ def _run_pool(
                 pool = start_pool()
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+#: How often (seconds) a pool worker looks whether the batch that started it still runs.
+PARENT_CHECK_S = 1.0
+
+
+def _start_worker(workers: int, parent: int) -> None:
+    """Initializer of a pool worker: its share of the cores for its analyses, and a
+    watch on the batch that started it: a worker whose batch was killed (a job's
+    time limit, kill -9) ends too, rather than waiting idle for work."""
+    parallel.share_cores(workers)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="watch-batch", daemon=True).start()
 
 
 def _malloc_trim_threshold() -> str | None:

@@ -10,6 +10,7 @@ import argparse
 import json
 import math
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -334,6 +335,10 @@ def cmd_card(args: argparse.Namespace) -> int:
 def cmd_batch(args: argparse.Namespace) -> int:
     from tracker.batch import run_batch
 
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt  # a job's time limit (SIGTERM) stops the batch as Ctrl-C does
+
+    signal.signal(signal.SIGTERM, stop)
     try:
         summary = run_batch(
             args.input,
