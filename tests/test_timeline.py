@@ -474,7 +474,7 @@ def _svg(chart) -> str:
     return vlc.vegalite_to_svg(chart.properties(width=400, height=200).to_json())
 
 
-def test_rendered_axes_never_repeat_a_label_and_month_labels_sit_on_their_visits():
+def test_rendered_axes_never_repeat_a_label_and_each_visit_has_its_date_label():
     visits = [VisitInfo(1, 1, D1, "", ()), VisitInfo(2, 1, D2, "", ()), VisitInfo(3, 1, D3, "", ())]
     rows = [
         mrow(1, D1, "vertex", hair_count=35, coverage_pct=14.81),
@@ -488,8 +488,27 @@ def test_rendered_axes_never_repeat_a_label_and_month_labels_sit_on_their_visits
         texts = re.findall(r"<text[^>]*>([^<]*)</text>", svg)
         numbers = [t for t in texts if re.fullmatch(r"[\d,]+(\.\d+)?", t)]
         assert numbers and len(numbers) == len(set(numbers)), (metric, numbers, labels)
-        # D2 and D3 are the first of a month: labelled by their month
-        assert "Apr 2025" in texts and "Jul 2025" in texts
+        # a tick at each visit, labelled with its date: no visit is read under another month
+        assert [t for t in texts if re.fullmatch(r"\d{1,2} \w{3} \d{4}", t)] == [
+            f"{d.day} {d:%b %Y}" for d in (D1, D2, D3)
+        ]
+
+
+def test_a_noise_band_stops_at_what_the_metric_can_be():
+    rows = [
+        mrow(1, D1, "vertex", thin_hair_pct=0.0, coverage_pct=99.0),
+        mrow(1, D1, "vertex", thin_hair_pct=4.0, coverage_pct=100.0),
+        mrow(2, D2, "vertex", thin_hair_pct=0.0, coverage_pct=99.5),
+    ]
+    table = timeline_table(rows, VISITS)
+    for metric, low, high in (("thin_hair_pct", 0.0, None), ("coverage_pct", None, 100.0)):
+        spec = timeline_chart(table[table["metric"] == metric], metric).to_dict()
+        points = _layer_data(spec, spec["layer"][0])
+        assert all(p["low"] >= 0.0 for p in points) and all(p["high"] <= 100.0 for p in points)
+        if low is not None:
+            assert min(p["low"] for p in points) == low
+        if high is not None:
+            assert max(p["high"] for p in points) == high
 
 
 def test_a_long_event_marker_is_drawn_cut_short():

@@ -349,8 +349,9 @@ def timeline_chart(table: pd.DataFrame, metric: str) -> alt.LayerChart:
     if data["view"].nunique() > 1:
         raise ValueError("timeline_chart draws one view; filter the table to one view first")
     data["date"] = pd.to_datetime(data["visit_date"])
-    data["low"] = data["value"] - data["noise_sd"]
-    data["high"] = data["value"] + data["noise_sd"]
+    # a band does not reach past what the metric can be: below 0, or above 100 %
+    data["low"] = (data["value"] - data["noise_sd"]).clip(lower=0.0)
+    data["high"] = (data["value"] + data["noise_sd"]).clip(upper=100.0 if unit == "%" else None)
     data["change"] = [
         describe_change(d, p, unit, decimals)
         for d, p in zip(data["difference"], data["difference_pct"], strict=True)
@@ -370,17 +371,18 @@ def timeline_chart(table: pd.DataFrame, metric: str) -> alt.LayerChart:
     title = alt.TitleParams(f"{label} ({unit})", subtitle=subtitle, anchor="start")
     # one dataset for every layer: Streamlit serialises each layer's data separately
     span = [dates.min().isoformat(), dates.max().isoformat()] if len(dates) else None
-    # ticks at the first of each month when the visits span months (a tick within a
-    # month labelled with the month's name would misplace the visits); days otherwise
-    months = len(dates) > 0 and (dates.max() - dates.min()).days > 90
+    # a tick at each visit, labelled with its date (labels that would overlap are
+    # left out, the ticks stay): a visit is never read under another month's label,
+    # and every chart of a view has the same ticks
+    visits = sorted({int(d.value // 10**6) for d in dates})  # ms since 1970, as Vega-Lite takes dates
     base = alt.Chart().encode(
         x=alt.X(
             "date:T",
             title="Visit date",
-            axis=alt.Axis(format="%b %Y", tickCount="month", labelOverlap=True)
-            if months
-            else alt.Axis(format="%-d %b %Y", labelOverlap=True),
-            scale=alt.Scale(domain=span, padding=12) if span else alt.Undefined,
+            axis=alt.Axis(format="%-d %b %Y", values=visits, labelOverlap=True, labelAngle=-30)
+            if visits
+            else alt.Axis(format="%-d %b %Y"),
+            scale=alt.Scale(domain=span, padding=24) if span else alt.Undefined,
         )
     )
     # ticks no finer than the decimals shown, so that no two read the same; the
