@@ -20,6 +20,7 @@ from tracker.timeline import (
     UNSURE,
     algorithm_versions,
     describe_change,
+    format_value,
     timeline_chart,
     timeline_table,
 )
@@ -114,14 +115,12 @@ with st.expander("Values and differences from baseline", expanded=False):
                 "Visit": r.visit_date,
                 "Events": r.events,
                 "Measure": f"{r.label} ({r.unit})",
-                "Value": round(r.value, METRICS[r.metric][2] + 1),
+                "Value": float(format_value(r.value, METRICS[r.metric][2])),
                 "Noise band (± SD)": r.noise_source
                 if np.isnan(r.noise_sd)
                 else f"± {r.noise_sd:.{METRICS[r.metric][2] + 1}f} ({r.noise_source})",
                 "Region": r.roi_placement,
-                "Difference from baseline": describe_change(
-                    r.difference, r.difference_pct, r.unit, METRICS[r.metric][2]
-                ),
+                "Difference from baseline": describe_change(r.value, r.baseline_value, r.unit, METRICS[r.metric][2]),
             }
             for r in data.itertuples()
         ],

@@ -203,14 +203,19 @@ def test_empty_table_has_the_columns():
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        ((2.0, 2 / 11 * 100, "%", 1), "2.0 percentage points higher than baseline (+18.2 %)"),
-        ((-4.0, -4 / 22 * 100, "hairs", 0), "4 hairs lower than baseline (-18.2 %)"),
-        ((12.6, 5.04, "hairs/cm²", 0), "13 hairs/cm² higher than baseline (+5.0 %)"),
-        ((-0.26, -0.5, "µm", 1), "0.3 µm lower than baseline (-0.5 %)"),
-        ((5.0, math.nan, "hairs", 0), "5 hairs higher than baseline"),
-        ((0.0, 0.0, "%", 1), "same as baseline"),
-        ((0.04, 0.3, "%", 1), "same as baseline"),  # below the shown precision
-        ((-0.4, -1.0, "hairs", 0), "same as baseline"),
+        ((13.0, 11.0, "%", 1), "2.0 percentage points higher than baseline (+18.2 %)"),
+        ((18.0, 22.0, "hairs", 0), "4 hairs lower than baseline (-18.2 %)"),
+        ((262.6, 250.0, "hairs/cm²", 0), "12.6 hairs/cm² higher than baseline (+5.0 %)"),
+        ((262.0, 250.0, "hairs/cm²", 0), "12 hairs/cm² higher than baseline (+4.8 %)"),
+        ((52.24, 52.5, "µm", 1), "0.3 µm lower than baseline (-0.6 %)"),
+        ((5.0, 0.0, "hairs", 0), "5 hairs higher than baseline"),
+        ((11.0, 11.0, "%", 1), "same as baseline"),
+        ((11.04, 11.0, "%", 1), "same as baseline"),  # below the shown precision
+        # the words follow the values as shown beside them (the report's and the app's)
+        ((70.1, 69.9, "µm", 0), "0.2 µm higher than baseline (+0.3 %)"),  # 70.1 and 69.9
+        ((17.54, 17.46, "px", 1), "same as baseline"),  # 17.5 and 17.5
+        ((14.26, 14.74, "%", 1), "0.4 percentage points lower than baseline (-2.7 %)"),  # 14.3 and 14.7
+        ((34.5, 34.0, "hairs", 0), "0.5 hairs higher than baseline (+1.5 %)"),  # a mean of two photos
     ],
 )
 def test_describe_change(args, expected):
@@ -224,13 +229,13 @@ def _banned_in(text: str) -> list[str]:
 
 def test_change_descriptions_use_no_banned_words(table):
     texts = [
-        describe_change(d, p, unit, decimals)
+        describe_change(v, b, unit, decimals)
         for _, unit, decimals in METRICS.values()
-        for d, p in [(3.0, 10.0), (-3.0, -10.0), (0.0, 0.0), (1.0, math.nan), (-250.0, -99.0)]
+        for v, b in [(33.0, 30.0), (27.0, 30.0), (30.0, 30.0), (1.0, 0.0), (2.5, 252.5)]
     ]
     texts += [
-        describe_change(d, p, u, 1)
-        for d, p, u in zip(table["difference"], table["difference_pct"], table["unit"], strict=True)
+        describe_change(v, b, u, 1)
+        for v, b, u in zip(table["value"], table["baseline_value"], table["unit"], strict=True)
     ]
     for text in texts:
         assert _banned_in(text) == [], text

@@ -280,28 +280,47 @@ def describe_placement(
     )
 
 
-def describe_change(difference: float, difference_pct: float, unit: str, decimals: int) -> str:
-    """Neutral words for a change from baseline, e.g. ``'12 hairs higher than baseline (+5.1 %)'``.
+def format_value(value: float, decimals: int) -> str:
+    """A measured value as it is shown: the metric's decimals, one more for a
+    mean of whole numbers that is not whole (two photos of 34 and 35 hairs: 34.5).
+
+    Examples
+    --------
+    >>> format_value(34.5, 0), format_value(34.0, 0), format_value(14.736, 1)
+    ('34.5', '34', '14.7')
+    """
+    if decimals == 0 and not float(value).is_integer():
+        decimals = 1
+    return f"{value:.{decimals}f}"
+
+
+def describe_change(value: float, baseline: float, unit: str, decimals: int) -> str:
+    """Neutral words for a change from baseline, e.g. ``'12 hairs higher than baseline (+5.1 %)'``,
+    between the two values as :func:`format_value` shows them (so the words never
+    disagree with the numbers beside them).
 
     A difference of a percentage (coverage, thin-hair share) is given in
     percentage points, its relative change in %.
 
     Examples
     --------
-    >>> describe_change(-3.0, -10.0, "hairs", 0)
+    >>> describe_change(27.0, 30.0, "hairs", 0)
     '3 hairs lower than baseline (-10.0 %)'
-    >>> describe_change(2.0, 18.2, "%", 1)
+    >>> describe_change(13.0, 11.0, "%", 1)
     '2.0 percentage points higher than baseline (+18.2 %)'
-    >>> describe_change(1.0, 12.5, "hairs", 0)
-    '1 hair higher than baseline (+12.5 %)'
-    >>> describe_change(0.0, 0.0, "%", 1)
-    'same as baseline'
+    >>> describe_change(14.26, 14.74, "%", 1)  # shown as 14.3 and 14.7
+    '0.4 percentage points lower than baseline (-2.7 %)'
+    >>> describe_change(17.54, 17.46, "px", 1), describe_change(34.5, 34.0, "hairs", 0)
+    ('same as baseline', '0.5 hairs higher than baseline (+1.5 %)')
     """
-    if round(difference, decimals) == 0:
+    shown_value, shown_base = format_value(value, decimals), format_value(baseline, decimals)
+    places = max(len(t.partition(".")[2]) for t in (shown_value, shown_base))
+    difference = round(float(shown_value) - float(shown_base), places)
+    if difference == 0:
         return "same as baseline"
     side = "higher" if difference > 0 else "lower"
-    pct = "" if math.isnan(difference_pct) else f" ({difference_pct:+.1f} %)"
-    amount = f"{abs(difference):.{decimals}f}"
+    pct = "" if float(shown_base) == 0 else f" ({difference / float(shown_base) * 100:+.1f} %)"
+    amount = f"{abs(difference):.{places}f}"
     if unit == "%":  # a difference of percentages is in percentage points
         unit = "percentage points"
     elif unit == "hairs" and amount == "1":
@@ -353,9 +372,9 @@ def timeline_chart(table: pd.DataFrame, metric: str) -> alt.LayerChart:
     data["low"] = (data["value"] - data["noise_sd"]).clip(lower=0.0)
     data["high"] = (data["value"] + data["noise_sd"]).clip(upper=100.0 if unit == "%" else None)
     data["change"] = [
-        describe_change(d, p, unit, decimals)
-        for d, p in zip(data["difference"], data["difference_pct"], strict=True)
+        describe_change(v, b, unit, decimals) for v, b in zip(data["value"], data["baseline_value"], strict=True)
     ]
+    data["shown"] = [format_value(v, decimals) for v in data["value"]]
     data["noise"] = [
         f"± {sd:.{decimals + 1}f} {unit} ({src})" if not math.isnan(sd) else src
         for sd, src in zip(data["noise_sd"], data["noise_source"], strict=True)
@@ -365,7 +384,9 @@ def timeline_chart(table: pd.DataFrame, metric: str) -> alt.LayerChart:
     dates = pd.to_datetime(table[table["view"].isin(views)]["visit_date"])
     if "roi_placement" not in data:
         data["roi_placement"] = PLACED
-    data = data[["date", "value", "low", "high", "change", "noise", "n_photos", "events", "baseline_value", "roi_placement"]]
+    data = data[
+        ["date", "value", "shown", "low", "high", "change", "noise", "n_photos", "events", "baseline_value", "roi_placement"]
+    ]
     # the observed-only line, broken after its first sentence so it fits a narrow chart
     subtitle = [s if s.endswith(".") else s + "." for s in OBSERVED_ONLY.split(". ")]
     title = alt.TitleParams(f"{label} ({unit})", subtitle=subtitle, anchor="start")
@@ -399,7 +420,7 @@ def timeline_chart(table: pd.DataFrame, metric: str) -> alt.LayerChart:
         y=y,
         tooltip=[
             alt.Tooltip("date:T", title="Visit", format="%-d %b %Y"),
-            alt.Tooltip("value:Q", title=f"{label} ({unit})", format=f".{decimals}f"),
+            alt.Tooltip("shown:N", title=f"{label} ({unit})"),
             alt.Tooltip("noise:N", title="Noise band"),
             alt.Tooltip("change:N", title="Difference from baseline"),
             alt.Tooltip("n_photos:Q", title="Photos"),

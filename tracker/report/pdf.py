@@ -43,6 +43,7 @@ from tracker.timeline import (
     UNSURE,
     algorithm_versions,
     describe_change,
+    format_value,
     timeline_chart,
     timeline_table,
 )
@@ -106,13 +107,6 @@ def _placement_mark(placement: str) -> str:
 
 def _date(d: dt.date) -> str:
     return f"{d.day} {d:%b %Y}"
-
-
-def _value(value: float, decimals: int) -> str:
-    """A measured value: the metric's decimals, one more for a mean that is not whole."""
-    if decimals == 0 and not float(value).is_integer():
-        decimals = 1
-    return f"{value:.{decimals}f}"
 
 
 def strip_picks(n: int, length: int = STRIP_LENGTH) -> list[int]:
@@ -329,13 +323,13 @@ def _summary(pdf: _Pdf, table: pd.DataFrame, views: Sequence[str]) -> None:
                 change = (
                     "only one visit"
                     if len(rows) == 1
-                    else describe_change(last.difference, last.difference_pct, unit, decimals)
+                    else describe_change(last.value, last.baseline_value, unit, decimals)
                 )
                 cells = out.row()
                 for text in (
                     f"{label} ({unit})",
                     *(
-                        f"{_value(r.value, decimals)} ({_date(r.visit_date)}){_placement_mark(r.roi_placement)}"
+                        f"{format_value(r.value, decimals)} ({_date(r.visit_date)}){_placement_mark(r.roi_placement)}"
                         for r in (first, last)
                     ),
                     change,
@@ -373,14 +367,14 @@ def _table(pdf: _Pdf, data: pd.DataFrame, metrics: Sequence[str]) -> None:
                 change = (
                     "baseline"
                     if first
-                    else describe_change(r.difference, r.difference_pct, unit, decimals)
+                    else describe_change(r.value, r.baseline_value, unit, decimals)
                 )
                 first = False
                 for text in (
                     _date(r.visit_date),
                     r.events,
                     f"{label} ({unit})",
-                    _value(r.value, decimals) + _placement_mark(r.roi_placement),
+                    format_value(r.value, decimals) + _placement_mark(r.roi_placement),
                     noise,
                     change,
                 ):
