@@ -501,3 +501,19 @@ def test_a_stopped_pool_batch_leaves_no_worker_behind(photos, tmp_path, sig):
     assert main(["batch", str(folder), "--out", str(out), "--quiet"]) == 0  # and the run goes on
     assert len(read_results(out)) == 80
 
+
+def test_a_thin_hair_bound_reaches_the_analysis_and_its_row(photos, tmp_path):
+    manifest = tmp_path / "m.csv"
+    p0, p1 = photos / "scalp_0.jpg", photos / "scalp_1.jpg"
+    manifest.write_text(f"path,thin_um\n{p0},120\n{p1},\n")
+    out = tmp_path / "r.csv"
+    run_batch(manifest, out, px_per_mm=PX_PER_MM)
+    table = read_results(out).set_index("path")
+    wide = analyze(read_photo(p0).pixels, px_per_mm=PX_PER_MM, thin_um=120.0)
+    assert table.loc[str(p0), "thin_hair_pct"] == wide.thin_hair_pct == 100.0
+    assert json.loads(table.loc[str(p0), "requested"])["thin_um"] == 120.0
+    assert "thin_um" not in json.loads(table.loc[str(p1), "requested"])  # as rows made before it could be asked
+    assert json.loads(table.loc[str(p1), "parameters"])["thin_um"] == 40.0
+    with pytest.raises(ValueError, match="thin_um must be a positive number"):
+        run_batch(photos, tmp_path / "bad.csv", thin_um=-1.0)
+

@@ -678,3 +678,19 @@ def test_a_database_error_is_told_in_words_not_a_traceback(tmp_path, monkeypatch
     assert err.startswith("tracker reanalyse: the database refused (database or disk is full): free disk space")
     assert "Traceback" not in err and "INSERT" not in err
 
+
+def test_the_thin_hair_bound_can_be_set(tmp_path, capsys):
+    from tracker.analysis import THIN_HAIR_UM
+
+    scalp = render_closeup(seed=3, shape=(200, 260), px_per_mm=100.0, density_per_cm2=250.0, thin_share=0.4)
+    path = tmp_path / "p.png"
+    cv2.imwrite(str(path), cv2.cvtColor(scalp.image, cv2.COLOR_RGB2BGR))
+    shares = []
+    for bound in ([], ["--thin-um", "30"], ["--thin-um", "120"]):
+        assert cli.main(["analyze", "--json", "--px-per-mm", "100", *bound, str(path)]) == 0
+        record = json.loads(capsys.readouterr().out)
+        shares.append(record["thin_hair_pct"])
+        assert record["parameters"]["thin_um"] == (float(bound[1]) if bound else THIN_HAIR_UM)
+    assert shares[1] <= shares[0] <= shares[2] == 100.0
+    assert f"default {THIN_HAIR_UM:g}," in cli.build_parser()._subparsers._group_actions[0].choices["analyze"].format_help()
+

@@ -78,7 +78,7 @@ from tracker.photo import PHOTO_EXTENSIONS, PhotoError, load_photo
 BATCH_FORMATS = ("csv", "parquet")
 #: Columns a manifest may have (``path`` is required).
 MANIFEST_COLUMNS = (
-    "path", "view", "px_per_mm", "scale_source", "mode", "roi", "roi_x", "roi_y", "roi_w", "roi_h"
+    "path", "view", "px_per_mm", "scale_source", "mode", "thin_um", "roi", "roi_x", "roi_y", "roi_w", "roi_h"
 )
 #: Values of ``scale_source`` a manifest may give (with ``px_per_mm``).
 #: Where a typed scale came from ('card' is only ever the card found in the photo itself).
@@ -175,7 +175,7 @@ BATCH_COLUMNS: tuple[Column, ...] = (
         "string",
         "JSON object",
         "The settings asked for this photo (roi, px_per_mm, scale_source, mode; null where "
-        "not given) as JSON text. With path, sha256 and algorithm_version it identifies the row "
+        "not given; thin_um only when a thin-hair bound was asked for) as JSON text. With path, sha256 and algorithm_version it identifies the row "
         "when a batch is resumed: a run with other settings, or after an upgrade, adds rows.",
     ),
     _column("analysed_at", "timestamp", "UTC timestamp (ISO 8601)", "When the row was made (UTC)."),
@@ -210,6 +210,9 @@ class BatchJob:
         Where the scale came from (see :data:`SCALE_SOURCES`); 'user' if a
         scale is given without one.
     mode : {'auto', 'closeup', 'overview'}
+    thin_um : float, optional
+        Shafts thinner than this (µm) count as thin; None: the analysis's
+        bound (:data:`tracker.analysis.THIN_HAIR_UM`).
     """
 
     path: str
@@ -218,20 +221,22 @@ class BatchJob:
     px_per_mm: float | None = None
     scale_source: str | None = None
     mode: str = "auto"
+    thin_um: float | None = None
 
     @property
     def requested(self) -> str:
-        """The asked settings as canonical JSON text (the ``requested`` column)."""
-        return json.dumps(
-            {
-                "roi": None if self.roi is None else list(self.roi),
-                "px_per_mm": self.px_per_mm,
-                "scale_source": self.scale_source,
-                "mode": self.mode,
-            },
-            sort_keys=True,
-            separators=(",", ":"),
-        )
+        """The asked settings as canonical JSON text (the ``requested`` column); a
+        thin-hair bound only when one was asked for, so that rows made before it
+        could be asked for are still found on resuming."""
+        asked: dict[str, Any] = {
+            "roi": None if self.roi is None else list(self.roi),
+            "px_per_mm": self.px_per_mm,
+            "scale_source": self.scale_source,
+            "mode": self.mode,
+        }
+        if self.thin_um is not None:
+            asked["thin_um"] = self.thin_um
+        return json.dumps(asked, sort_keys=True, separators=(",", ":"))
 
 
 @dataclass(frozen=True)
@@ -277,6 +282,8 @@ def _check_settings(where: str, job: BatchJob) -> BatchJob:
         raise ValueError(f"{where}: mode must be one of {', '.join(MODES)}, not {job.mode!r}")
     if job.px_per_mm is not None and not (math.isfinite(job.px_per_mm) and job.px_per_mm > 0):
         raise ValueError(f"{where}: px_per_mm must be a positive number of pixels per millimetre")
+    if job.thin_um is not None and not (math.isfinite(job.thin_um) and job.thin_um > 0):
+        raise ValueError(f"{where}: thin_um must be a positive number of micrometres (40 is the usual bound)")
     if job.scale_source is not None:
         if job.scale_source == "card":
             raise ValueError(
@@ -305,6 +312,7 @@ def jobs_from_folder(
     px_per_mm: float | None = None,
     scale_source: str | None = None,
     mode: str = "auto",
+    thin_um: float | None = None,
 ) -> list[BatchJob]:
     """Every photo under ``folder`` (any depth), by path, with the same settings.
 
@@ -314,7 +322,7 @@ def jobs_from_folder(
     Parameters
     ----------
     folder : path
-    roi, px_per_mm, scale_source, mode
+    roi, px_per_mm, scale_source, mode, thin_um
         Settings for every photo (see :class:`BatchJob`).
 
     Returns
@@ -333,7 +341,8 @@ def jobs_from_folder(
     )
     return [
         _check_settings(
-            str(p), BatchJob(str(p), roi=roi, px_per_mm=px_per_mm, scale_source=scale_source, mode=mode)
+            str(p),
+            BatchJob(str(p), roi=roi, px_per_mm=px_per_mm, scale_source=scale_source, mode=mode, thin_um=thin_um),
         )
         for p in paths
     ]
@@ -368,11 +377,12 @@ def jobs_from_manifest(
     px_per_mm: float | None = None,
     scale_source: str | None = None,
     mode: str = "auto",
+    thin_um: float | None = None,
 ) -> list[BatchJob]:
     """The photos of a CSV manifest, in its order.
 
     The manifest has a header line and a ``path`` column; it may also have
-    ``view``, ``px_per_mm``, ``scale_source``, ``mode``, and the ROI as ``roi``
+    ``view``, ``px_per_mm``, ``scale_source``, ``mode``, ``thin_um``, and the ROI as ``roi``
     (``"X,Y,W,H"``, quoted) or as ``roi_x, roi_y, roi_w, roi_h``. An empty cell
     takes the setting given here. Relative paths are relative to the
     manifest's folder.
@@ -408,11 +418,15 @@ def jobs_from_manifest(
         if path is None:
             raise ValueError(f"{where}: the path is empty")
         full = Path(path) if Path(path).is_absolute() else manifest.parent / path
-        scale = _cell(row, "px_per_mm")
+        scale, thin = _cell(row, "px_per_mm"), _cell(row, "thin_um")
         try:
             scale_value = float(scale) if scale is not None else px_per_mm
         except ValueError:
             raise ValueError(f"{where}: px_per_mm must be a number, got {scale!r}") from None
+        try:
+            thin_value = float(thin) if thin is not None else thin_um
+        except ValueError:
+            raise ValueError(f"{where}: thin_um must be a number, got {thin!r}") from None
         row_roi = _manifest_roi(row, where)
         job = BatchJob(
             str(full),
@@ -421,6 +435,7 @@ def jobs_from_manifest(
             px_per_mm=scale_value,
             scale_source=_cell(row, "scale_source") or (scale_source if scale is None else None),
             mode=_cell(row, "mode") or mode,
+            thin_um=thin_value,
         )
         jobs.append(_check_settings(where, job))
     return jobs
@@ -496,7 +511,8 @@ def analyse_photo(job: BatchJob, data: bytes, sha256: str | None = None) -> dict
     try:
         photo = load_photo(data, name=Path(job.path).name)
         result = analyze(
-            photo.pixels, roi=job.roi, px_per_mm=job.px_per_mm, scale_source=job.scale_source, mode=job.mode
+            photo.pixels, roi=job.roi, px_per_mm=job.px_per_mm, scale_source=job.scale_source, mode=job.mode,
+            **({} if job.thin_um is None else {"thin_um": job.thin_um}),
         )
     except (PhotoError, ValueError) as err:
         return _error_row(job, sha256, len(data), str(err))
@@ -1021,8 +1037,8 @@ def run_batch(
     on_row : callable, optional
         Called with each row after it is written.
     **settings
-        ``roi``, ``px_per_mm``, ``scale_source``, ``mode`` for a folder, or for
-        the empty cells of a manifest.
+        ``roi``, ``px_per_mm``, ``scale_source``, ``mode``, ``thin_um`` for a
+        folder, or for the empty cells of a manifest.
 
     Returns
     -------

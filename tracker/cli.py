@@ -102,7 +102,7 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             photo = read_photo(path)
             analysis = analyze(
                 photo.pixels, roi=args.roi, px_per_mm=args.px_per_mm, field_width_mm=args.field_width_mm,
-                mode=args.mode,
+                mode=args.mode, **({} if args.thin_um is None else {"thin_um": args.thin_um}),
             )
         except (PhotoError, ValueError) as err:
             failures += 1
@@ -351,6 +351,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
             roi=args.roi,
             px_per_mm=args.px_per_mm,
             mode=args.mode,
+            thin_um=args.thin_um,
         )
     except KeyboardInterrupt:
         print(f"tracker batch: stopped; the rows written so far are kept in {args.out}. "
@@ -404,6 +405,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--field-width-mm", type=_positive, metavar="MM",
                    help="width of the photo's field of view in mm: the scale when there is no card and no --px-per-mm")
     p.add_argument("--mode", choices=("auto", "closeup", "overview"), default="auto")
+    p.add_argument("--thin-um", type=_positive, metavar="UM",
+                   help="shafts thinner than this many µm count as thin (default 40, TrichoScan's vellus "
+                   "bound; 30 is trichoscopy's 'thin' bound)")
     p.add_argument("--mask-dir", metavar="DIR", help="write DIR/<stem>_mask.png (hair 255, else 0)")
     p.add_argument("--overlay-dir", metavar="DIR", help="write DIR/<stem>_overlay.png to check what was counted")
     p.set_defaults(func=cmd_analyze)
@@ -457,6 +461,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--roi", type=_roi, metavar="X,Y,W,H", help="region of interest for photos the manifest gives none")
     p.add_argument("--px-per-mm", type=_positive, metavar="F", help="scale for photos the manifest gives none")
     p.add_argument("--mode", choices=("auto", "closeup", "overview"), default="auto")
+    p.add_argument("--thin-um", type=_positive, metavar="UM",
+                   help="thin-hair bound in µm for photos the manifest gives none (default 40)")
     p.add_argument("--retry-errors", action="store_true", help="analyse again the photos whose rows have an error")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_batch)
