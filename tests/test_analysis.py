@@ -465,3 +465,10 @@ def test_a_region_a_few_shafts_across_gets_a_note_a_larger_one_none():
     assert note.endswith("a count or density in so small a region says little. Draw a larger region.")
     large = analyze(scene.image, roi=(0, 0, 300, 300), px_per_mm=scene.px_per_mm)
     assert not [n for n in large.notes if n.startswith("The region is")]
+
+
+def test_a_close_up_with_no_shaft_says_why_width_and_thin_share_are_empty():
+    a = analyze(np.full((100, 120, 3), 200, np.uint8), px_per_mm=100.0, mode="closeup")
+    assert (a.hair_count, a.density_per_cm2, a.mean_width_um, a.thin_hair_pct) == (0, 0.0, None, None)
+    assert any(n.startswith("No hair shaft was counted in the region") for n in a.notes)
+

@@ -120,7 +120,7 @@ def _check_against_serial(table: pd.DataFrame, expected: dict[str, dict], photos
             assert [row["roi_x"], row["roi_y"], row["roi_w"], row["roi_h"]] == rec["roi"]
             assert row["px_per_mm"] == PX_PER_MM and row["scale_source"] == "user"
             assert row["quality_status"] == rec["quality"]["status"]
-            assert json.loads(row["quality_checks"]) == json.loads(json.dumps(rec["quality"]))
+            assert json.loads(row["quality_checks"]) == json.loads(json.dumps(rec["quality"]["checks"]))  # as exported
             assert json.loads(row["parameters"]) == json.loads(json.dumps(rec["parameters"]))
             assert json.loads(row["notes"]) == rec["notes"]
             assert row["algorithm_version"] == ALGORITHM_VERSION

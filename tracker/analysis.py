@@ -681,6 +681,11 @@ def _measure(
     if mode == "closeup":
         count = measure.hair_count(groups)
         width_px = measure.mean_width_px(groups)
+        if count == 0:
+            notes.append(
+                "No hair shaft was counted in the region: the count and density are 0, and shaft width "
+                "and thin-hair share need at least one shaft."
+            )
         if px_per_mm:
             roi_cm2 = roi_px / px_per_mm**2 / 100.0
             density = count / roi_cm2
