@@ -493,6 +493,20 @@ def test_cli_backup_restore_check(store, store_dir, database_url, tmp_path, caps
     assert "no store at" in capsys.readouterr().err
 
 
+def test_a_read_only_store_is_told_in_words(tmp_path, capsys, monkeypatch):
+    import errno as errnos
+
+    Store.open(tmp_path / "s").close()
+
+    def read_only(*args, **kwargs):  # as on a read-only mount (root can write through chmod)
+        raise OSError(errnos.EROFS, "Read-only file system", str(tmp_path / "s" / "tracker.sqlite.lock"))
+
+    monkeypatch.setattr(Store, "open", read_only)
+    assert _run("check", "--store", str(tmp_path / "s")) == 2
+    err = capsys.readouterr().err
+    assert "cannot be written (Read-only file system)" in err and "copy the store" in err
+
+
 def test_cli_reanalyse_measures_outdated_photos_again(store, store_dir, database_url, capsys):
     from tracker.analysis import ALGORITHM_VERSION
 

@@ -7,6 +7,7 @@ each sets ``func(args) -> int`` (the exit code).
 from __future__ import annotations
 
 import argparse
+import errno
 import getpass
 import json
 import os
@@ -119,7 +120,16 @@ def _location(args: argparse.Namespace) -> str:
 def _open(args: argparse.Namespace) -> Store:
     if not os.path.isdir(_location(args)):
         raise StoreError(f"no store at {_location(args)}; pass --store DIR or set TRACKER_STORE")
-    return Store.open(_location(args), database_url=args.database_url)
+    try:
+        return Store.open(_location(args), database_url=args.database_url)
+    except OSError as err:
+        if err.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+            raise StoreError(
+                f"the store at {_location(args)} cannot be written ({err.strerror}): tracker writes a lock file "
+                "and its database journal even to read; copy the store to a place you may write to, or run "
+                "the command as the user who owns it"
+            ) from err
+        raise
 
 
 def _fail(exc: Exception) -> int:
