@@ -60,10 +60,10 @@ def show_upload(name: str, data: bytes, **options: Any) -> None:
     right.image(
         overlay,
         caption=(
-            "What was measured: hair tinted, ROI framed, each counted shaft numbered; lines show how "
+            "What was measured: hair tinted, region framed, each counted shaft numbered; lines show how "
             "touching shafts were told apart (grey: a shaft or piece not counted)"
             if record["mode"] == "closeup"
-            else "What was measured: hair tinted, ROI framed (an overview: hair mass, no shafts counted)"
+            else "What was measured: hair tinted, region framed (an overview: hair mass, no shafts counted)"
         ),
         width="stretch",
     )

@@ -6,6 +6,7 @@ returns. Access rules live in the library, not here.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -33,6 +34,15 @@ STATUS_STYLE = {
 #: How tables show a date (momentJS, for st.column_config.DateColumn): "15 Jul 2025",
 #: as the rest of the app writes dates.
 DATE_FORMAT = "D MMM YYYY"
+
+
+def date_text(day: dt.date) -> str:
+    """A date as the app writes it in text, the same as :data:`DATE_FORMAT` in tables.
+
+    >>> date_text(dt.date(2026, 2, 3))
+    '3 Feb 2026'
+    """
+    return f"{day.day} {day:%b %Y}"
 
 
 @st.cache_resource(show_spinner=False)
@@ -218,11 +228,33 @@ def measurement_rows(record: dict[str, Any]) -> list[dict[str, str]]:
     return rows
 
 
+#: How a photo was measured, and where its scale came from, in plain words.
+MEASURED_AS = {"closeup": "measured as a close-up", "overview": "measured as an overview"}
+SCALE_WORDS = {
+    "card": "scale from the calibration card",
+    "magnification": "scale as typed",
+    "user": "scale as typed",
+    "field_width": "scale from the typed field-of-view width",
+}
+NO_SCALE = {
+    "closeup": "no scale: density, width in µm and thin-hair share are not measured",
+    "overview": "no scale (coverage needs none)",
+}
+
+
+def how_measured(record: dict[str, Any]) -> str:
+    """How a measurement was made, in words: "measured as a close-up; scale as typed"."""
+    mode, scale = record["mode"], record["scale"]
+    if scale["px_per_mm"]:
+        words = SCALE_WORDS.get(scale["source"], "scale as given")
+    else:
+        words = NO_SCALE[mode]
+    return f"{MEASURED_AS[mode]}; {words}"
+
+
 def show_measurements(record: dict[str, Any]) -> None:
     """The measurement table of one analysis, with how it was made."""
-    st.markdown(
-        f"**Measurements** (analysed as {record['mode']}, scale source: {record['scale']['source']})"
-    )
+    st.markdown(f"**Measurements** ({how_measured(record)})")
     st.table(measurement_rows(record), hide_index=True)
     st.caption(OBSERVED_ONLY)
 

@@ -6,6 +6,7 @@ import streamlit as st
 
 from app_pages.common import (
     choose_patient,
+    date_text,
     flash,
     photo_thumbnail,
     require_access,
@@ -20,6 +21,7 @@ from tracker.access import Access
 from tracker.analysis import detect_mode
 from tracker.imaging.compare import ghost, thumbnail
 from tracker.photo import PHOTO_EXTENSIONS, PhotoError, load_photo
+from tracker.report.pdf import view_title
 from tracker.store import VIEWS, NewPhoto, PhotoPreview, view_mode
 from tracker.store.originals import sha256_hex
 
@@ -47,12 +49,12 @@ def preview(
 #: What to say when a photo looks like the other kind than its view holds.
 MISFILED = {
     "closeup": (
-        "This photo looks like a close-up (single hairs resolved), but {view} is a view for overview "
-        "photos: it would be measured as an overview, without a hair count. Choose a close-up view."
+        "This photo looks like a close-up (single hairs resolved), but the view '{view}' is for "
+        "overview photos: it would be measured as an overview, without a hair count. Choose a close-up view."
     ),
     "overview": (
-        "This photo looks like an overview (hair mass, no single hairs resolved), but {view} is a "
-        "close-up view: it would be measured as a close-up, counting hairs it cannot resolve. "
+        "This photo looks like an overview (hair mass, no single hairs resolved), but the view "
+        "'{view}' is for close-ups: it would be measured as a close-up, counting hairs it cannot resolve. "
         "Choose an overview view."
     ),
 }
@@ -92,12 +94,12 @@ date = left.date_input("Visit date", value=dt.date.today(), key="visit_date")
 recorded = access.visits(patient)
 if any(v.date == date for v in recorded):
     left.warning(
-        f"A visit on {date:%d %b %Y} is already on record: saving makes a second visit that day. "
+        f"A visit on {date_text(date)} is already on record: saving makes a second visit that day. "
         "Repeat photos of one visit belong in one upload."
     )
 if recorded and date < recorded[0].date:
     left.warning(
-        f"This date is before the first visit on record ({recorded[0].date:%d %b %Y}). Saved with it, "
+        f"This date is before the first visit on record ({date_text(recorded[0].date)}). Saved with it, "
         "this visit becomes the baseline: later photos are compared with its photos, and each view's "
         "region of interest has to be drawn again on them. Check the date."
     )
@@ -154,12 +156,16 @@ for i, upload in enumerate(uploads):
     st.subheader(upload.name)
     looks = looks_like(sha256_hex(data), data, upload.name)
     view = st.selectbox(
-        "View", choices, index=default_view(choices, known_views, looks, seen_of_kind), key=f"view_{round_no}_{i}"
+        "View",
+        choices,
+        index=default_view(choices, known_views, looks, seen_of_kind),
+        format_func=view_title,
+        key=f"view_{round_no}_{i}",
     )
     if looks is not None:
         seen_of_kind[looks] += 1
         if looks != view_mode(view):
-            st.warning(MISFILED[looks].format(view=view))
+            st.warning(MISFILED[looks].format(view=view_title(view)))
     item = NewPhoto(
         view=view,
         data=data,
@@ -184,8 +190,8 @@ for i, upload in enumerate(uploads):
         stored = access.store.visit(result.duplicate.visit_id)
         owner = access.store.patient(stored.patient_id).code
         st.warning(
-            f"Duplicate: this exact photo is already stored (patient {owner}, visit of {stored.date:%d %b %Y}, "
-            f"view {result.duplicate.view}). It will not be added again."
+            f"Duplicate: this exact photo is already stored (patient {owner}, visit of {date_text(stored.date)}, "
+            f"view {view_title(result.duplicate.view)}). It will not be added again."
         )
     else:
         to_save.append(item)
@@ -223,7 +229,7 @@ if st.button(
     preview.clear()  # what is stored changed: a preview's duplicate note may be out of date
     st.session_state["upload_round"] = round_no + 1
     flash(
-        f"Saved the visit of {visit.date:%d %b %Y} with {len(added)} photo{'s' if len(added) != 1 else ''} "
+        f"Saved the visit of {date_text(visit.date)} with {len(added)} photo{'s' if len(added) != 1 else ''} "
         f"for {patient}."
     )
     st.rerun()

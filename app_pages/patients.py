@@ -4,7 +4,7 @@ import datetime as dt
 
 import streamlit as st
 
-from app_pages.common import DATE_FORMAT, flash, require_access, show_flash, user_errors
+from app_pages.common import date_text, flash, require_access, show_flash, user_errors
 
 access = require_access("clinician")
 st.title("Patients")
@@ -19,18 +19,15 @@ if patients:
             {
                 "Code": p.code,
                 "Name": p.name or "",
-                "Birth date": p.birth_date,
+                # in words, as a missing one is: a date column would show "None"
+                "Birth date": date_text(p.birth_date) if p.birth_date else "not recorded",
                 "Visits": p.visits,
-                "Last visit": p.last_visit,
+                "Last visit": date_text(p.last_visit) if p.last_visit else "no visits yet",
             }
             for p in patients
         ],
         hide_index=True,
         width="stretch",
-        column_config={
-            "Birth date": st.column_config.DateColumn(format=DATE_FORMAT),
-            "Last visit": st.column_config.DateColumn(format=DATE_FORMAT),
-        },
     )
     codes = [p.code for p in patients]
     current = st.session_state.get("patient")

@@ -4,6 +4,7 @@ import streamlit as st
 
 from app_pages.common import (
     choose_patient,
+    date_text,
     flash,
     photo_thumbnail,
     require_access,
@@ -11,6 +12,7 @@ from app_pages.common import (
     user_errors,
 )
 from tracker.imaging.compare import draw_quad, draw_roi, roi_quad
+from tracker.report.pdf import view_title
 from tracker.timeline import describe_placement
 
 PREVIEW_SIDE = 900
@@ -28,7 +30,7 @@ views = access.views(patient)
 if not views:
     st.info("This patient has no photos yet: record a visit first.")
     st.stop()
-view = st.selectbox("View", views, key="roi_view")
+view = st.selectbox("View", views, format_func=view_title, key="roi_view")
 current = access.current_roi(patient, view)
 if current and current.baseline_photo_id:
     baseline = access.photo(current.baseline_photo_id)
@@ -85,7 +87,7 @@ for i, place in enumerate(placements):
     )
     column = columns[i % 4]
     picture = draw_quad(thumb, quad * scale + (scale - 1) / 2) if quad is not None else thumb
-    column.image(picture, caption=f"{dates[photo.visit_id]:%d %b %Y} · {photo.name}")
+    column.image(picture, caption=f"{date_text(dates[photo.visit_id])} · {photo.name}")
     if level == "ok":
         column.caption(words)
     else:
@@ -101,7 +103,7 @@ if to_fix:
         "size; its values are then marked as placed by hand."
     )
     for photo, placed in to_fix:
-        label = f"{dates[photo.visit_id]:%d %b %Y} · {photo.name}" + (" (placed by hand)" if placed else "")
+        label = f"{date_text(dates[photo.visit_id])} · {photo.name}" + (" (placed by hand)" if placed else "")
         with st.expander(label, expanded=False):
             pw, ph = photo.width, photo.height
             # start from the hand-placed region, or from the baseline's region (its size and place)
@@ -146,5 +148,5 @@ if st.button(
             access.reanalyse(patient, [photo_id])
             bar.progress((i + 1) / len(photos), text=f"Measured {i + 1} of {len(photos)} photos")
     again = f" {by_hand} placed by hand went back to registration." if by_hand else ""
-    flash(f"Saved the region of {view} and measured its {len(photos)} photos again.{again}")
+    flash(f"Saved the region of {view_title(view)} and measured its {len(photos)} photos again.{again}")
     st.rerun()

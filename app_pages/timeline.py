@@ -8,12 +8,14 @@ import streamlit as st
 from app_pages.common import (
     DATE_FORMAT,
     choose_patient,
+    date_text,
     photo_overlay,
     photo_thumbnail,
     require_access,
     user_errors,
 )
 from tracker.imaging.compare import thumbnail, wipe
+from tracker.report.pdf import view_title
 from tracker.timeline import (
     LEFT_OUT,
     METRICS,
@@ -71,7 +73,7 @@ with st.container(horizontal=True, vertical_alignment="bottom"):
         on_click="ignore",
     )
 views = list(dict.fromkeys(table["view"]))
-view = st.selectbox("View", views, key="timeline_view")
+view = st.selectbox("View", views, format_func=view_title, key="timeline_view")
 data = table[table["view"] == view]
 st.caption(OBSERVED_ONLY)
 if data["roi_placement"].isin(UNSURE).any():
@@ -139,7 +141,7 @@ view_visits = [v for v in visits if v.id in photo_of_visit]
 # visits on the same date are told apart by their order that day
 same_day = {v.id: sum(w.date == v.date for w in view_visits[: i + 1]) for i, v in enumerate(view_visits)}
 label = {
-    v.id: f"{v.date:%d %b %Y}"
+    v.id: date_text(v.date)
     + (f" (visit {same_day[v.id]} that day)" if sum(w.date == v.date for w in view_visits) > 1 else "")
     + (f" ({', '.join(v.events)})" if v.events else "")
     for v in view_visits

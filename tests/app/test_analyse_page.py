@@ -114,7 +114,12 @@ def test_uploaded_photo_shows_the_library_measurements(inputs, roi, px_per_mm):
     assert rows["Mean shaft width (px) [px]"][0] == f"{expected.mean_width_px:.1f} px"
     captions = [c.value for c in at.caption]
     assert OBSERVED_ONLY in captions
+    markdown = [m.value for m in at.markdown]
     if px_per_mm is None:
+        assert (
+            "**Measurements** (measured as a close-up; no scale: density, width in µm and thin-hair share "
+            "are not measured)"
+        ) in markdown
         value, note = rows["Density"]
         assert value == "not measured"
         assert note == "No scale: needs the calibration card in the photo, or a typed scale."
@@ -128,7 +133,7 @@ def test_uploaded_photo_shows_the_library_measurements(inputs, roi, px_per_mm):
         assert (
             rows["Thin hairs (under 40 µm) [%]"][0] == f"{expected.thin_hair_pct:.1f} %"
         )
-        assert "scale source: user" in " ".join(m.value for m in at.markdown)
+        assert "**Measurements** (measured as a close-up; scale as typed)" in markdown
 
 
 def test_quality_verdict_per_check_with_advice():
@@ -159,7 +164,9 @@ def test_overview_mode_reports_coverage_only():
     value, note = rows["Hair count"]
     assert value == "not measured" and note == "Overview photo: single hairs are not resolved."
     assert rows["Mean shaft width (µm)"][1] == note  # the first reason that applies
-    assert "analysed as overview" in " ".join(m.value for m in at.markdown)
+    assert "**Measurements** (measured as an overview; no scale (coverage needs none))" in [
+        m.value for m in at.markdown
+    ]
 
 
 def test_a_close_up_without_hair_says_so_where_width_is_not_measured():
@@ -256,3 +263,14 @@ def test_no_banned_words_on_the_page_or_in_the_source():
     )  # the walk reaches rendered content
     assert BANNED.findall(text) == []
     assert BANNED.findall(PAGE.read_text(encoding="utf-8")) == []
+
+
+def test_the_page_speaks_plainly_of_what_was_measured():
+    """No internal names on the page: the overlay frames the "region", the table says how the
+    photo was measured in words ("measured as a close-up"), not "analysed as closeup, scale source"."""
+    at = run_app(("scalp.png", closeup_png(), "image/png"))
+    (overlay,) = [c for im in at.image for c in im.captions if c.startswith("What was measured")]
+    assert "region framed" in overlay
+    shown = " ".join([*(m.value for m in at.markdown), *(c.value for c in at.caption), overlay])
+    for jargon in ("ROI", "analysed as", "scale source", "closeup"):
+        assert jargon not in shown, jargon

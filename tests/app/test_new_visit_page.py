@@ -138,10 +138,22 @@ def test_a_photo_filed_under_a_view_of_the_other_kind_is_flagged(clinic, use_cli
     at.selectbox(key="view_0_0").select("closeup:vertex").run()
     at.selectbox(key="view_0_1").select("crown").run()
     warnings = [w.value for w in at.warning]
-    assert any(w.startswith("This photo looks like an overview") and "closeup:vertex is a close-up view" in w
+    assert any(w.startswith("This photo looks like an overview") and "the view 'Close-up: vertex' is for close-ups" in w
                for w in warnings), warnings
-    assert any(w.startswith("This photo looks like a close-up") and "crown is a view for overview" in w
+    assert any(w.startswith("This photo looks like a close-up") and "the view 'Crown' is for overview photos" in w
                for w in warnings), warnings
+
+
+def test_views_are_offered_by_their_names_and_stored_as_views(fresh_clinic, use_clinic):
+    at = open_page(fresh_clinic, use_clinic)
+    upload(at, [("top.png", closeup_png(22), "image/png")])
+    picker = at.selectbox(key="view_0_0")
+    assert picker.options[:3] == ["Close-up: vertex", "Vertex", "Crown"]  # the patient's own view first
+    assert "Frontal hairline" in picker.options and "Temporal left" in picker.options
+    assert not [o for o in picker.options if o.startswith("closeup:")]
+    picker.select("frontal_hairline").run()
+    assert at.selectbox(key="view_0_0").value == "frontal_hairline"
+
 
 
 def test_a_date_before_the_first_visit_warns_that_it_becomes_the_baseline(clinic, use_clinic):

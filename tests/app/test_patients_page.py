@@ -16,7 +16,17 @@ def test_lists_every_patient_with_visits(clinic, use_clinic):
     table = {r["Code"]: r for r in rows(at)}
     assert set(table) == {"P-A", "P-B"}
     assert table["P-A"]["Name"] == "Alice Example" and table["P-A"]["Visits"] == 3
-    assert str(table["P-A"]["Last visit"])[:10] == "2025-07-10"
+    assert table["P-A"]["Birth date"] == "3 Feb 1980"  # as the app writes dates
+    assert table["P-A"]["Last visit"] == "10 Jul 2025"
+
+
+def test_a_missing_birth_date_or_visit_is_said_in_words(fresh_clinic, use_clinic):
+    with fresh_clinic.open() as store:
+        store.add_patient("P-EMPTY")
+    use_clinic(fresh_clinic)
+    at = run_page("patients", "dr.test")
+    empty = {r["Code"]: r for r in rows(at)}["P-EMPTY"]
+    assert (empty["Birth date"], empty["Visits"], empty["Last visit"]) == ("not recorded", 0, "no visits yet")
 
 
 @pytest.mark.parametrize(("search", "codes"), [("alice", ["P-A"]), ("p-b", ["P-B"]), ("P-", ["P-A", "P-B"])])

@@ -39,7 +39,7 @@ def test_saving_the_region_measures_the_view_again_inside_it(fresh_clinic, use_c
     at.button(key="save_roi").click().run()
     assert not at.exception
     assert [s.value for s in at.success] == [
-        "Saved the region of closeup:vertex and measured its 4 photos again."
+        "Saved the region of Close-up: vertex and measured its 4 photos again."
     ]
     with fresh_clinic.open() as store:
         assert store.current_roi("P-A", "closeup:vertex").box == (40, 20, 200, 200)
@@ -144,3 +144,9 @@ def test_each_row_of_four_photos_starts_level(tmp_path, use_clinic):
     with_photo = [c for c in at.columns if len(c.image) == 1]
     assert len(with_photo) == 6 and all(len(c.image) <= 1 for c in at.columns)
     assert len(at.warning) == 5  # the baseline needs no note
+
+
+def test_the_view_picker_shows_view_names_and_keeps_the_stored_view(clinic, use_clinic):
+    at = open_page(clinic, use_clinic)
+    picker = at.selectbox(key="roi_view")
+    assert picker.options == ["Close-up: vertex"] and picker.value == "closeup:vertex"

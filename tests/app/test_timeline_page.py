@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 
@@ -36,9 +37,10 @@ def test_one_chart_per_metric_each_with_the_observed_only_line(clinic, use_clini
     at = run_page("timeline", "dr.test", query={"patient": "P-A"})
     assert at.selectbox(key="timeline_patient").value == "P-A"
     titles = chart_titles(at)
-    assert sorted(t for t, _ in titles) == sorted(METRIC_TITLES)  # in two columns
+    assert sorted(t for t, _ in titles) == sorted(METRIC_TITLES)
     assert all(subtitle == OBSERVED_ONLY for _, subtitle in titles)
     assert OBSERVED_ONLY in [c.value for c in at.caption]
+
 
 
 def test_chart_points_are_the_stored_visit_means(clinic, use_clinic):
@@ -88,6 +90,7 @@ def test_photo_strip_and_two_visits_compared(clinic, use_clinic):
     at = run_page("timeline", "dr.test", query={"patient": "P-A"})
     captions = [c for im in at.image for c in im.captions]
     assert captions[:3] == ["10 Jan 2025 (baseline)", "10 Apr 2025", "10 Jul 2025"]  # the strip
+    assert at.selectbox(key="timeline_view").options == ["Close-up: vertex"]  # not "closeup:vertex"
     assert captions[3:] == ["10 Jan 2025 (baseline)", "10 Jul 2025"]  # side by side
     at.radio(key="compare_how").set_value("Slider").run()
     assert at.image[-1].captions == [
@@ -179,3 +182,30 @@ def test_two_visits_on_one_date_are_told_apart_in_the_comparison(fresh_clinic, u
         "10 Jul 2025 (visit 1 that day)",
         "10 Jul 2025 (visit 2 that day)",
     ]
+
+
+def test_dates_under_photos_are_written_as_elsewhere_without_a_leading_zero(fresh_clinic, use_clinic):
+    with fresh_clinic.open() as store:
+        visit = store.add_visit("P-A", dt.date(2025, 9, 3))
+        store.add_photos(visit.id, [NewPhoto("closeup:vertex", closeup_png(778), "early-in-month.png")])
+    use_clinic(fresh_clinic)
+    at = run_page("timeline", "dr.test", query={"patient": "P-A"})
+    captions = [c for im in at.image for c in im.captions]
+    assert "3 Sep 2025" in captions  # the strip: as "3 Feb 2026" elsewhere
+    assert not [c for c in captions if c.startswith("03 ")]
+    assert "3 Sep 2025" in at.selectbox(key="compare_b").options
+
+
+def test_the_view_picker_shows_view_names_and_keeps_the_stored_view(fresh_clinic, use_clinic):
+    with fresh_clinic.open() as store:
+        # a date of its own: the page caches its table by measurement and visit ids, and fresh
+        # clinics of other tests have the same ids
+        visit = store.add_visit("P-A", dt.date(2025, 8, 20))
+        store.add_photos(visit.id, [NewPhoto("frontal_hairline", closeup_png(779), "front.png")])
+    use_clinic(fresh_clinic)
+    at = run_page("timeline", "dr.test", query={"patient": "P-A"})
+    picker = at.selectbox(key="timeline_view")
+    assert sorted(picker.options) == ["Close-up: vertex", "Frontal hairline"]
+    picker.select("frontal_hairline").run()
+    assert at.selectbox(key="timeline_view").value == "frontal_hairline"
+    assert not at.exception and [c for im in at.image for c in im.captions][0] == "20 Aug 2025"
