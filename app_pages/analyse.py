@@ -93,6 +93,10 @@ def read_roi() -> tuple[int, int, int, int] | None | str:
 require_access("clinician", "researcher")
 st.title("Analyse a scalp photo")
 st.write("Measures the photos you upload here without storing them.")
+# on a phone the sidebar is folded away: say where its controls are
+st.caption(
+    "Photo type, scale and region of interest: set them in the sidebar (on a phone, open it with » at the top left)."
+)
 with st.sidebar:
     mode = st.selectbox("Photo type", list(MODES), format_func=MODES.get, key="mode")
     px_per_mm = st.number_input(

@@ -56,7 +56,7 @@ factor = base.shape[1] / W
 st.image(
     draw_roi(base, tuple(round(v * factor) for v in roi)),
     caption=f"Baseline photo with the region {roi[2]} × {roi[3]} px at ({roi[0]}, {roi[1]})",
-    width=720,
+    width="stretch",
 )
 
 st.subheader("The region on every photo of this view")
@@ -116,7 +116,7 @@ if to_fix:
             st.image(
                 draw_roi(thumb, tuple(round(v * f) for v in box)),
                 caption=f"Region {box[2]} × {box[3]} px at ({box[0]}, {box[1]}); on the baseline photo {w} × {h} px",
-                width=480,
+                width="stretch",
             )
             ratio = box[2] * box[3] / max(w * h, 1)
             if current is not None and not 1 / MANUAL_AREA_RATIO <= ratio <= MANUAL_AREA_RATIO:

@@ -106,9 +106,11 @@ if len(versions) > 1:
     )
 
 metrics = [m for m in METRICS if m in set(data["metric"])]
-columns = st.columns(2)
-for i, metric in enumerate(metrics):
-    columns[i % 2].altair_chart(chart_cached(data, metric), width="stretch")
+# two charts to a row, each row its own columns: on a phone, where columns stack, the charts
+# come one below the other in the order of the measures
+for i in range(0, len(metrics), 2):
+    for column, metric in zip(st.columns(2), metrics[i : i + 2], strict=False):
+        column.altair_chart(chart_cached(data, metric), width="stretch")
 
 with st.expander("Values and differences from baseline", expanded=False):
     st.dataframe(
@@ -118,11 +120,12 @@ with st.expander("Values and differences from baseline", expanded=False):
                 "Events": r.events,
                 "Measure": f"{r.label} ({r.unit})",
                 "Value": float(format_value(r.value, METRICS[r.metric][2])),
+                # right after the value: on a narrow screen the columns on the right are cut off
+                "Difference from baseline": describe_change(r.value, r.baseline_value, r.unit, METRICS[r.metric][2]),
                 "Noise band (± SD)": r.noise_source
                 if np.isnan(r.noise_sd)
                 else f"± {r.noise_sd:.{METRICS[r.metric][2] + 1}f} ({r.noise_source})",
                 "Region": r.roi_placement,
-                "Difference from baseline": describe_change(r.value, r.baseline_value, r.unit, METRICS[r.metric][2]),
             }
             for r in data.itertuples()
         ],

@@ -274,3 +274,13 @@ def test_the_page_speaks_plainly_of_what_was_measured():
     shown = " ".join([*(m.value for m in at.markdown), *(c.value for c in at.caption), overlay])
     for jargon in ("ROI", "analysed as", "scale source", "closeup"):
         assert jargon not in shown, jargon
+
+
+def test_the_page_says_where_the_sidebar_settings_are():
+    """On a phone the sidebar is folded away: the page itself points to its settings."""
+    at = run_app()
+    assert (
+        "Photo type, scale and region of interest: set them in the sidebar "
+        "(on a phone, open it with » at the top left)."
+        in [c.value for c in at.main.caption]
+    )

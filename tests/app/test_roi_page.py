@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import cv2
+import pytest
 from _app_util import ACCOUNTS, run_page
 
 from tracker.store import NewPhoto, Store
@@ -150,3 +151,41 @@ def test_the_view_picker_shows_view_names_and_keeps_the_stored_view(clinic, use_
     at = open_page(clinic, use_clinic)
     picker = at.selectbox(key="roi_view")
     assert picker.options == ["Close-up: vertex"] and picker.value == "closeup:vertex"
+
+
+
+@pytest.fixture
+def sent_images(monkeypatch):
+    """What the page sent for each image: ``[(caption, width)]`` with width "stretch",
+    "content" or pixels (the test tree leaves the width out)."""
+    import streamlit.testing.v1.local_script_runner as runner
+
+    sent: list = []
+    parse = runner.parse_tree_from_messages
+
+    def keep(messages):
+        sent[:] = messages
+        return parse(messages)
+
+    monkeypatch.setattr(runner, "parse_tree_from_messages", keep)
+
+    def images() -> list[tuple[str, object]]:
+        out = []
+        for msg in sent:
+            element = msg.delta.new_element
+            if msg.HasField("delta") and msg.delta.HasField("new_element") and element.HasField("imgs"):
+                spec = element.width_config.WhichOneof("width_spec")
+                width = element.width_config.pixel_width if spec == "pixel_width" else spec.removeprefix("use_")
+                out.append((element.imgs.imgs[0].caption, width))
+        return out
+
+    return images
+
+
+def test_the_region_previews_fit_the_screen(clinic, use_clinic, sent_images):
+    """The baseline preview and the hand-placement previews take the width of their column
+    (a phone's 390 px), with no fixed width in pixels."""
+    open_page(clinic, use_clinic)
+    previews = [(c, w) for c, w in sent_images() if c.startswith(("Baseline photo with the region", "Region "))]
+    assert len(previews) == 1 + 3
+    assert {w for _, w in previews} == {"stretch"}

@@ -42,6 +42,16 @@ def test_one_chart_per_metric_each_with_the_observed_only_line(clinic, use_clini
     assert OBSERVED_ONLY in [c.value for c in at.caption]
 
 
+def test_charts_are_laid_out_row_by_row_in_the_order_of_the_measures(clinic, use_clinic):
+    """Two charts to a row, each row its own columns: on a phone, where columns stack,
+    the charts come one below the other in the order of the measures."""
+    use_clinic(clinic)
+    at = run_page("timeline", "dr.test", query={"patient": "P-A"})
+    assert [t for t, _ in chart_titles(at)] == METRIC_TITLES  # the order they stack in
+    blocks = [node for node in at.main.children.values() if hasattr(node, "children")]
+    per_row = [[len(charts(column)) for column in row.children.values()] for row in blocks if charts(row)]
+    assert per_row == [[1, 1]] * 3
+
 
 def test_chart_points_are_the_stored_visit_means(clinic, use_clinic):
     use_clinic(clinic)
@@ -75,6 +85,10 @@ def test_values_table_has_noise_and_difference_from_baseline(clinic, use_clinic)
     assert re.fullmatch(rf"± \d+\.\d \({NOISE_REPEATS}\)", bands[1]), bands  # hairs: one decimal more
     assert counts["Difference from baseline"].iloc[0] == "same as baseline"
     assert list(counts["Events"]) == ["baseline", "", ""]
+    # the difference comes right after the value: a narrow screen cuts off the columns on the right
+    columns = list(table.columns)
+    assert columns[columns.index("Value") + 1] == "Difference from baseline"
+    assert columns.index("Difference from baseline") < columns.index("Noise band (± SD)")
 
 
 @pytest.mark.parametrize(("login", "advice"), [("dr.test", "Region of interest page"), ("pat.a", "Your clinic can")])
