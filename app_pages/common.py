@@ -34,6 +34,9 @@ STATUS_STYLE = {
 #: How tables show a date (momentJS, for st.column_config.DateColumn): "15 Jul 2025",
 #: as the rest of the app writes dates.
 DATE_FORMAT = "D MMM YYYY"
+#: How a date input shows its date: the day first, as the app writes dates (Streamlit's
+#: date_input takes YYYY/MM/DD, DD/MM/YYYY or MM/DD/YYYY only, no month names).
+DATE_INPUT_FORMAT = "DD/MM/YYYY"
 
 
 def date_text(day: dt.date) -> str:

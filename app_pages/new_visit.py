@@ -5,6 +5,7 @@ import datetime as dt
 import streamlit as st
 
 from app_pages.common import (
+    DATE_INPUT_FORMAT,
     choose_patient,
     date_text,
     flash,
@@ -90,7 +91,7 @@ if patient is None:
     st.stop()
 
 left, right = st.columns(2)
-date = left.date_input("Visit date", value=dt.date.today(), key="visit_date")
+date = left.date_input("Visit date", value=dt.date.today(), key="visit_date", format=DATE_INPUT_FORMAT)
 recorded = access.visits(patient)
 if any(v.date == date for v in recorded):
     left.warning(

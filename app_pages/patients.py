@@ -4,7 +4,7 @@ import datetime as dt
 
 import streamlit as st
 
-from app_pages.common import date_text, flash, require_access, show_flash, user_errors
+from app_pages.common import DATE_INPUT_FORMAT, date_text, flash, require_access, show_flash, user_errors
 
 access = require_access("clinician")
 st.title("Patients")
@@ -57,12 +57,18 @@ with st.form("add_patient", clear_on_submit=True):
     )
     name = st.text_input("Name (kept in the clinic's store, never exported)", key="new_name")
     birth = st.date_input(
-        "Birth date (optional)", value=None, min_value=dt.date(1900, 1, 1), key="new_birth"
+        "Birth date (optional)",
+        value=None,
+        min_value=dt.date(1900, 1, 1),
+        key="new_birth",
+        format=DATE_INPUT_FORMAT,
     )
     add = st.form_submit_button("Add patient")
 if add:
     with user_errors():
         patient = access.add_patient(code.strip() or None, name=name.strip() or None, birth_date=birth)
     st.session_state["patient"] = patient.code
+    # "Open patient" keeps its choice across reruns: forget it, so that it opens on the new patient
+    st.session_state.pop("open_code", None)
     flash(f"Added patient {patient.code}.")
     st.rerun()

@@ -45,10 +45,15 @@ st.write(
     "same scalp at every visit."
 )
 if current is None:
-    st.caption("No region set yet: the whole photo is measured.")
+    st.caption(
+        "No region set yet: the whole photo is measured until a smaller region is drawn. "
+        "Move the edges below to draw one."
+    )
 left, right = st.slider("Left and right edge (px)", 0, W, (x, x + w), key=f"roi_x_{view}")
 top, bottom = st.slider("Top and bottom edge (px)", 0, H, (y, y + h), key=f"roi_y_{view}")
 roi = (left, top, max(right - left, 1), max(bottom - top, 1))
+# nothing drawn yet: a whole-photo region is not offered for saving as if it were drawn
+nothing_drawn = current is None and roi == (0, 0, W, H)
 
 with user_errors():
     base = photo_thumbnail(access, baseline.id, max_side=PREVIEW_SIDE)
@@ -136,10 +141,13 @@ if by_hand:
         f"Saving a new region returns the {by_hand} photo{'s' if by_hand != 1 else ''} placed by hand to "
         "registration: place them again afterwards if needed."
     )
+if nothing_drawn:
+    st.caption("Nothing to save yet: move the edges above to draw a region smaller than the whole photo.")
 if st.button(
     f"Save the region and measure the {len(photos)} photos of this view again",
     type="primary",
     key="save_roi",
+    disabled=nothing_drawn,
 ):
     with user_errors():
         access.set_roi(patient, view, roi, baseline_photo_id=baseline.id)

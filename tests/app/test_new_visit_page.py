@@ -155,6 +155,10 @@ def test_views_are_offered_by_their_names_and_stored_as_views(fresh_clinic, use_
     assert at.selectbox(key="view_0_0").value == "frontal_hairline"
 
 
+def test_the_visit_date_is_typed_day_first_as_the_app_writes_dates(clinic, use_clinic):
+    at = open_page(clinic, use_clinic)
+    assert at.date_input(key="visit_date").proto.format == "DD/MM/YYYY"
+
 
 def test_a_date_before_the_first_visit_warns_that_it_becomes_the_baseline(clinic, use_clinic):
     at = open_page(clinic, use_clinic)

@@ -54,9 +54,28 @@ def test_add_a_patient(fresh_clinic, use_clinic):
     assert not at.exception
     assert [s.value for s in at.success] == ["Added patient P-NEW."]
     assert "P-NEW" in [r["Code"] for r in rows(at)]
+    # the new patient is the one offered to open, not the one chosen before
+    assert at.selectbox(key="open_code").value == "P-NEW"
     with fresh_clinic.open() as store:
         assert store.identity("P-NEW").name == "Carol New"
         assert store.audit_log(limit=1)[0].who == "dr.test"
+
+
+def test_adding_a_patient_after_choosing_another_opens_the_new_one(fresh_clinic, use_clinic):
+    use_clinic(fresh_clinic)
+    at = run_page("patients", "dr.test")
+    at.selectbox(key="open_code").select("P-B").run()
+    at.text_input(key="new_code").input("P-NEW")
+    at.button(key="FormSubmitter:add_patient-Add patient").click().run()
+    assert at.selectbox(key="open_code").value == "P-NEW"
+    at.button(key="open_app_pages/timeline.py").click().run()
+    assert at.session_state["patient"] == "P-NEW"
+
+
+def test_dates_are_typed_day_first_as_the_app_writes_them(clinic, use_clinic):
+    use_clinic(clinic)
+    at = run_page("patients", "dr.test")
+    assert at.date_input(key="new_birth").proto.format == "DD/MM/YYYY"
 
 
 def test_a_code_that_exists_gets_an_actionable_error(fresh_clinic, use_clinic):

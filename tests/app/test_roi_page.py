@@ -23,7 +23,10 @@ def test_shows_the_baseline_and_every_photo_of_the_view(clinic, use_clinic):
     # the clinic's photos are of different (generated) scalps: none registers to the baseline,
     # so each says so and offers placing the region by hand (one preview each)
     assert len(at.image) == 1 + 4 + 3
-    assert at.caption[0].value == "No region set yet: the whole photo is measured."
+    assert at.caption[0].value == (
+        "No region set yet: the whole photo is measured until a smaller region is drawn. "
+        "Move the edges below to draw one."
+    )
     warnings = [w.value for w in at.warning]
     assert len(warnings) == 3 and all(w.startswith("Place the region by hand for this photo (below)") for w in warnings)
     assert all("could not be registered to the baseline photo" in w for w in warnings)
@@ -152,6 +155,31 @@ def test_the_view_picker_shows_view_names_and_keeps_the_stored_view(clinic, use_
     picker = at.selectbox(key="roi_view")
     assert picker.options == ["Close-up: vertex"] and picker.value == "closeup:vertex"
 
+
+NOTHING_TO_SAVE = "Nothing to save yet: move the edges above to draw a region smaller than the whole photo."
+
+
+def test_without_a_region_the_whole_photo_is_not_offered_for_saving_until_one_is_drawn(fresh_clinic, use_clinic):
+    at = open_page(fresh_clinic, use_clinic)
+    assert at.button(key="save_roi").disabled
+    assert NOTHING_TO_SAVE in [c.value for c in at.caption]
+    at.slider(key="roi_x_closeup:vertex").set_value((40, 240)).run()
+    assert not at.button(key="save_roi").disabled
+    assert NOTHING_TO_SAVE not in [c.value for c in at.caption]
+    at.slider(key="roi_x_closeup:vertex").set_value((0, 384)).run()  # the whole photo again
+    assert at.button(key="save_roi").disabled
+
+
+def test_a_saved_region_can_be_widened_to_the_whole_photo(fresh_clinic, use_clinic):
+    with fresh_clinic.open() as store:
+        first = store.photos(patient="P-A")[0]
+        store.set_roi("P-A", "closeup:vertex", (40, 30, 160, 120), baseline_photo_id=first.id)
+    at = open_page(fresh_clinic, use_clinic)
+    assert not at.button(key="save_roi").disabled
+    at.slider(key="roi_x_closeup:vertex").set_value((0, 384))
+    at.slider(key="roi_y_closeup:vertex").set_value((0, 288)).run()
+    assert not at.button(key="save_roi").disabled  # a choice made, not a region never drawn
+    assert NOTHING_TO_SAVE not in [c.value for c in at.caption]
 
 
 @pytest.fixture
