@@ -111,6 +111,13 @@ metrics = [m for m in METRICS if m in set(data["metric"])]
 for i in range(0, len(metrics), 2):
     for column, metric in zip(st.columns(2), metrics[i : i + 2], strict=False):
         column.altair_chart(chart_cached(data, metric), width="stretch")
+if data["noise_sd"].isna().all():
+    how = (
+        "take 2-3 photos of this view at one visit to measure it."
+        if access.role == "clinician"
+        else "it is measured once 2-3 photos of this view are taken at one visit."
+    )
+    st.caption(f"No noise band on these charts: this view has no repeat photos at one visit yet; {how}")
 
 with st.expander("Values and differences from baseline", expanded=False):
     st.dataframe(

@@ -223,3 +223,27 @@ def test_the_view_picker_shows_view_names_and_keeps_the_stored_view(fresh_clinic
     picker.select("frontal_hairline").run()
     assert at.selectbox(key="timeline_view").value == "frontal_hairline"
     assert not at.exception and [c for im in at.image for c in im.captions][0] == "20 Aug 2025"
+
+
+NO_BAND = "No noise band on these charts: this view has no repeat photos at one visit yet; "
+
+
+@pytest.mark.parametrize(
+    ("login", "how"),
+    [
+        ("dr.test", "take 2-3 photos of this view at one visit to measure it."),
+        ("pat.b", "it is measured once 2-3 photos of this view are taken at one visit."),
+    ],
+)
+def test_a_view_without_repeat_photos_says_why_it_has_no_noise_band(clinic, use_clinic, login, how):
+    use_clinic(clinic)
+    at = run_page("timeline", login, query={"patient": "P-B"})
+    assert charts(at)
+    assert f"{NO_BAND}{how}" in [c.value for c in at.caption]
+    assert BANNED.findall(NO_BAND + how) == []
+
+
+def test_a_view_with_repeat_photos_does_not_say_it_has_no_noise_band(clinic, use_clinic):
+    use_clinic(clinic)
+    at = run_page("timeline", "dr.test", query={"patient": "P-A"})  # a repeat photo at the second visit
+    assert not [c.value for c in at.caption if c.value.startswith("No noise band")]
