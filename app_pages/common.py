@@ -39,15 +39,6 @@ DATE_FORMAT = "D MMM YYYY"
 DATE_INPUT_FORMAT = "DD/MM/YYYY"
 
 
-def date_text(day: dt.date) -> str:
-    """A date as the app writes it in text, the same as :data:`DATE_FORMAT` in tables.
-
-    >>> date_text(dt.date(2026, 2, 3))
-    '3 Feb 2026'
-    """
-    return f"{day.day} {day:%b %Y}"
-
-
 @st.cache_resource(show_spinner=False)
 def open_store(location: str, database_url: str | None) -> Store:
     """The store, opened once per server; makes the first clinician account if there is none.

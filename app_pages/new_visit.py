@@ -7,7 +7,6 @@ import streamlit as st
 from app_pages.common import (
     DATE_INPUT_FORMAT,
     choose_patient,
-    date_text,
     flash,
     photo_thumbnail,
     require_access,
@@ -22,9 +21,9 @@ from tracker.access import Access
 from tracker.analysis import detect_mode
 from tracker.imaging.compare import ghost, thumbnail
 from tracker.photo import PHOTO_EXTENSIONS, PhotoError, load_photo
-from tracker.report.pdf import view_title
 from tracker.store import VIEWS, NewPhoto, PhotoPreview, view_mode
 from tracker.store.originals import sha256_hex
+from tracker.timeline import date_text, view_title
 
 VIEW_CHOICES = [*VIEWS, *(f"closeup:{v}" for v in VIEWS)]
 

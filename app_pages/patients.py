@@ -4,7 +4,8 @@ import datetime as dt
 
 import streamlit as st
 
-from app_pages.common import DATE_INPUT_FORMAT, date_text, flash, require_access, show_flash, user_errors
+from app_pages.common import DATE_INPUT_FORMAT, flash, require_access, show_flash, user_errors
+from tracker.timeline import date_text
 
 access = require_access("clinician")
 st.title("Patients")

@@ -4,7 +4,6 @@ import streamlit as st
 
 from app_pages.common import (
     choose_patient,
-    date_text,
     flash,
     photo_thumbnail,
     require_access,
@@ -12,8 +11,7 @@ from app_pages.common import (
     user_errors,
 )
 from tracker.imaging.compare import draw_quad, draw_roi, roi_quad
-from tracker.report.pdf import view_title
-from tracker.timeline import describe_placement
+from tracker.timeline import date_text, describe_placement, view_title
 
 PREVIEW_SIDE = 900
 #: A region placed by hand with an area more than this many times the baseline region's,

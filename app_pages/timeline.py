@@ -8,23 +8,23 @@ import streamlit as st
 from app_pages.common import (
     DATE_FORMAT,
     choose_patient,
-    date_text,
     photo_overlay,
     photo_thumbnail,
     require_access,
     user_errors,
 )
 from tracker.imaging.compare import thumbnail, wipe
-from tracker.report.pdf import view_title
 from tracker.timeline import (
     LEFT_OUT,
     METRICS,
     UNSURE,
     algorithm_versions,
+    date_text,
     describe_change,
     format_value,
     timeline_chart,
     timeline_table,
+    view_title,
 )
 from tracker.wording import OBSERVED_ONLY
 

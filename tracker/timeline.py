@@ -24,6 +24,7 @@ marked (``roi_placement``) so that it is never taken for the same region.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Sequence
 
@@ -33,7 +34,7 @@ import pandas as pd
 
 from tracker.imaging.register import reason_without_advice
 from tracker.repeatability import pooled_sd, visit_noise
-from tracker.store import MeasurementRow, VisitInfo
+from tracker.store import MeasurementRow, VisitInfo, view_mode
 from tracker.wording import OBSERVED_ONLY
 
 #: metric -> (label, unit, decimals), in the order of the design notes.
@@ -278,6 +279,30 @@ def describe_placement(
         f"as the baseline photo: it could not be registered to the baseline photo, so the whole photo was "
         f"measured.{why}"
     )
+
+
+def view_title(view: str) -> str:
+    """A view's name for people: headings, pickers, messages.
+
+    Examples
+    --------
+    >>> view_title("frontal_hairline"), view_title("closeup:vertex centre"), view_title("closeup:temporal_left")
+    ('Frontal hairline', 'Close-up: vertex centre', 'Close-up: temporal left')
+    """
+    if view_mode(view) == "closeup":
+        return "Close-up: " + view.split(":", 1)[1].replace("_", " ")
+    return view.replace("_", " ").capitalize()
+
+
+def date_text(day: dt.date) -> str:
+    """A date as the product writes it in text: '3 Feb 2026'.
+
+    Examples
+    --------
+    >>> date_text(dt.date(2026, 2, 3))
+    '3 Feb 2026'
+    """
+    return f"{day.day} {day:%b %Y}"
 
 
 def format_value(value: float, decimals: int) -> str:

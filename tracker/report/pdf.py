@@ -42,10 +42,12 @@ from tracker.timeline import (
     METRICS,
     UNSURE,
     algorithm_versions,
+    date_text,
     describe_change,
     format_value,
     timeline_chart,
     timeline_table,
+    view_title,
 )
 from tracker.wording import OBSERVED_ONLY
 
@@ -87,26 +89,9 @@ def _font_files() -> tuple[Path, Path] | None:
     return None
 
 
-def view_title(view: str) -> str:
-    """A view's name for a heading.
-
-    Examples
-    --------
-    >>> view_title("frontal_hairline"), view_title("closeup:vertex centre")
-    ('Frontal hairline', 'Close-up: vertex centre')
-    """
-    if view_mode(view) == "closeup":
-        return "Close-up: " + view.split(":", 1)[1]
-    return view.replace("_", " ").capitalize()
-
-
 def _placement_mark(placement: str) -> str:
     """What follows a value whose region is not the baseline's for sure (see :mod:`tracker.timeline`)."""
     return f", {placement}" if placement in UNSURE else ""
-
-
-def _date(d: dt.date) -> str:
-    return f"{d.day} {d:%b %Y}"
 
 
 def strip_picks(n: int, length: int = STRIP_LENGTH) -> list[int]:
@@ -188,11 +173,11 @@ def _header(pdf: _Pdf, access: Access, code: str, *, include_name: bool, visits,
         ident = next((p for p in access.patients(code) if p.code == code), None)
         lines.append(("Name", ident.name if ident and ident.name else "not recorded"))
         lines.append(
-            ("Birth date", _date(ident.birth_date) if ident and ident.birth_date else "not recorded")
+            ("Birth date", date_text(ident.birth_date) if ident and ident.birth_date else "not recorded")
         )
     dates = [v.date for v in visits]
     if dates:
-        lines.append(("Visits", f"{len(dates)}, from {_date(min(dates))} to {_date(max(dates))}"))
+        lines.append(("Visits", f"{len(dates)}, from {date_text(min(dates))} to {date_text(max(dates))}"))
     else:
         lines.append(("Visits", "none recorded"))
     lines.append(("Views", ", ".join(view_title(v) for v in views) or "no measurements yet"))
@@ -250,7 +235,7 @@ def _strip(pdf: _Pdf, access: Access, view_visits, photo_of_visit: dict[int, int
         pdf.image(_jpeg(picture), x=x, y=top, w=cell_w, h=h)
         pdf.set_xy(x, top + cell_h + 1)
         pdf.font(7)
-        caption = _date(visit.date) + (f" ({', '.join(visit.events)})" if visit.events else "")
+        caption = date_text(visit.date) + (f" ({', '.join(visit.events)})" if visit.events else "")
         pdf.multi_cell(cell_w, 3.2, pdf.text_of(caption), align="C")
     pdf.set_xy(pdf.l_margin, top + cell_h + 9)
     if len(view_visits) > len(picks):
@@ -329,7 +314,7 @@ def _summary(pdf: _Pdf, table: pd.DataFrame, views: Sequence[str]) -> None:
                 for text in (
                     f"{label} ({unit})",
                     *(
-                        f"{format_value(r.value, decimals)} ({_date(r.visit_date)}){_placement_mark(r.roi_placement)}"
+                        f"{format_value(r.value, decimals)} ({date_text(r.visit_date)}){_placement_mark(r.roi_placement)}"
                         for r in (first, last)
                     ),
                     change,
@@ -371,7 +356,7 @@ def _table(pdf: _Pdf, data: pd.DataFrame, metrics: Sequence[str]) -> None:
                 )
                 first = False
                 for text in (
-                    _date(r.visit_date),
+                    date_text(r.visit_date),
                     r.events,
                     f"{label} ({unit})",
                     format_value(r.value, decimals) + _placement_mark(r.roi_placement),
