@@ -63,7 +63,8 @@ with st.container(horizontal=True, vertical_alignment="bottom"):
         help="Without it the report carries the patient code only.",
     )
     st.download_button(
-        "PDF report",
+        # the label says what the file will hold, as the checkbox was when the page was drawn
+        "PDF report with name" if with_name else "PDF report",
         # made when clicked (charts and overlays of every visit take a few seconds)
         data=lambda: access.report(patient, include_name=with_name),
         file_name=f"report-{patient}-{dt.date.today():%Y%m%d}.pdf",

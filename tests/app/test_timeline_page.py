@@ -173,6 +173,9 @@ def test_report_button_for_clinicians_and_the_patient_name_only_for_clinicians(c
     buttons = at.get("download_button")
     assert [b.proto.label for b in buttons] == ["PDF report"]
     assert ("report_name" in [c.key for c in at.checkbox]) is name_choice
+    if name_choice:  # the button says when the name will be on it
+        at.checkbox(key="report_name").check().run()
+        assert [b.proto.label for b in at.get("download_button")] == ["PDF report with name"]
 
 
 def test_a_view_with_one_visit_offers_no_comparison(clinic, use_clinic):
