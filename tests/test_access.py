@@ -19,7 +19,7 @@ from tracker.access import Access, AccessDenied, PatientSummary
 from tracker.export import DEIDENTIFIED_COLUMNS, KEY_ENV
 from tracker.imaging.overlay import ROI_COLOUR
 from tracker.photo import PhotoError
-from tracker.store import NewPhoto, NotFoundError, Store
+from tracker.store import NewPhoto, NotFoundError, Store, StoreError
 from tracker.synth import render_closeup
 
 PASSWORD = "a long password"
@@ -412,6 +412,15 @@ def test_record_visit_is_all_or_nothing(fresh, bad, error):
     assert hashlib.sha256(png(30)).hexdigest() not in {p.sha256 for p in s.photos()}
     # the visit is written only with its photos: nothing was written at all
     assert [e for e in s.audit_log() if e.id > last_audit] == []
+
+
+def test_a_visit_of_photos_all_stored_already_is_not_added(fresh):
+    c, s = fresh.clinician, fresh.store
+    stored = s.photos()[0]
+    visits = s.visits("P-1")
+    with pytest.raises(StoreError, match="every photo of this visit is stored already"):
+        c.record_visit("P-1", dt.date(2025, 9, 1), [NewPhoto(stored.view, s.read_original(stored.id))])
+    assert s.visits("P-1") == visits
 
 
 def test_a_recorded_visit_and_its_photos_are_written_together(fresh):

@@ -67,6 +67,18 @@ def test_bad_input_says_what_to_do(store, tmp_path, capsys):
     plain = tmp_path / "plain.csv"
     plain.write_text("a,b\n1,2\n")
     assert run(plain, "--photos", tmp_path) == 2
-    assert "lacks the columns ['sha256', 'algorithm_version', 'parameters']" in capsys.readouterr().err
+    assert "lacks the columns ['sha256', 'algorithm_version', 'parameters', 'roi_source']" in capsys.readouterr().err
     with pytest.raises(ValueError, match="lacks the columns"):
         list(iter_checks(pd.DataFrame({"sha256": []}), lambda sha: None))
+
+
+def test_a_damaged_row_is_reported_and_the_others_are_checked(store, photos, tmp_path, capsys):
+    table = measurement_table(store)
+    table.loc[1, "parameters"] = "{not json"
+    out = tmp_path / "damaged.csv"
+    out.write_bytes(table_bytes(table, "csv"))
+    assert run(out, "--photos", photos) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"row 2 ({table.loc[1, 'sha256'][:12]}): JSONDecodeError")
+    assert "5 recomputed the same, 0 differ, 1 unreadable" in lines[-1]
+

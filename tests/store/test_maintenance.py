@@ -429,7 +429,9 @@ def test_an_original_set_aside_by_a_delete_that_died_is_put_back(store):
     aside = store.originals.set_aside(photo.sha256)  # as delete does just before its commit
     report = check(store)
     assert report.missing == [(photo.id, photo.sha256)] and report.temp_files == [aside]
-    prune_leftovers(store)  # however young: the photo needs it
+    prune_leftovers(store)  # too young: a delete may be about to commit
+    assert aside.exists() and not check(store).ok
+    prune_leftovers(store, min_age_s=0)  # past the age guard: the delete died, the photo needs it
     assert store.read_original(photo.id) and check(store).ok and not aside.exists()
 
 
@@ -449,6 +451,14 @@ def test_a_photo_deleted_while_a_backup_runs_leaves_a_whole_backup(store, tmp_pa
     restore(tmp_path / "b.tar", tmp_path / "copy")
     with Store.open(tmp_path / "copy") as copy:
         assert check(copy).ok and len(copy.photos()) == 2
+
+
+def test_fresh_leftovers_of_an_add_are_no_sign_of_a_wrong_database(store):
+    _fill(store)
+    for i in range(20, 26):  # a large add that died before its commit, just now
+        store.originals.put(png_bytes(i))
+    report = check(store)
+    assert len(report.unreferenced_files) == 6 > report.photos and not report.foreign_database and report.ok
 
 
 def test_orphan_rows_are_reported(tmp_path):

@@ -231,3 +231,13 @@ def test_each_view_kind_fixes_the_mode(store, patient):
     close_meas, over_meas = (store.measurements(a.photo.id)[-1] for a in (close, over))
     assert (close_meas.mode, over_meas.mode) == ("closeup", "overview")
     assert close_meas.hair_count > 0 and over_meas.hair_count is None
+
+
+def test_a_baseline_too_small_to_match_gives_a_failed_registration_not_an_error(store, patient):
+    v1, v2 = _visit(store, patient, 6), _visit(store, patient, 20)
+    small = cv2.resize(series()[0].image.image, (24, 20), interpolation=cv2.INTER_AREA)
+    (base,) = store.add_photos(v1.id, [NewPhoto("closeup:crown", _png(small), "tiny.png")])
+    (follow,) = store.add_photos(v2.id, [NewPhoto("closeup:crown", _png(series()[1].image.image), "f.png")])
+    reg = store.registration(follow.photo.id)
+    assert not reg.ok and "baseline photo is 24 x 20 pixels, too small to match" in reg.reason
+

@@ -84,18 +84,25 @@ def _format_of(args: argparse.Namespace, path: str | os.PathLike) -> str:
     return suffix if suffix in _FORMATS else "csv"
 
 
-def _photos_by_sha(folder: Path) -> dict[str, Path]:
-    """Every file under `folder` by the sha256 of its bytes."""
+def _photos_by_sha(folder: Path, wanted: set[str]) -> dict[str, Path]:
+    """The files under `folder` whose sha256 is wanted, by sha256 (the search
+    stops once every wanted one is found)."""
     from tracker.store.originals import sha256_hex
 
-    return {sha256_hex(path.read_bytes()): path for path in sorted(folder.rglob("*")) if path.is_file()}
+    found: dict[str, Path] = {}
+    for path in sorted(folder.rglob("*")):
+        if len(found) == len(wanted):
+            break
+        if path.is_file() and (sha := sha256_hex(path.read_bytes())) in wanted:
+            found[sha] = path
+    return found
 
 
 def _cmd_recompute(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from tracker.export import read_table
-    from tracker.export.verify import DIFFERENT, NO_PHOTO, OTHER_VERSION, SAME, iter_checks
+    from tracker.export.verify import DIFFERENT, NO_PHOTO, OTHER_VERSION, SAME, UNREADABLE, iter_checks
 
     folder = Path(args.photos)
     if not folder.is_dir():
@@ -103,22 +110,24 @@ def _cmd_recompute(args: argparse.Namespace) -> int:
         return 2
     try:
         table = read_table(Path(args.table).read_bytes(), _format_of(args, args.table))
-        photos = _photos_by_sha(folder)
+        photos = _photos_by_sha(folder, set(table["sha256"].astype(str)) if "sha256" in table.columns else set())
         found = iter_checks(table, lambda sha: photos[sha].read_bytes() if sha in photos else None)
         checks = list(tqdm(found, total=len(table), desc="recomputing", unit="row", disable=None))
     except (ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    counts = {status: sum(c.status == status for c in checks) for status in (SAME, DIFFERENT, NO_PHOTO, OTHER_VERSION)}
+    statuses = (SAME, DIFFERENT, NO_PHOTO, OTHER_VERSION, UNREADABLE)
+    counts = {status: sum(c.status == status for c in checks) for status in statuses}
     for check in checks:
-        if check.status == DIFFERENT:
+        if check.status in (DIFFERENT, UNREADABLE):
             print(f"row {check.row + 1} ({check.sha256[:12]}): " + "; ".join(check.differences))
+    unreadable = f", {counts[UNREADABLE]} unreadable" if counts[UNREADABLE] else ""
     print(
-        f"{len(checks)} rows: {counts[SAME]} recomputed the same, {counts[DIFFERENT]} differ, "
+        f"{len(checks)} rows: {counts[SAME]} recomputed the same, {counts[DIFFERENT]} differ{unreadable}, "
         f"{counts[NO_PHOTO]} without their photo in {folder}, {counts[OTHER_VERSION]} made by another "
         "algorithm version (recompute those with that version installed)"
     )
-    return 0 if counts[SAME] and not counts[DIFFERENT] else 1
+    return 0 if counts[SAME] and not (counts[DIFFERENT] or counts[UNREADABLE]) else 1
 
 
 def _cmd_export(args: argparse.Namespace) -> int:

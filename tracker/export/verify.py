@@ -21,7 +21,10 @@ import pandas as pd
 #: The measured columns compared.
 METRICS = ("coverage_pct", "hair_count", "mean_width_px", "mean_width_um", "density_per_cm2", "thin_hair_pct")
 #: Row outcomes of :func:`iter_checks`.
-SAME, DIFFERENT, NO_PHOTO, OTHER_VERSION = "same", "different", "no photo", "other version"
+SAME, DIFFERENT, NO_PHOTO, OTHER_VERSION, UNREADABLE = "same", "different", "no photo", "other version", "unreadable"
+#: Columns a table needs: those of an export, whose parameters say how each region was placed
+#: (a batch output's rows are made again with tracker batch or tracker analyze, from their settings).
+NEEDED = ("sha256", "algorithm_version", "parameters", "roi_source")
 #: Relative tolerance of the comparison: only the rounding of a number written as text.
 REL_TOLERANCE = 1e-12
 
@@ -36,11 +39,13 @@ class RowCheck:
         Position of the row in the table (0 for the first).
     sha256 : str
     status : str
-        SAME, DIFFERENT, NO_PHOTO (no photo with that sha256 was given) or
+        SAME, DIFFERENT, NO_PHOTO (no photo with that sha256 was given),
         OTHER_VERSION (made by another algorithm version than the installed
-        one: recompute it with that version).
+        one: recompute it with that version) or UNREADABLE (the row's
+        parameters or its photo cannot be read).
     differences : tuple of str
-        For DIFFERENT, each metric that differs, with both values.
+        For DIFFERENT, each metric that differs, with both values; for
+        UNREADABLE, what could not be read.
     """
 
     row: int
@@ -103,9 +108,12 @@ def iter_checks(table: pd.DataFrame, photo: Callable[[str], bytes | None]) -> It
     from tracker.analysis import ALGORITHM_VERSION, recompute
     from tracker.photo import load_photo
 
-    missing = [c for c in ("sha256", "algorithm_version", "parameters") if c not in table.columns]
+    missing = [c for c in NEEDED if c not in table.columns]
     if missing:  # checked before the first row is asked for
-        raise ValueError(f"the table lacks the columns {missing}; pass a table written by tracker export")
+        raise ValueError(
+            f"the table lacks the columns {missing}; pass a table written by tracker export (the rows "
+            "of tracker batch are made again by running it with the same settings)"
+        )
     for i, row in enumerate(table.to_dict("records")):
         sha = str(row["sha256"])
         if row["algorithm_version"] != ALGORITHM_VERSION:
@@ -115,6 +123,11 @@ def iter_checks(table: pd.DataFrame, photo: Callable[[str], bytes | None]) -> It
         if data is None:
             yield RowCheck(i, sha, NO_PHOTO)
             continue
-        result = recompute(load_photo(data, name=sha[:12]).pixels, json.loads(row["parameters"]))
+        try:
+            parameters = json.loads(row["parameters"])
+            result = recompute(load_photo(data, name=sha[:12]).pixels, parameters)
+        except (TypeError, ValueError, KeyError) as err:  # a damaged row or photo: the others go on
+            yield RowCheck(i, sha, UNREADABLE, (f"{type(err).__name__}: {err}",))
+            continue
         differences = compare(row, {m: getattr(result, m) for m in METRICS})
         yield RowCheck(i, sha, DIFFERENT if differences else SAME, differences)

@@ -449,10 +449,12 @@ class Store(AccountsMixin):
             except IntegrityError:  # another process added the same bytes just now
                 if attempt == 2:
                     raise
+        inserted = {a.photo.sha256 for a in added if not a.duplicate}
         for p in prepared:
             # a delete of an earlier photo of the same bytes, committed while this
-            # add waited, removed the file: it is written again
-            if not self.originals.path(p.sha256).exists():
+            # add waited, removed the file: it is written again (for the photos this
+            # add inserted only: a duplicate's photo may be deleted by now)
+            if p.sha256 in inserted and not self.originals.path(p.sha256).exists():
                 self.originals.put(p.item.data)
         return visit_id, added
 
@@ -513,6 +515,11 @@ class Store(AccountsMixin):
                     measurement_id=meas.id,
                 )
                 results[p.sha256] = AddedPhoto(_photo_info(photo), False, meas.id)
+            if isinstance(visit, _NewVisit) and all(r.measurement_id is None for r in results.values()):
+                raise StoreError(
+                    "every photo of this visit is stored already (see the duplicates): no visit was "
+                    "added; upload the photos taken at this visit"
+                )  # rolls the new visit back
         out, seen = [], set()
         for p in prepared:  # a repeat within the batch is a duplicate of its first copy
             first = results[p.sha256]
@@ -844,12 +851,14 @@ class Store(AccountsMixin):
             values["registration_score"] = float(registration.score)
         return _Placed(values, result, None if is_baseline else registration)
 
-    def _baseline_features(self, ctx: _ViewContext) -> PhotoFeatures:
+    def _baseline_features(self, ctx: _ViewContext) -> PhotoFeatures | np.ndarray:
         """The registration features of the view's baseline photo, found once
         for the last BASELINE_FEATURES_KEPT baselines (each follow-up of a
         view, previewed and then saved, is registered to the same baseline)."""
-        from tracker.imaging.register import photo_features
+        from tracker.imaging.register import MIN_SIDE, photo_features
 
+        if min(ctx.pixels.shape[:2]) < MIN_SIDE:
+            return ctx.pixels  # too small to match: register() says so, no features to keep
         with self._features_lock:
             found = self._features.pop(ctx.baseline_sha, None)
         if found is None:
@@ -1046,14 +1055,12 @@ class Store(AccountsMixin):
             if target == "patient":
                 details["code"] = row.code
             s.execute(sa.delete(kinds[target]).where(kinds[target].id == target_id))
-            # Set aside while the transaction holds the database: a photo of the same
-            # bytes added meanwhile keeps its file, one committed after finds it gone
-            # and writes it again (add_photos).
-            shas = {p.sha256 for p in photos}
-            kept = set(s.scalars(select(m.Photo.sha256).where(m.Photo.sha256.in_(shas))))
+            # Set aside while the transaction holds the database (a photo's bytes are
+            # stored once: no other row needs them now); an add of the same bytes that
+            # commits after this finds its file gone and writes it again (add_photos).
             aside: list[Path] = []
             try:
-                for sha in sorted(shas - kept):
+                for sha in sorted({p.sha256 for p in photos}):
                     if (path := self.originals.set_aside(sha)) is not None:
                         aside.append(path)
                 self._audit(s, user, "delete", target, target_id, **details)

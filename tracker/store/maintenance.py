@@ -8,6 +8,7 @@ database kind: a SQLite store can be restored into PostgreSQL and back.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 import json
@@ -35,6 +36,12 @@ _SKIP_TABLES = {"alembic_version"}
 
 
 # ---------------------------------------------------------------------- check
+#: Unreferenced originals and temporary files younger than this (seconds) may be
+#: an add or delete still at work: they are not pruned, nor taken as a sign of a
+#: wrong database.
+LEFTOVER_AGE_S = 3600.0
+
+
 @dataclass
 class CheckReport:
     """Findings of :func:`check`. ``ok`` is False when anything stored is damaged.
@@ -51,12 +58,14 @@ class CheckReport:
     unreferenced_files: list[Path] = field(default_factory=list)
     temp_files: list[Path] = field(default_factory=list)
     stray_files: list[Path] = field(default_factory=list)
+    #: Unreferenced files older than LEFTOVER_AGE_S (an add still running has none).
+    old_unreferenced: int = 0
 
     @property
     def foreign_database(self) -> bool:
-        """More originals than photos are unreferenced: more than interrupted adds
-        leave; the database is most likely not this folder's."""
-        return len(self.unreferenced_files) > max(self.photos, 2)
+        """More originals than photos are unreferenced, and not just written: more
+        than interrupted adds leave; the database is most likely not this folder's."""
+        return self.old_unreferenced > max(self.photos, 2)
 
     @property
     def ok(self) -> bool:
@@ -141,10 +150,12 @@ def check(store: Store, *, verify: bool = True) -> CheckReport:
             report.stray_files.append(path)
         elif sha not in known:
             report.unreferenced_files.append(path)
+            with contextlib.suppress(FileNotFoundError):
+                report.old_unreferenced += time.time() - path.stat().st_mtime >= LEFTOVER_AGE_S
     return report
 
 
-def prune_leftovers(store: Store, *, min_age_s: float = 3600.0) -> list[Path]:
+def prune_leftovers(store: Store, *, min_age_s: float = LEFTOVER_AGE_S) -> list[Path]:
     """Remove unreferenced originals and temporary files older than ``min_age_s``.
 
     An original a delete set aside but never committed (the process died) is
@@ -173,8 +184,10 @@ def prune_leftovers(store: Store, *, min_age_s: float = 3600.0) -> list[Path]:
     for path in report.unreferenced_files + report.temp_files:
         try:
             if path.name.removeprefix(ASIDE_PREFIX) in known:
-                # set aside by a delete that never committed: its photo still needs it
-                store.originals.put_back(path)
+                # set aside by a delete that never committed (a running one commits in
+                # moments: only one set aside before the age guard is put back)
+                if now - path.stat().st_ctime >= min_age_s:
+                    store.originals.put_back(path)
                 continue
             if path.name in known or now - path.stat().st_mtime < min_age_s:
                 continue
