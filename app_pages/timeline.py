@@ -127,9 +127,9 @@ with st.expander("Values and differences from baseline", expanded=False):
                 "Visit": r.visit_date,
                 "Events": r.events,
                 "Measure": f"{r.label} ({r.unit})",
-                "Value": float(format_value(r.value, METRICS[r.metric][2])),
+                "Value": float(format_value(r.value, r.metric)),
                 # right after the value: on a narrow screen the columns on the right are cut off
-                "Difference from baseline": describe_change(r.value, r.baseline_value, r.unit, METRICS[r.metric][2]),
+                "Difference from baseline": describe_change(r.value, r.baseline_value, r.metric),
                 "Noise band (± SD)": r.noise_source
                 if np.isnan(r.noise_sd)
                 else f"± {r.noise_sd:.{METRICS[r.metric][2] + 1}f} ({r.noise_source})",

@@ -203,19 +203,19 @@ def test_empty_table_has_the_columns():
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        ((13.0, 11.0, "%", 1), "2.0 percentage points higher than baseline (+18.2 %)"),
-        ((18.0, 22.0, "hairs", 0), "4 hairs lower than baseline (-18.2 %)"),
-        ((262.6, 250.0, "hairs/cm²", 0), "12.6 hairs/cm² higher than baseline (+5.0 %)"),
-        ((262.0, 250.0, "hairs/cm²", 0), "12 hairs/cm² higher than baseline (+4.8 %)"),
-        ((52.24, 52.5, "µm", 1), "0.3 µm lower than baseline (-0.6 %)"),
-        ((5.0, 0.0, "hairs", 0), "5 hairs higher than baseline"),
-        ((11.0, 11.0, "%", 1), "same as baseline"),
-        ((11.04, 11.0, "%", 1), "same as baseline"),  # below the shown precision
+        ((13.0, 11.0, "coverage_pct"), "2.0 percentage points higher than baseline (+18.2 %)"),
+        ((18.0, 22.0, "hair_count"), "4 hairs lower than baseline (-18.2 %)"),
+        ((262.6, 250.0, "density_per_cm2"), "13 hairs/cm² higher than baseline (+5.0 %)"),
+        ((52.24, 52.5, "mean_width_px"), "0.3 px lower than baseline (-0.5 %)"),
+        ((5.0, 0.0, "hair_count"), "5 hairs higher than baseline"),
+        ((11.0, 11.0, "thin_hair_pct"), "same as baseline"),
+        ((11.04, 11.0, "coverage_pct"), "same as baseline"),  # below the shown precision
         # the words follow the values as shown beside them (the report's and the app's)
-        ((70.1, 69.9, "µm", 0), "0.2 µm higher than baseline (+0.3 %)"),  # 70.1 and 69.9
-        ((17.54, 17.46, "px", 1), "same as baseline"),  # 17.5 and 17.5
-        ((14.26, 14.74, "%", 1), "0.4 percentage points lower than baseline (-2.7 %)"),  # 14.3 and 14.7
-        ((34.5, 34.0, "hairs", 0), "0.5 hairs higher than baseline (+1.5 %)"),  # a mean of two photos
+        ((70.1, 69.9, "mean_width_um"), "same as baseline"),  # 70 and 70
+        ((70.6, 69.9, "mean_width_um"), "1 µm higher than baseline (+1.0 %)"),  # 71 and 70
+        ((17.54, 17.46, "mean_width_px"), "same as baseline"),  # 17.5 and 17.5
+        ((14.26, 14.74, "coverage_pct"), "0.4 percentage points lower than baseline (-3.3 %)"),  # 14.3, 14.7
+        ((34.5, 34.0, "hair_count"), "0.5 hairs higher than baseline (+1.5 %)"),  # a mean of two photos
     ],
 )
 def test_describe_change(args, expected):
@@ -229,13 +229,13 @@ def _banned_in(text: str) -> list[str]:
 
 def test_change_descriptions_use_no_banned_words(table):
     texts = [
-        describe_change(v, b, unit, decimals)
-        for _, unit, decimals in METRICS.values()
+        describe_change(v, b, metric)
+        for metric in METRICS
         for v, b in [(33.0, 30.0), (27.0, 30.0), (30.0, 30.0), (1.0, 0.0), (2.5, 252.5)]
     ]
     texts += [
-        describe_change(v, b, u, 1)
-        for v, b, u in zip(table["value"], table["baseline_value"], table["unit"], strict=True)
+        describe_change(v, b, metric)
+        for v, b, metric in zip(table["value"], table["baseline_value"], table["metric"], strict=True)
     ]
     for text in texts:
         assert _banned_in(text) == [], text

@@ -305,46 +305,50 @@ def date_text(day: dt.date) -> str:
     return f"{day.day} {day:%b %Y}"
 
 
-def format_value(value: float, decimals: int) -> str:
-    """A measured value as it is shown: the metric's decimals, one more for a
-    mean of whole numbers that is not whole (two photos of 34 and 35 hairs: 34.5).
+def format_value(value: float, metric: str) -> str:
+    """A measured value of `metric` as it is shown: the metric's decimals
+    (:data:`METRICS`); a hair count, a whole number, gets one decimal when it is
+    a visit's mean that is not whole (two photos of 34 and 35 hairs: 34.5).
 
     Examples
     --------
-    >>> format_value(34.5, 0), format_value(34.0, 0), format_value(14.736, 1)
-    ('34.5', '34', '14.7')
+    >>> format_value(34.5, "hair_count"), format_value(34.0, "hair_count"), format_value(262.6, "density_per_cm2")
+    ('34.5', '34', '263')
     """
-    if decimals == 0 and not float(value).is_integer():
+    decimals = METRICS[metric][2]
+    if metric == "hair_count" and not float(value).is_integer():
         decimals = 1
     return f"{value:.{decimals}f}"
 
 
-def describe_change(value: float, baseline: float, unit: str, decimals: int) -> str:
-    """Neutral words for a change from baseline, e.g. ``'12 hairs higher than baseline (+5.1 %)'``,
-    between the two values as :func:`format_value` shows them (so the words never
-    disagree with the numbers beside them).
+def describe_change(value: float, baseline: float, metric: str) -> str:
+    """Neutral words for a change of `metric` from baseline, e.g.
+    ``'12 hairs higher than baseline (+5.1 %)'``: the difference between the
+    two values as :func:`format_value` shows them (so the words never disagree
+    with the numbers beside them), the relative change from the values measured.
 
     A difference of a percentage (coverage, thin-hair share) is given in
     percentage points, its relative change in %.
 
     Examples
     --------
-    >>> describe_change(27.0, 30.0, "hairs", 0)
+    >>> describe_change(27.0, 30.0, "hair_count")
     '3 hairs lower than baseline (-10.0 %)'
-    >>> describe_change(13.0, 11.0, "%", 1)
+    >>> describe_change(13.0, 11.0, "coverage_pct")
     '2.0 percentage points higher than baseline (+18.2 %)'
-    >>> describe_change(14.26, 14.74, "%", 1)  # shown as 14.3 and 14.7
-    '0.4 percentage points lower than baseline (-2.7 %)'
-    >>> describe_change(17.54, 17.46, "px", 1), describe_change(34.5, 34.0, "hairs", 0)
+    >>> describe_change(14.26, 14.74, "coverage_pct")  # shown as 14.3 and 14.7
+    '0.4 percentage points lower than baseline (-3.3 %)'
+    >>> describe_change(17.54, 17.46, "mean_width_px"), describe_change(34.5, 34.0, "hair_count")
     ('same as baseline', '0.5 hairs higher than baseline (+1.5 %)')
     """
-    shown_value, shown_base = format_value(value, decimals), format_value(baseline, decimals)
+    unit = METRICS[metric][1]
+    shown_value, shown_base = format_value(value, metric), format_value(baseline, metric)
     places = max(len(t.partition(".")[2]) for t in (shown_value, shown_base))
     difference = round(float(shown_value) - float(shown_base), places)
     if difference == 0:
         return "same as baseline"
     side = "higher" if difference > 0 else "lower"
-    pct = "" if float(shown_base) == 0 else f" ({difference / float(shown_base) * 100:+.1f} %)"
+    pct = "" if baseline == 0 else f" ({(value - baseline) / baseline * 100:+.1f} %)"
     amount = f"{abs(difference):.{places}f}"
     if unit == "%":  # a difference of percentages is in percentage points
         unit = "percentage points"
@@ -397,9 +401,9 @@ def timeline_chart(table: pd.DataFrame, metric: str) -> alt.LayerChart:
     data["low"] = (data["value"] - data["noise_sd"]).clip(lower=0.0)
     data["high"] = (data["value"] + data["noise_sd"]).clip(upper=100.0 if unit == "%" else None)
     data["change"] = [
-        describe_change(v, b, unit, decimals) for v, b in zip(data["value"], data["baseline_value"], strict=True)
+        describe_change(v, b, metric) for v, b in zip(data["value"], data["baseline_value"], strict=True)
     ]
-    data["shown"] = [format_value(v, decimals) for v in data["value"]]
+    data["shown"] = [format_value(v, metric) for v in data["value"]]
     data["noise"] = [
         f"± {sd:.{decimals + 1}f} {unit} ({src})" if not math.isnan(sd) else src
         for sd, src in zip(data["noise_sd"], data["noise_source"], strict=True)

@@ -308,13 +308,13 @@ def _summary(pdf: _Pdf, table: pd.DataFrame, views: Sequence[str]) -> None:
                 change = (
                     "only one visit"
                     if len(rows) == 1
-                    else describe_change(last.value, last.baseline_value, unit, decimals)
+                    else describe_change(last.value, last.baseline_value, metric)
                 )
                 cells = out.row()
                 for text in (
                     f"{label} ({unit})",
                     *(
-                        f"{format_value(r.value, decimals)} ({date_text(r.visit_date)}){_placement_mark(r.roi_placement)}"
+                        f"{format_value(r.value, metric)} ({date_text(r.visit_date)}){_placement_mark(r.roi_placement)}"
                         for r in (first, last)
                     ),
                     change,
@@ -352,14 +352,14 @@ def _table(pdf: _Pdf, data: pd.DataFrame, metrics: Sequence[str]) -> None:
                 change = (
                     "baseline"
                     if first
-                    else describe_change(r.value, r.baseline_value, unit, decimals)
+                    else describe_change(r.value, r.baseline_value, metric)
                 )
                 first = False
                 for text in (
                     date_text(r.visit_date),
                     r.events,
                     f"{label} ({unit})",
-                    format_value(r.value, decimals) + _placement_mark(r.roi_placement),
+                    format_value(r.value, metric) + _placement_mark(r.roi_placement),
                     noise,
                     change,
                 ):
