@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import socket
 from pathlib import Path
 
 
@@ -108,28 +110,27 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> None:
 
 def work_prefix(path: str | os.PathLike, kind: str) -> str:
     """Name prefix of a temporary file or folder beside `path` that this process
-    builds `path` in: hidden, and naming the process, so that
+    builds `path` in: hidden, and naming the machine and the process, so that
     :func:`remove_abandoned` can tell one a killed run left behind.
 
     Examples
     --------
-    >>> work_prefix("/backups/store.tar.gz", "backup").startswith(".backup-store.tar.gz.")
+    >>> work_prefix("/backups/store.tar.gz", "backup").startswith(".backup-store.tar.gz." + _host() + ".")
     True
     """
-    return f".{kind}-{Path(path).name}.{os.getpid()}."
+    return f".{kind}-{Path(path).name}.{_host()}.{os.getpid()}."
 
 
 def remove_abandoned(path: str | os.PathLike, kind: str) -> list[Path]:
-    """Remove the temporary files and folders that runs no longer alive left
-    beside `path` (named by :func:`work_prefix`); return them.
+    """Remove the temporary files and folders that runs no longer alive on this
+    machine left beside `path` (named by :func:`work_prefix`); return them.
 
     A backup or restore killed half-way leaves part of a store there, with
-    patient data in it; the next run for the same `path` takes it away.
+    patient data in it; the next run for the same `path` takes it away. What
+    another machine sharing the folder is building is left alone.
     """
-    import shutil
-
     path = Path(path)
-    stem = f".{kind}-{path.name}."
+    stem = f".{kind}-{path.name}.{_host()}."
     removed = []
     if not path.parent.is_dir():
         return removed
@@ -143,6 +144,11 @@ def remove_abandoned(path: str | os.PathLike, kind: str) -> list[Path]:
             entry.unlink(missing_ok=True)
         removed.append(entry)
     return removed
+
+
+def _host() -> str:
+    """This machine's name, as a part of a file name (no dots)."""
+    return socket.gethostname().replace(".", "-") or "host"
 
 
 def _running(pid: int) -> bool:

@@ -31,6 +31,7 @@ from tracker.store import (
 )
 from tracker.store.cli import add_store_commands
 from tracker.store.originals import Originals
+from tracker.files import work_prefix
 from tracker.store import models as m
 from tracker.store.models import Base
 from tracker.store.schema import head_revision, make_engine, upgrade
@@ -268,18 +269,21 @@ def test_what_a_killed_backup_or_restore_left_is_removed_by_the_next_one(store, 
     child = subprocess.Popen(["true"])
     child.wait()  # a process that has ended: a backup and a restore killed half-way
     archive, target = tmp_path / "b.tar", tmp_path / "copy"
-    half_archive = tmp_path / f".backup-b.tar.{child.pid}.x1"
+    host = work_prefix(archive, "backup").split(".")[-3]  # this machine, as the names give it
+    half_archive = tmp_path / f".backup-b.tar.{host}.{child.pid}.x1"
     half_archive.write_bytes(b"part of an archive, patient data in it")
-    half_store = tmp_path / f".restoring-copy.{child.pid}.x2"
+    half_store = tmp_path / f".restoring-copy.{host}.{child.pid}.x2"
     (half_store / "originals").mkdir(parents=True)
-    running = tmp_path / f".backup-b.tar.{os.getpid()}.x3"  # this process: still at work
+    running = tmp_path / f".backup-b.tar.{host}.{os.getpid()}.x3"  # this process: still at work
     running.write_bytes(b"")
-    other = tmp_path / f".backup-other.tar.{child.pid}.x4"  # another archive's: not ours to judge
+    other = tmp_path / f".backup-other.tar.{host}.{child.pid}.x4"  # another archive's: not ours to judge
     other.write_bytes(b"")
+    elsewhere = tmp_path / f".backup-b.tar.other-machine.{child.pid}.x5"  # its process is not ours to see
+    elsewhere.write_bytes(b"")
     backup(store, archive)
     restore(archive, target)
     left = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("."))
-    assert left == sorted([running.name, other.name])
+    assert left == sorted([running.name, other.name, elsewhere.name])
 
 
 def _cut_after_member(data: bytes, name: str) -> bytes:
