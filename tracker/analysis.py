@@ -683,8 +683,7 @@ def _measure(
         width_px = measure.mean_width_px(groups)
         if count == 0:
             notes.append(
-                "No hair shaft was counted in the region: the count and density are 0, and shaft width "
-                "and thin-hair share need at least one shaft."
+                "No hair shaft was counted in the region: shaft width and thin-hair share need at least one."
             )
         if px_per_mm:
             roi_cm2 = roi_px / px_per_mm**2 / 100.0
@@ -949,7 +948,7 @@ def analyze_in_view(
         notes.append(
             "Place the region by hand for this photo, or retake it from the same spot as the baseline photo: "
             "the region could not be placed on it, so the whole photo was measured. "
-            f"Why: {why or 'the photo is not registered to the baseline photo'}."
+            f"Why: {why or 'it could not be matched to the baseline photo'}."
         )
     result = _measure(
         image, roi=analysed_roi, scale=scale, mode=mode, polarity=polarity, thin_um=thin_um, exclude=exclude,

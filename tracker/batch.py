@@ -554,10 +554,15 @@ def analyse_photo(job: BatchJob, data: bytes, sha256: str | None = None) -> dict
     return row
 
 
-def _row_key(sha256: str | None, path: str, requested: str, version: str = ALGORITHM_VERSION) -> tuple[str, ...]:
+def _row_key(sha256: str | None, path: str, requested: str, version: str) -> tuple[str, ...]:
     """What makes a row done: the path, its bytes, the settings and the algorithm's version
     (after an upgrade, a resumed run measures every photo again)."""
     return (path, sha256 or "", requested, version)
+
+
+def _key_of(row: dict[str, Any]) -> tuple[str, ...]:
+    """:func:`_row_key` of a written row."""
+    return _row_key(row.get("sha256"), row.get("path") or "", row.get("requested") or "", row.get("algorithm_version") or "")
 
 
 # ---------------------------------------------------------------------- output
@@ -687,7 +692,7 @@ def _dedupe(rows: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
     seen: set[tuple[str, ...]] = set()
     out = []
     for row in rows:
-        key = _row_key(row.get("sha256"), row.get("path") or "", row.get("requested") or "", row.get("algorithm_version") or "")
+        key = _key_of(row)
         if key not in seen:
             seen.add(key)
             out.append(row)
@@ -722,10 +727,7 @@ class _Output:
             write_atomic(out, _csv_bytes(deduped))
         elif fmt == "parquet" and (len(deduped) != len(old) or self.journal.exists()):
             self._snapshot(deduped)
-        self.done = {
-            _row_key(r.get("sha256"), r.get("path") or "", r.get("requested") or "", r.get("algorithm_version") or "")
-            for r in deduped
-        }
+        self.done = {_key_of(r) for r in deduped}
         new_csv = fmt == "csv" and (not out.exists() or out.stat().st_size == 0)
         self._file = open(self.journal, "a", encoding="utf-8", newline="")  # noqa: SIM115 - open for the run
         self._synced = time.monotonic()
@@ -745,7 +747,7 @@ class _Output:
             self._synced = time.monotonic()
 
     def write(self, row: dict[str, Any]) -> None:
-        self.done.add(_row_key(row.get("sha256"), row["path"], row["requested"], row["algorithm_version"]))
+        self.done.add(_key_of(row))
         if self.fmt == "csv":
             buf = io.StringIO()
             csv.writer(buf, lineterminator="\n").writerow([_csv_text(row.get(n)) for n in COLUMN_NAMES])
@@ -1081,7 +1083,7 @@ def run_batch(
 
     def pending() -> Iterator[_Pending]:
         for job in jobs:
-            if _row_key(None, job.path, job.requested) in output.done:
+            if _row_key(None, job.path, job.requested, ALGORITHM_VERSION) in output.done:
                 counts["skipped"] += 1  # unreadable before; --retry-errors tries again
                 bar.update(1)
                 continue
@@ -1099,7 +1101,7 @@ def run_batch(
                 )
                 continue
             sha256 = hashlib.sha256(data).hexdigest()
-            key = _row_key(sha256, job.path, job.requested)
+            key = _row_key(sha256, job.path, job.requested, ALGORITHM_VERSION)
             if key in output.done:
                 counts["skipped"] += 1
                 bar.update(1)

@@ -338,7 +338,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
     def stop(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt  # a job's time limit (SIGTERM) stops the batch as Ctrl-C does
 
-    signal.signal(signal.SIGTERM, stop)
+    before = signal.signal(signal.SIGTERM, stop)
     try:
         summary = run_batch(
             args.input,
@@ -360,6 +360,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
     except (ValueError, OSError) as err:
         print(f"tracker batch: {err}", file=sys.stderr)
         return 2
+    finally:
+        signal.signal(signal.SIGTERM, before)
     for _path, error in summary.failures[:10]:
         print(f"tracker batch: {error}", file=sys.stderr)
     for note in summary.mixed:
@@ -512,8 +514,10 @@ def database_error(exc: Exception) -> str:
     the database refused (database or disk is full): free disk space and run the command again; what the failed step was writing was not saved (tracker check lists any leftovers)
     """
     reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
-    if "full" in reason or "disk I/O" in reason:
+    if "full" in reason:
         what = "free disk space and run the command again"
+    elif "disk I/O" in reason:
+        what = "check that the disk has space and works (its system log says more), then run the command again"
     elif "locked" in reason:
         what = "another program holds the database: wait for it and run the command again"
     elif "connect" in reason or "server" in reason:

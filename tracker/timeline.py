@@ -32,6 +32,7 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
+from tracker.analysis import version_key
 from tracker.imaging.register import reason_without_advice
 from tracker.repeatability import pooled_sd, visit_noise
 from tracker.store import MeasurementRow, VisitInfo, view_mode
@@ -113,11 +114,8 @@ def placement(roi_source: str, registration_score: float | None, registration_ok
 
 def row_placement(row: MeasurementRow) -> str:
     """:func:`placement` of a stored measurement row."""
-    parameters = getattr(row, "parameters", None) or {}
     return placement(
-        getattr(row, "roi_source", "whole_photo"),
-        getattr(row, "registration_score", None),
-        (parameters.get("placement") or {}).get("registration_ok"),
+        row.roi_source, row.registration_score, ((row.parameters or {}).get("placement") or {}).get("registration_ok")
     )
 
 
@@ -145,8 +143,6 @@ def algorithm_versions(rows: Sequence[MeasurementRow], view: str | None = None) 
     >>> algorithm_versions([Row(algorithm_version=v, view="crown") for v in ("0.10.0", "0.9.0", "0.9.0")])
     ['0.9.0', '0.10.0']
     """
-
-    from tracker.analysis import version_key
 
     return sorted({r.algorithm_version for r in rows if view is None or r.view == view}, key=version_key)
 
