@@ -517,7 +517,7 @@ def database_error(exc: Exception) -> str:
     if "full" in reason:
         what = "free disk space and run the command again"
     elif "disk I/O" in reason:
-        what = "check that the disk has space and works (its system log says more), then run the command again"
+        what = "check the disk: its free space, and the system log for errors; then run the command again"
     elif "locked" in reason:
         what = "another program holds the database: wait for it and run the command again"
     elif "connect" in reason or "server" in reason:

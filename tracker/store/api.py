@@ -1189,8 +1189,9 @@ def _check_database_file(location: Path, url: str) -> None:
     A fresh database would reference none of them: every photo would look
     like the leftover of an interrupted add, and pruning would delete them.
     """
-    path = sa.make_url(url).database
-    if not path or path == ":memory:" or Path(path).exists():
+    parsed = sa.make_url(url)
+    path = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not path or path == ":memory:" or Path(path).exists():
         return
     held = sum(1 for sha, _ in Originals(location / "originals").files() if sha is not None)
     if held:
