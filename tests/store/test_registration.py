@@ -181,7 +181,7 @@ def test_a_baselines_features_are_found_once_and_register_as_its_pixels(store, p
     (base,) = store.add_photos(v1.id, [NewPhoto("closeup:crown", base_png)])
     item = NewPhoto("closeup:crown", _png(s[2].image.image))
     first = store.preview_photo(patient.id, NewPhoto("closeup:crown", _png(s[1].image.image)))
-    assert list(store._features) == [base.photo.sha256]  # kept for the view's next follow-up
+    assert store.registration_features_kept == (base.photo.sha256,)  # kept for the view's next follow-up
     again = store.preview_photo(patient.id, item)
     direct = register_to_baseline(load_photo(item.data).pixels, load_photo(base_png).pixels)
     assert first.registration.ok and again.registration.ok
@@ -191,7 +191,7 @@ def test_a_baselines_features_are_found_once_and_register_as_its_pixels(store, p
     monkeypatch.setattr(api, "BASELINE_FEATURES_KEPT", 1)
     (other,) = store.add_photos(v1.id, [NewPhoto("closeup:vertex", _png(s[1].image.image))])
     store.preview_photo(patient.id, NewPhoto("closeup:vertex", _png(s[2].image.image)))
-    assert list(store._features) == [other.photo.sha256]
+    assert store.registration_features_kept == (other.photo.sha256,)
 
 
 def test_preview_of_a_new_view_registers_to_the_uploads_first_photo(store, patient):

@@ -869,6 +869,17 @@ class Store(AccountsMixin):
                 del self._features[next(iter(self._features))]
         return found
 
+    @property
+    def registration_features_kept(self) -> tuple[str, ...]:
+        """The sha256 of the baselines whose registration features this store keeps, oldest first."""
+        with self._features_lock:
+            return tuple(self._features)
+
+    def forget_registration_features(self) -> None:
+        """Drop the kept registration features (each is found again when next needed)."""
+        with self._features_lock:
+            self._features.clear()
+
     def _stored_registration(self, photo_id: int, baseline_id: int | None) -> Registration | None:
         """The newest stored registration of a photo to ``baseline_id``, made by this version."""
         from tracker.analysis import ALGORITHM_VERSION
