@@ -22,6 +22,7 @@ from tracker.timeline import (
     date_text,
     describe_change,
     format_value,
+    noise_text,
     timeline_chart,
     timeline_table,
     view_title,
@@ -130,9 +131,7 @@ with st.expander("Values and differences from baseline", expanded=False):
                 "Value": float(format_value(r.value, r.metric)),
                 # right after the value: on a narrow screen the columns on the right are cut off
                 "Difference from baseline": describe_change(r.value, r.baseline_value, r.metric),
-                "Noise band (± SD)": r.noise_source
-                if np.isnan(r.noise_sd)
-                else f"± {r.noise_sd:.{METRICS[r.metric][2] + 1}f} ({r.noise_source})",
+                "Noise band (± SD)": noise_text(r.noise_sd, r.noise_source, r.metric),
                 "Region": r.roi_placement,
             }
             for r in data.itertuples()

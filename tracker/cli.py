@@ -492,13 +492,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except Exception as exc:
-        if type(exc).__module__.startswith("sqlalchemy") and hasattr(exc, "orig"):
-            # the database refused: a full disk, a lost server, a damaged file
-            print(f"{build_parser().prog} {args.command}: {database_error(exc)}", file=sys.stderr)
+        from sqlalchemy.exc import DBAPIError  # only when something failed: commands start without it
+
+        if isinstance(exc, DBAPIError):  # the database refused: a full disk, a lost server, a damaged file
+            print(f"{parser.prog} {args.command}: {database_error(exc)}", file=sys.stderr)
             return 2
         raise
 

@@ -317,6 +317,24 @@ def format_value(value: float, metric: str) -> str:
     return f"{value:.{decimals}f}"
 
 
+def noise_text(sd: float, source: str, metric: str, *, unit: bool = False) -> str:
+    """A visit's noise band as it is shown: ± one SD with a decimal more than the
+    value (and the unit, if asked), and where it comes from; the source alone
+    when it was not measured.
+
+    Examples
+    --------
+    >>> noise_text(1.234, "repeat photos at this visit", "hair_count", unit=True)
+    '± 1.2 hairs (repeat photos at this visit)'
+    >>> noise_text(float("nan"), NOISE_NONE, "coverage_pct") == NOISE_NONE
+    True
+    """
+    if math.isnan(sd):
+        return source
+    _, name, decimals = METRICS[metric]
+    return f"± {sd:.{decimals + 1}f}{' ' + name if unit else ''} ({source})"
+
+
 def describe_change(value: float, baseline: float, metric: str) -> str:
     """Neutral words for a change of `metric` from baseline, e.g.
     ``'12 hairs higher than baseline (+5.1 %)'``: the difference between the
@@ -401,8 +419,7 @@ def timeline_chart(table: pd.DataFrame, metric: str) -> alt.LayerChart:
     ]
     data["shown"] = [format_value(v, metric) for v in data["value"]]
     data["noise"] = [
-        f"± {sd:.{decimals + 1}f} {unit} ({src})" if not math.isnan(sd) else src
-        for sd, src in zip(data["noise_sd"], data["noise_source"], strict=True)
+        noise_text(sd, src, metric, unit=True) for sd, src in zip(data["noise_sd"], data["noise_source"], strict=True)
     ]
     # every chart of a view spans all of its visits, measured in this metric or not
     views = data["view"].unique() if len(data) else table["view"].unique()

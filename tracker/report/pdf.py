@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import math
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -45,6 +44,7 @@ from tracker.timeline import (
     date_text,
     describe_change,
     format_value,
+    noise_text,
     timeline_chart,
     timeline_table,
     view_title,
@@ -275,12 +275,6 @@ def _png_size(png: bytes) -> tuple[int, int]:
     return int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
 
 
-def _noise(r, decimals: int) -> str:
-    if math.isnan(r.noise_sd):
-        return r.noise_source
-    return f"± {r.noise_sd:.{decimals + 1}f} ({r.noise_source})"
-
-
 def _summary(pdf: _Pdf, table: pd.DataFrame, views: Sequence[str]) -> None:
     """Each view's and measure's latest visit next to its baseline (page 1)."""
     pdf.ln(3)
@@ -302,7 +296,7 @@ def _summary(pdf: _Pdf, table: pd.DataFrame, views: Sequence[str]) -> None:
             out.row().cell(pdf.text_of(view_title(view)), colspan=5)
             pdf.font(7.5)
             for metric in [m for m in METRICS if m in set(data["metric"])]:
-                label, unit, decimals = METRICS[metric]
+                label, unit, _ = METRICS[metric]
                 rows = data[data["metric"] == metric].sort_values(["visit_date", "visit_id"])
                 first, last = rows.iloc[0], rows.iloc[-1]
                 change = (
@@ -318,7 +312,7 @@ def _summary(pdf: _Pdf, table: pd.DataFrame, views: Sequence[str]) -> None:
                         for r in (first, last)
                     ),
                     change,
-                    "" if len(rows) == 1 else _noise(last, decimals),
+                    "" if len(rows) == 1 else noise_text(last.noise_sd, last.noise_source, metric),
                 ):
                     cells.cell(pdf.text_of(text))
     pdf.ln(2)
@@ -343,12 +337,12 @@ def _table(pdf: _Pdf, data: pd.DataFrame, metrics: Sequence[str]) -> None:
         for text in ("Visit", "Events", "Measure", "Value", "Noise band (± SD)", "Difference from baseline"):
             heading.cell(pdf.text_of(text))
         for metric in metrics:
-            label, unit, decimals = METRICS[metric]
+            label, unit, _ = METRICS[metric]
             rows = data[data["metric"] == metric].sort_values(["visit_date", "visit_id"])
             first = True
             for r in rows.itertuples():
                 cells = table.row()
-                noise = _noise(r, decimals)
+                noise = noise_text(r.noise_sd, r.noise_source, metric)
                 change = (
                     "baseline"
                     if first
