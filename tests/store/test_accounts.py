@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import subprocess
+import sys
 import time
 
 import pytest
@@ -400,8 +402,8 @@ def test_upgrade_from_0002_keeps_every_row_and_adds_accounts(store_dir, database
 def test_repeated_failed_sign_ins_lock_the_username_for_a_while(store, monkeypatch):
     from tracker.store import accounts
 
-    clock = [1000.0]
-    monkeypatch.setattr(accounts.time, "monotonic", lambda: clock[0])
+    clock = [dt.datetime(2026, 1, 5, 9, 0)]
+    monkeypatch.setattr(accounts.m, "utcnow", lambda: clock[0])
     store.add_account("dr.a", PASSWORD, "clinician")
     store.add_account("dr.b", PASSWORD, "clinician")
     for name in ("dr.a", "dr.nobody"):  # known and unknown names alike
@@ -411,8 +413,69 @@ def test_repeated_failed_sign_ins_lock_the_username_for_a_while(store, monkeypat
         with pytest.raises(SignInError, match="too many failed sign-ins under this username; wait 5 minutes"):
             store.authenticate(name, PASSWORD if name == "dr.a" else "not the password")
     assert store.authenticate("dr.b", PASSWORD).username == "dr.b"  # other names are not affected
-    clock[0] += accounts.FAILURE_WINDOW_S
+    clock[0] += dt.timedelta(seconds=accounts.FAILURE_WINDOW_S)
     assert store.authenticate("dr.a", PASSWORD).username == "dr.a"
+
+
+def _lock_out(store, name: str) -> None:
+    from tracker.store import accounts
+
+    for _ in range(accounts.MAX_FAILED_SIGN_INS):
+        with pytest.raises(SignInError, match="wrong"):
+            store.authenticate(name, "not the password")
+
+
+def test_a_lockout_holds_when_the_store_is_opened_again_and_in_another_process(store):
+    store.add_account("dr.a", PASSWORD, "clinician")
+    _lock_out(store, "dr.a")
+    location, url = store.location, store.database_url
+    store.close()
+    with Store.open(location, database_url=url) as again:  # the app started again
+        with pytest.raises(SignInError, match="too many failed sign-ins"):
+            again.authenticate("dr.a", PASSWORD)
+    # a second app process on the same store sees it too
+    code = (
+        "import sys\n"
+        "from tracker.store import Store, SignInError\n"
+        "with Store.open(sys.argv[1], database_url=sys.argv[2]) as s:\n"
+        "    try:\n"
+        "        s.authenticate('dr.a', sys.argv[3])\n"
+        "    except SignInError as e:\n"
+        "        print(e)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(location), url, PASSWORD],
+                          capture_output=True, text=True, check=True)
+    assert "too many failed sign-ins" in done.stdout
+
+
+def test_a_new_password_lifts_the_lockout(store):
+    store.add_account("dr.a", PASSWORD, "clinician")
+    store.add_account("dr.b", PASSWORD, "clinician")
+    _lock_out(store, "dr.a")
+    _lock_out(store, "dr.b")
+    store.set_password("dr.a", "a new password 1", user="admin")
+    assert store.authenticate("dr.a", "a new password 1").username == "dr.a"
+    with pytest.raises(SignInError, match="too many failed sign-ins"):
+        store.authenticate("dr.b", PASSWORD)
+
+
+def test_failures_past_the_window_are_dropped_and_long_names_kept_apart(store, monkeypatch):
+    from sqlalchemy import func, select
+
+    from tracker.store import accounts
+    from tracker.store import models as m
+
+    clock = [dt.datetime(2026, 1, 5, 9, 0)]
+    monkeypatch.setattr(accounts.m, "utcnow", lambda: clock[0])
+    _lock_out(store, "x" * 200)  # unknown names of any length are kept by their first 64 characters
+    store.add_account("dr.a", PASSWORD, "clinician")
+    assert store.authenticate("dr.a", PASSWORD).username == "dr.a"
+    clock[0] += dt.timedelta(seconds=accounts.FAILURE_WINDOW_S + 1)
+    with pytest.raises(SignInError, match="wrong"):
+        store.authenticate("dr.c", "not the password")
+    with store._read() as s:  # the old ones went with the new failure
+        kept = s.execute(select(m.SignInFailure.username, func.count()).group_by(m.SignInFailure.username)).all()
+    assert kept == [("dr.c", 1)]
 
 
 def test_a_successful_sign_in_forgets_the_failures_before_it(store):

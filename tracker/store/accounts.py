@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-import threading
-import time
 from dataclasses import dataclass
-from functools import cached_property
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from tracker.store import models as m
@@ -33,34 +30,10 @@ _DUMMY_HASH = _HASHER.hash(secrets.token_hex(16))
 #: After this many failed sign-ins under one username within FAILURE_WINDOW_S
 #: seconds, that username's sign-ins are refused for the rest of the window
 #: (known and unknown usernames alike, so the refusal tells nothing about them).
+#: The failures are kept in the database: a restart of the app does not clear
+#: them, and every process of one store sees them.
 MAX_FAILED_SIGN_INS = 5
 FAILURE_WINDOW_S = 300.0
-
-
-class _Failures:
-    """Failed sign-ins per username in the last FAILURE_WINDOW_S seconds (this process)."""
-
-    def __init__(self) -> None:
-        self._times: dict[str, list[float]] = {}
-        self._lock = threading.Lock()
-
-    def _recent(self, name: str, now: float) -> list[float]:
-        times = [t for t in self._times.get(name, []) if now - t < FAILURE_WINDOW_S]
-        self._times[name] = times
-        return times
-
-    def locked(self, name: str) -> bool:
-        with self._lock:
-            return len(self._recent(name, time.monotonic())) >= MAX_FAILED_SIGN_INS
-
-    def add(self, name: str) -> None:
-        with self._lock:
-            now = time.monotonic()
-            self._recent(name, now).append(now)
-
-    def clear(self, name: str) -> None:
-        with self._lock:
-            self._times.pop(name, None)
 
 
 class SignInError(StoreError):
@@ -99,10 +72,6 @@ def normalize_username(username: str) -> str:
 
 class AccountsMixin:
     """Account methods of :class:`tracker.store.Store`."""
-
-    @cached_property
-    def _failed_sign_ins(self) -> _Failures:
-        return _Failures()
 
     def add_account(
         self,
@@ -176,8 +145,15 @@ class AccountsMixin:
             FAILURE_WINDOW_S seconds.
         """
         name = str(username).strip().lower()
-        failures = self._failed_sign_ins
-        if failures.locked(name):
+        key = name[:64]  # as the failures are kept; only the full name can match an account
+        since = m.utcnow() - dt.timedelta(seconds=FAILURE_WINDOW_S)
+        with self._read() as s:
+            failed = s.scalar(
+                select(func.count())
+                .select_from(m.SignInFailure)
+                .where(m.SignInFailure.username == key, m.SignInFailure.at > since)
+            )
+        if failed >= MAX_FAILED_SIGN_INS:
             raise SignInError(
                 f"too many failed sign-ins under this username; wait {FAILURE_WINDOW_S / 60:.0f} minutes and "
                 "try again, or ask a clinician of the clinic for a new password"
@@ -191,9 +167,11 @@ class AccountsMixin:
         except (VerificationError, InvalidHashError):
             ok = False
         if not ok:
-            failures.add(name)
+            self._sign_in_failed(key)
             raise SignInError("the username or password is wrong; check both and try again")
-        failures.clear(name)
+        if failed:
+            with self._write() as s, s.begin():
+                s.execute(delete(m.SignInFailure).where(m.SignInFailure.username == key))
         if _HASHER.check_needs_rehash(row.password_hash):
             self._store_hash(row.id, _HASHER.hash(password), user=name)
         return self.account(name)
@@ -217,9 +195,19 @@ class AccountsMixin:
         self.add_account(username, password, "clinician", user="setup")
         return generated
 
-    def _store_hash(self, account_id: int, digest: str, *, user: str | None) -> None:
+    def _sign_in_failed(self, key: str) -> None:
+        """Keep a failed sign-in under ``key``, and drop every failure older than FAILURE_WINDOW_S."""
+        now = m.utcnow()
         with self._write() as s, s.begin():
-            s.get(m.Account, account_id).password_hash = digest
+            s.execute(delete(m.SignInFailure).where(m.SignInFailure.at <= now - dt.timedelta(seconds=FAILURE_WINDOW_S)))
+            s.add(m.SignInFailure(username=key, at=now))
+
+    def _store_hash(self, account_id: int, digest: str, *, user: str | None) -> None:
+        """Store an account's new password hash; a new password also lifts the lockout of its username."""
+        with self._write() as s, s.begin():
+            account = s.get(m.Account, account_id)
+            account.password_hash = digest
+            s.execute(delete(m.SignInFailure).where(m.SignInFailure.username == account.username))
             self._audit(s, user, "set_password", "account", account_id)
 
 

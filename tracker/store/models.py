@@ -207,6 +207,18 @@ class Account(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
+class SignInFailure(Base):
+    """A failed sign-in under a username, known or not (kept FAILURE_WINDOW_S in
+    :mod:`tracker.store.accounts`): the lockout holds across restarts and among
+    the processes of one store."""
+
+    __tablename__ = "sign_in_failure"
+    __table_args__ = (Index("ix_sign_in_failure_username_at", "username", "at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64))
+    at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
 class AuditEntry(Base):
     """Who changed what, and when. Holds no foreign keys so it outlives deletes."""
 
