@@ -207,3 +207,31 @@ def test_a_value_whose_region_was_not_registered_is_marked_in_the_report(tmp_pat
     assert re.search(r"\(1 Apr 2025\),.{0,40}region not registered", back.flat_text)
     assert "ringed in red on the charts" in back.flat_text
     store.close()
+
+
+def test_a_report_without_the_name_redacts_the_free_text_it_prints(tmp_path):
+    """Markers and close-up site names lose what a de-identified export takes out of them
+    (tracker.export.redact); the clinician's copy with the name prints them as typed."""
+    store, clinician = _clinic(tmp_path / "store")
+    store.add_patient("P-5", name="Cleo Sample")
+    marker = "phoned Cleo Sample on 555-123-4567 and wrote to cleo.sample@example.org"
+    site = "closeup:scar ring 0612 345 678"
+    for date, events in ((dt.date(2025, 1, 6), [marker]), (dt.date(2025, 4, 1), ["seen by Dr Lee on 2025-03-02"])):
+        visit = store.add_visit("P-5", date, events=events)
+        store.add_photos(visit.id, [NewPhoto(site, closeup_png(60 + date.month, 200), "a.png")])
+    identifiers = ("555-123-4567", "4567", "example.org", "cleo.sample@", "Cleo", "Sample", "0612", "345 678",
+                   "Lee", "2025-03-02")
+
+    back = read_back(patient_report(clinician, "P-5"), tmp_path / "pdf")
+    text = back.flat_text
+    assert [i for i in identifiers if i in text] == []
+    for phrase in ("phoned [name removed] on [phone removed] and wrote to [email removed]",
+                   "seen by [name removed] on [date removed]"):
+        assert _wrapped(phrase).search(text), phrase
+    assert "Views Close-up: scar ring [phone removed]" in text
+
+    named = read_back(patient_report(clinician, "P-5", include_name=True), tmp_path / "named").flat_text
+    assert "Views Close-up: scar ring 0612 345 678" in named
+    # a narrow cell may wrap inside the e-mail address: its start is enough
+    assert [i for i in (*identifiers[:2], "cleo.sample@", *identifiers[4:]) if i not in named] == []
+    store.close()

@@ -1,9 +1,12 @@
 """A patient's measurements across visits as a PDF for the record (fpdf2).
 
 Page 1 is the header: patient code (the name and birth date only when a
-clinician asks for them; a name typed into an event marker is taken out
-otherwise), visit dates, views, algorithm version, when and by
-whom the report was made, and the observed-only line. Each view then starts
+clinician asks for them), visit dates, views, algorithm version, when and by
+whom the report was made, and the observed-only line. Without the name, the
+free text people typed that the report prints (event markers, close-up site
+names) goes through the de-identified export's redaction
+(:func:`tracker.export.redact.redact_event`): the name, dates, the code,
+e-mail addresses and phone numbers written in it are taken out. Each view then starts
 a page with
 
 - a strip of the view's photos, one per visit, with the overlay of what was
@@ -23,8 +26,9 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,7 +38,7 @@ import pandas as pd
 from fpdf import FPDF
 from fpdf.enums import XPos, YPos
 
-from tracker.export.redact import redact_names
+from tracker.export.redact import redact_event
 from tracker.imaging.compare import thumbnail
 from tracker.store.records import view_mode
 from tracker.timeline import (
@@ -164,7 +168,21 @@ def chart_png(data: pd.DataFrame, metric: str) -> bytes:
     return vl_convert.vegalite_to_png(chart.to_dict(), scale=2)
 
 
-def _header(pdf: _Pdf, access: Access, code: str, *, include_name: bool, visits, views, now: dt.datetime) -> None:
+def _as_typed(text: str) -> str:
+    """Free text as it was typed: what a report that carries the name prints."""
+    return text
+
+
+def _header(
+    pdf: _Pdf,
+    access: Access,
+    code: str,
+    *,
+    include_name: bool,
+    visits,
+    titles: Sequence[str],
+    now: dt.datetime,
+) -> None:
     pdf.add_page()
     pdf.line_text(TITLE, 18, bold=True, h=9)
     pdf.ln(2)
@@ -180,7 +198,7 @@ def _header(pdf: _Pdf, access: Access, code: str, *, include_name: bool, visits,
         lines.append(("Visits", f"{len(dates)}, from {date_text(min(dates))} to {date_text(max(dates))}"))
     else:
         lines.append(("Visits", "none recorded"))
-    lines.append(("Views", ", ".join(view_title(v) for v in views) or "no measurements yet"))
+    lines.append(("Views", ", ".join(titles) or "no measurements yet"))
     lines.append(("Algorithm version", pdf.versions))
     lines.append(("Generated", f"{now:%Y-%m-%d %H:%M} UTC by {access.account.username}"))
     for label, value in lines:
@@ -275,8 +293,9 @@ def _png_size(png: bytes) -> tuple[int, int]:
     return int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
 
 
-def _summary(pdf: _Pdf, table: pd.DataFrame, views: Sequence[str]) -> None:
-    """Each view's and measure's latest visit next to its baseline (page 1)."""
+def _summary(pdf: _Pdf, table: pd.DataFrame, titles: Mapping[str, str]) -> None:
+    """Each view's and measure's latest visit next to its baseline (page 1); `titles`
+    maps each view to its printed title, in the order of the views."""
     pdf.ln(3)
     pdf.line_text("Latest visit and baseline, per view", 11, bold=True, h=7)
     pdf.font(7.5)
@@ -290,10 +309,10 @@ def _summary(pdf: _Pdf, table: pd.DataFrame, views: Sequence[str]) -> None:
         heading = out.row()
         for text in ("Measure", "Baseline", "Latest", "Difference from baseline", "Noise band (± SD)"):
             heading.cell(pdf.text_of(text))
-        for view in views:
+        for view, title in titles.items():
             data = table[table["view"] == view]
             pdf.font(7.5, bold=True)
-            out.row().cell(pdf.text_of(view_title(view)), colspan=5)
+            out.row().cell(pdf.text_of(title), colspan=5)
             pdf.font(7.5)
             for metric in [m for m in METRICS if m in set(data["metric"])]:
                 label, unit, _ = METRICS[metric]
@@ -377,8 +396,11 @@ def patient_report(
     patient : int or str
         Patient id or code.
     include_name : bool
-        Print the patient's name and birth date in the header. Only a
-        clinician may; by default the report is pseudonymous (code only).
+        Print the patient's name and birth date in the header, and free text
+        as typed. Only a clinician may; by default the report is
+        pseudonymous (code only), and the event markers and close-up site
+        names it prints are redacted as in a de-identified export
+        (:func:`tracker.export.redact.redact_event`).
     generated_at : datetime, optional
         The time printed as 'Generated' (UTC); now by default.
 
@@ -399,22 +421,29 @@ def patient_report(
     if include_name and access.role != "clinician":
         raise AccessDenied("only a clinician can put the patient's name on a report; ask without the name")
     now = (generated_at or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
-    visits = access.visits(info.id)
-    names = [] if include_name else access.store.recorded_names(info.id)
-    if names:  # a name typed into an event marker stays off a report that carries the code only
-        visits = [replace(v, events=tuple(redact_names(e, names) for e in v.events)) for v in visits]
+    # a report that carries the code only: free text loses what the de-identified export takes out
+    typed: Callable[[str], str] = (
+        _as_typed
+        if include_name
+        else partial(redact_event, patient_code=info.code, names=access.store.recorded_names(info.id))
+    )
+    visits = [replace(v, events=tuple(typed(e) for e in v.events)) for v in access.visits(info.id)]
     rows = access.timeline(info.id)
     table = timeline_table(rows, visits)
     views = list(dict.fromkeys(table["view"])) if not table.empty else []
+    # a view stays its own key (two sites may read the same once redacted); only its title is printed
+    titles = {view: typed(view_title(view)) for view in views}
     versions = ", ".join(algorithm_versions(rows)) or "no measurements yet"
 
     pdf = _Pdf(info.code, versions)
     pdf.set_title(f"{TITLE}, patient {info.code}")
     pdf.set_creator("scalp-tracker")
     pdf.set_creation_date(now)
-    _header(pdf, access, info.code, include_name=include_name, visits=visits, views=views, now=now)
+    _header(
+        pdf, access, info.code, include_name=include_name, visits=visits, titles=list(titles.values()), now=now
+    )
     if views:
-        _summary(pdf, table, views)
+        _summary(pdf, table, titles)
     else:
         pdf.ln(4)
         pdf.line_text("No measurements yet: record a visit with photos first.", 10)
@@ -422,7 +451,7 @@ def patient_report(
     for view in views:
         pdf.add_page()
         data = table[table["view"] == view]
-        pdf.line_text(view_title(view), 15, bold=True, h=8)
+        pdf.line_text(titles[view], 15, bold=True, h=8)
         pdf.line_text(OBSERVED_ONLY, 9, bold=True)
         pdf.ln(2)
         photo_of_visit: dict[int, int] = {}
