@@ -4,8 +4,10 @@ import datetime as dt
 
 import streamlit as st
 
-from app_pages.common import DATE_INPUT_FORMAT, flash, require_access, show_flash, user_errors
-from tracker.timeline import date_text
+from app_pages.common import DATE_FORMAT, DATE_INPUT_FORMAT, flash, require_access, show_flash, user_errors
+
+#: What the table shows for a birth date not recorded, or the last visit of a patient without visits.
+MISSING_DATE = "not recorded"
 
 access = require_access("clinician")
 st.title("Patients")
@@ -20,15 +22,19 @@ if patients:
             {
                 "Code": p.code,
                 "Name": p.name or "",
-                # in words, as a missing one is: a date column would show "None"
-                "Birth date": date_text(p.birth_date) if p.birth_date else "not recorded",
+                # dates, not text: a click on the column's header sorts by date
+                "Birth date": p.birth_date,
                 "Visits": p.visits,
-                "Last visit": date_text(p.last_visit) if p.last_visit else "no visits yet",
+                "Last visit": p.last_visit,
             }
             for p in patients
         ],
         hide_index=True,
         width="stretch",
+        column_config={
+            column: st.column_config.DateColumn(format=DATE_FORMAT) for column in ("Birth date", "Last visit")
+        },
+        placeholder=MISSING_DATE,
     )
     codes = [p.code for p in patients]
     current = st.session_state.get("patient")

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+
+import pyarrow as pa
 import pytest
 from _app_util import run_page
+
+from app_pages.common import DATE_FORMAT
+
+DATE_COLUMNS = ("Birth date", "Last visit")
 
 
 def rows(at) -> list[dict]:
@@ -16,8 +24,20 @@ def test_lists_every_patient_with_visits(clinic, use_clinic):
     table = {r["Code"]: r for r in rows(at)}
     assert set(table) == {"P-A", "P-B"}
     assert table["P-A"]["Name"] == "Alice Example" and table["P-A"]["Visits"] == 3
-    assert table["P-A"]["Birth date"] == "3 Feb 1980"  # as the app writes dates
-    assert table["P-A"]["Last visit"] == "10 Jul 2025"
+    assert table["P-A"]["Birth date"] == dt.date(1980, 2, 3)
+    assert table["P-A"]["Last visit"] == dt.date(2025, 7, 10)
+
+
+def test_dates_are_dates_so_that_a_click_on_the_header_sorts_them_by_date(clinic, use_clinic):
+    """Text would sort '15 Dec 2025' before '3 Feb 2026' (and '10 Jul 2025' before '3 Feb 1980')."""
+    use_clinic(clinic)
+    at = run_page("patients", "dr.test")
+    proto = at.dataframe[0].proto
+    schema = pa.ipc.open_stream(proto.arrow_data.data).schema
+    assert [str(schema.field(c).type) for c in DATE_COLUMNS] == ["date32[day]"] * 2
+    config = json.loads(proto.columns)
+    for column in DATE_COLUMNS:  # shown as the app writes dates: "3 Feb 1980"
+        assert config[column]["type_config"] == {"type": "date", "format": DATE_FORMAT}
 
 
 def test_a_missing_birth_date_or_visit_is_said_in_words(fresh_clinic, use_clinic):
@@ -26,7 +46,8 @@ def test_a_missing_birth_date_or_visit_is_said_in_words(fresh_clinic, use_clinic
     use_clinic(fresh_clinic)
     at = run_page("patients", "dr.test")
     empty = {r["Code"]: r for r in rows(at)}["P-EMPTY"]
-    assert (empty["Birth date"], empty["Visits"], empty["Last visit"]) == ("not recorded", 0, "no visits yet")
+    assert (empty["Birth date"], empty["Visits"], empty["Last visit"]) == (None, 0, None)
+    assert at.dataframe[0].proto.placeholder == "not recorded"  # what a missing value shows
 
 
 @pytest.mark.parametrize(("search", "codes"), [("alice", ["P-A"]), ("p-b", ["P-B"]), ("P-", ["P-A", "P-B"])])
