@@ -101,6 +101,14 @@ def _series(table: pd.DataFrame, view: str, metric: str) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------------- table
+def test_table_columns_are_those_the_app_and_the_report_read():
+    """A change is worded from ``baseline_value`` (describe_change): no difference columns."""
+    assert COLUMNS == [
+        "view", "visit_id", "visit_date", "events", "metric", "label", "unit", "value", "n_photos",
+        "noise_sd", "noise_source", "baseline_value", "roi_placement", "unregistered_photos",
+    ]
+
+
 def test_table_has_one_row_per_view_visit_and_measured_metric(table):
     assert list(table.columns) == COLUMNS
     keys = sorted(zip(table["view"], table["metric"], table["visit_id"], strict=True))
@@ -144,17 +152,13 @@ def test_pooled_sd_is_not_taken_from_another_view(table):
     assert list(crown["noise_source"]) == [NOISE_NONE, NOISE_NONE]
 
 
-def test_difference_from_the_first_visit(table):
+def test_baseline_value_is_the_first_visits(table):
     cov = _series(table, "vertex", "coverage_pct")
-    assert cov["baseline_value"].tolist() == [11.0] * 3
-    np.testing.assert_allclose(cov["difference"], [0.0, 2.0, 0.0])
-    np.testing.assert_allclose(cov["difference_pct"], [0.0, 2 / 11 * 100, 0.0])
+    assert cov["baseline_value"].tolist() == [11.0] * 3  # mean of 10 and 12
     hairs = _series(table, "vertex", "hair_count")
-    np.testing.assert_allclose(hairs["difference"], [0.0, -4.0, 2.0])
-    np.testing.assert_allclose(hairs["difference_pct"], [0.0, -4 / 22 * 100, 2 / 22 * 100])
+    assert hairs["baseline_value"].tolist() == [22.0] * 3  # mean of 20 and 24
     crown = _series(table, "crown", "coverage_pct")
-    np.testing.assert_allclose(crown["difference"], [0.0, 4.0])
-    np.testing.assert_allclose(crown["difference_pct"], [0.0, 10.0])
+    assert crown["baseline_value"].tolist() == [40.0, 40.0]
 
 
 def test_baseline_is_the_first_visit_of_each_view():
@@ -168,16 +172,8 @@ def test_baseline_is_the_first_visit_of_each_view():
     table = timeline_table(rows, VISITS)
     crown = _series(table, "crown", "coverage_pct")
     assert crown["baseline_value"].tolist() == [30.0, 30.0]
-    np.testing.assert_allclose(crown["difference_pct"], [0.0, 10.0])
     vertex = _series(table, "vertex", "coverage_pct")
-    np.testing.assert_allclose(vertex["difference_pct"], [0.0, 20.0])
-
-
-def test_zero_baseline_gives_no_percentage():
-    rows = [mrow(1, D1, "vertex", hair_count=0), mrow(2, D2, "vertex", hair_count=5)]
-    hairs = _series(timeline_table(rows, VISITS), "vertex", "hair_count")
-    np.testing.assert_allclose(hairs["difference"], [0.0, 5.0])
-    assert hairs["difference_pct"].isna().all()
+    assert vertex["baseline_value"].tolist() == [10.0, 10.0]
 
 
 def test_events_are_mapped_to_their_visits(table):

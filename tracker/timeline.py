@@ -67,8 +67,6 @@ COLUMNS = [
     "noise_sd",
     "noise_source",
     "baseline_value",
-    "difference",
-    "difference_pct",
     "roi_placement",
     "unregistered_photos",
 ]
@@ -161,8 +159,9 @@ def timeline_table(rows: Sequence[MeasurementRow], visits: Sequence[VisitInfo]) 
 
     ``value`` is the mean over the visit's photos of that view that measured
     the baseline ROI's scalp (all of them, marked, when none did: see the
-    module notes), ``noise_sd`` its noise band, ``difference`` and
-    ``difference_pct`` the change from the view's first visit (the baseline).
+    module notes), ``noise_sd`` its noise band, ``baseline_value`` the value
+    at the view's first visit (the baseline; :func:`describe_change` words the
+    difference from it).
     ``unregistered_photos`` counts the photos whose region is not the
     baseline's for sure (not registered, or weakly).
 
@@ -210,12 +209,7 @@ def timeline_table(rows: Sequence[MeasurementRow], visits: Sequence[VisitInfo]) 
         group["noise_source"] = np.where(
             has_own, NOISE_REPEATS, NOISE_NONE if math.isnan(pooled) else NOISE_POOLED
         )
-        base = float(group["value"].iloc[0])
-        group["baseline_value"] = base
-        group["difference"] = group["value"] - base
-        group["difference_pct"] = (
-            group["difference"] / base * 100.0 if base != 0 else np.nan
-        )
+        group["baseline_value"] = float(group["value"].iloc[0])
         parts.append(group)
     table = pd.concat(parts, ignore_index=True)
     table["events"] = table["visit_id"].map(events).fillna("")
