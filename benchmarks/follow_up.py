@@ -3,13 +3,14 @@
 The New visit page measures each upload before it is saved (``preview_photo``)
 and again when the visit is saved (``add_visit_with_photos``); both register
 the photo to the view's baseline photo. The store keeps the baseline's
-registration features (:func:`tracker.imaging.register.photo_features`), so
-only the first registration to a baseline finds them.
+decoded pixels and registration features
+(:func:`tracker.imaging.register.photo_features`), so only the first
+registration to a baseline decodes its original and finds them.
 
 Each run uses a fresh store (the baseline added, the follow-up a new photo of
 the same scalp) and times, in one process:
 
-- ``cold``: previewing the follow-up with no features kept (the first upload
+- ``cold``: previewing the follow-up with no baseline kept (the first upload
   after the server started; the libraries and file cache already warmed up by
   an untimed preview),
 - ``warm``: previewing it again (the next upload of the visit),
@@ -68,7 +69,7 @@ def one_run(seed: int) -> dict[str, float]:
         store.preview_photo("P", item)  # first calls warm up (libraries, file cache): not timed
         for name in ("cold", "warm"):
             if name == "cold":
-                store.forget_registration_features()  # as after a restart
+                store.forget_kept_baselines()  # as after a restart
             t = time.perf_counter()
             preview = store.preview_photo("P", item)
             times[name] = time.perf_counter() - t

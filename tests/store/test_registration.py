@@ -194,6 +194,36 @@ def test_a_baselines_features_are_found_once_and_register_as_its_pixels(store, p
     assert store.registration_features_kept == (other.photo.sha256,)
 
 
+def test_a_baselines_original_is_decoded_once_for_its_follow_ups(store, patient, monkeypatch):
+    """Previews and saves of a view's follow-ups decode the stored baseline's original once:
+    its pixels are kept by sha256, for the newest BASELINE_PIXELS_KEPT baselines."""
+    from tracker.store import api
+
+    s = series()
+    v1 = _visit(store, patient, 6)
+    (base,) = store.add_photos(v1.id, [NewPhoto("closeup:crown", _png(s[0].image.image))])
+    item = NewPhoto("closeup:crown", _png(s[1].image.image))
+    first = store.preview_photo(patient.id, item)
+    assert store.baseline_pixels_kept == (base.photo.sha256,)
+    # with the original's file gone, what is not read again still measures the same
+    path = store.originals.path(base.photo.sha256)
+    original = path.read_bytes()
+    path.unlink()
+    again = store.preview_photo(patient.id, item)
+    assert again.registration.score == first.registration.score
+    assert again.analysis.coverage_pct == first.analysis.coverage_pct
+    (added,) = store.add_photos(_visit(store, patient, 20).id, [item])
+    assert store.measurements(added.photo.id)[0].coverage_pct == first.analysis.coverage_pct
+    path.write_bytes(original)
+    # only the newest baselines are kept, until they are forgotten
+    monkeypatch.setattr(api, "BASELINE_PIXELS_KEPT", 1)
+    (other,) = store.add_photos(v1.id, [NewPhoto("closeup:vertex", _unrelated())])
+    store.preview_photo(patient.id, NewPhoto("closeup:vertex", _png(s[2].image.image)))
+    assert store.baseline_pixels_kept == (other.photo.sha256,)
+    store.forget_kept_baselines()
+    assert store.baseline_pixels_kept == () and store.registration_features_kept == ()
+
+
 def test_preview_of_a_new_view_registers_to_the_uploads_first_photo(store, patient):
     s = series()
     first, item = (NewPhoto("closeup:crown", _png(p.image.image), f"{i}.png") for i, p in enumerate(s[:2]))

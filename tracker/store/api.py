@@ -9,10 +9,10 @@ import math
 import os
 import secrets
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 import sqlalchemy as sa
@@ -57,6 +57,10 @@ EXPORT_KEY_NAME = "export.key"
 MARKER_NAME = "store.json"
 #: Baselines whose registration features a store keeps in memory (a few MB each).
 BASELINE_FEATURES_KEPT = 8
+#: Baselines whose decoded pixels a store keeps in memory (a 12 MP photo takes 36 MB): each
+#: preview and save of a follow-up needs its view's baseline, which is decoded once.
+BASELINE_PIXELS_KEPT = 4
+_Kept = TypeVar("_Kept")
 _CODE_CHARS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
 _USER_SCALE_SOURCES = ("magnification", "field_width", "user")
 
@@ -170,9 +174,11 @@ class Store(AccountsMixin):
             bind=engine.execution_options(sqlite_begin="IMMEDIATE"), expire_on_commit=False
         )
         sa.event.listen(self._write, "before_commit", self._refuse_if_gone)
-        # the registration features of recent baselines, by sha256 (see _baseline_features)
+        # the registration features and the decoded pixels of recent baselines, by sha256
+        # (see _baseline_features and _view_context)
         self._features: dict[str, PhotoFeatures] = {}
-        self._features_lock = threading.Lock()
+        self._pixels: dict[str, np.ndarray] = {}
+        self._kept_lock = threading.Lock()
 
     def _refuse_if_gone(self, session: Session) -> None:
         """Before each commit: the store folder is still there (a deleted one would take
@@ -395,7 +401,6 @@ class Store(AccountsMixin):
         """:meth:`add_photos` to the visit ``visit`` (an id), or to a new one written with them."""
         from tracker.photo import load_photo
 
-        visit_id = visit if isinstance(visit, int) else None
         with self._read() as s:
             rois = _current_rois(s, patient_id)
         decoded = []
@@ -407,9 +412,7 @@ class Store(AccountsMixin):
         contexts: dict[str, _ViewContext] = {}
         for item, view, photo in decoded:
             if view not in contexts:
-                contexts[view] = self._view_context(
-                    patient_id, view, rois.get(view), batch=(visit_date, visit_id, photo)
-                )
+                contexts[view] = self._view_context(patient_id, view, rois.get(view), batch=(visit_date, photo))
         order = sorted(
             range(len(decoded)),
             key=lambda k: decoded[k][2].sha256 != contexts[decoded[k][1]].baseline_sha,
@@ -565,7 +568,7 @@ class Store(AccountsMixin):
         first = photo
         if batch_first is not None and normalize_view(batch_first.view) == view:
             first = load_photo(batch_first.data, name=batch_first.name)
-        ctx = self._view_context(pid, view, roi, batch=(dt.date.max, None, first))
+        ctx = self._view_context(pid, view, roi, batch=(dt.date.max, first))
         placed = self._place(photo.pixels, photo.sha256, ctx, item=item)
         with self._read() as s:
             same = s.scalar(select(m.Photo).where(m.Photo.sha256 == photo.sha256))
@@ -763,13 +766,15 @@ class Store(AccountsMixin):
         view: str,
         roi: RoiInfo | None,
         *,
-        batch: tuple[dt.date, int | None, Any] | None = None,
+        batch: tuple[dt.date, Photo] | None = None,
     ) -> _ViewContext:
         """The view's ROI, baseline photo (pixels) and settings.
 
-        ``batch`` is ``(visit date, visit id, photo)`` of the first photo of the
-        view being added: it is the baseline when the view has no ROI and no
-        stored photo from an earlier visit.
+        ``batch`` is ``(visit date, photo)`` of the first photo of the view
+        being added: it is the baseline when the view has no ROI and no stored
+        photo from an earlier visit. A stored baseline's original is decoded
+        once for the last BASELINE_PIXELS_KEPT baselines (by sha256: the same
+        bytes give the same pixels).
         """
         from tracker.analysis import view_settings
         from tracker.photo import load_photo
@@ -794,9 +799,14 @@ class Store(AccountsMixin):
         if base is None:
             if batch is None:
                 return _ViewContext(roi, None, None, None, None, mode)
-            photo = batch[2]
+            photo = batch[1]
             return _ViewContext(roi, None, photo.sha256, photo.pixels, None, mode)
-        pixels = load_photo(self.originals.get(base.sha256), name=base.name).pixels
+        pixels = self._keep(
+            self._pixels,
+            base.sha256,
+            lambda: load_photo(self.originals.get(base.sha256), name=base.name).pixels,
+            BASELINE_PIXELS_KEPT,
+        )
         ctx = _ViewContext(roi, base.id, base.sha256, pixels, cached, mode)
         if ctx.settings is None:
             ctx.settings = view_settings(self._place(pixels, base.sha256, ctx).analysis)
@@ -859,26 +869,39 @@ class Store(AccountsMixin):
 
         if min(ctx.pixels.shape[:2]) < MIN_SIDE:
             return ctx.pixels  # too small to match: register() says so, no features to keep
-        with self._features_lock:
-            found = self._features.pop(ctx.baseline_sha, None)
+        return self._keep(self._features, ctx.baseline_sha, lambda: photo_features(ctx.pixels), BASELINE_FEATURES_KEPT)
+
+    def _keep(self, kept: dict[str, _Kept], sha256: str, find: Callable[[], _Kept], most: int) -> _Kept:
+        """``kept[sha256]``, found with ``find()`` when it is not kept; ``kept``
+        holds the ``most`` newest (safe across threads: ``find`` runs unlocked)."""
+        with self._kept_lock:
+            found = kept.pop(sha256, None)
         if found is None:
-            found = photo_features(ctx.pixels)
-        with self._features_lock:
-            self._features[ctx.baseline_sha] = found  # now the newest
-            while len(self._features) > BASELINE_FEATURES_KEPT:
-                del self._features[next(iter(self._features))]
+            found = find()
+        with self._kept_lock:
+            kept[sha256] = found  # now the newest
+            while len(kept) > most:
+                del kept[next(iter(kept))]
         return found
 
     @property
     def registration_features_kept(self) -> tuple[str, ...]:
         """The sha256 of the baselines whose registration features this store keeps, oldest first."""
-        with self._features_lock:
+        with self._kept_lock:
             return tuple(self._features)
 
-    def forget_registration_features(self) -> None:
-        """Drop the kept registration features (each is found again when next needed)."""
-        with self._features_lock:
+    @property
+    def baseline_pixels_kept(self) -> tuple[str, ...]:
+        """The sha256 of the baselines whose decoded pixels this store keeps, oldest first."""
+        with self._kept_lock:
+            return tuple(self._pixels)
+
+    def forget_kept_baselines(self) -> None:
+        """Drop the kept registration features and decoded pixels of baselines (as after a
+        restart: each is found again when next needed)."""
+        with self._kept_lock:
             self._features.clear()
+            self._pixels.clear()
 
     def _stored_registration(self, photo_id: int, baseline_id: int | None) -> Registration | None:
         """The newest stored registration of a photo to ``baseline_id``, made by this version."""
