@@ -804,7 +804,7 @@ class Store(AccountsMixin):
         pixels = self._keep(
             self._pixels,
             base.sha256,
-            lambda: load_photo(self.originals.get(base.sha256), name=base.name).pixels,
+            lambda: _read_only(load_photo(self.originals.get(base.sha256), name=base.name).pixels),
             BASELINE_PIXELS_KEPT,
         )
         ctx = _ViewContext(roi, base.id, base.sha256, pixels, cached, mode)
@@ -1244,6 +1244,12 @@ def _write_marker(location: Path, backend: str) -> None:
     tmp = marker.with_suffix(f".tmp{os.getpid()}")
     tmp.write_text(json.dumps({"format": 1, "database": backend}) + "\n")
     os.replace(tmp, marker)
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    """``array``, made read-only: kept pixels are shared, so nothing may write into them."""
+    array.flags.writeable = False
+    return array
 
 
 def _clip_box(box: tuple[int, int, int, int], shape: tuple[int, ...]) -> tuple[int, int, int, int]:
