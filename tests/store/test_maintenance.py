@@ -186,6 +186,137 @@ def test_upgrade_from_first_revision_keeps_every_row(store_dir, database_url):
         assert new.id == 2 and store.audit_log()[0].target_id == 2
 
 
+def _rows_and_links(conn: sa.Connection) -> dict:
+    """Every row of every table (by primary key), with each table's foreign keys and indexes."""
+    meta = sa.MetaData()
+    meta.reflect(conn)
+    inspector = sa.inspect(conn)
+    out = {}
+    for name, table in meta.tables.items():
+        if name == "alembic_version":
+            continue
+        rows = conn.execute(sa.select(table).order_by(*table.primary_key.columns)).all()
+        foreign_keys = sorted(
+            (fk["name"], tuple(fk["constrained_columns"]), fk["referred_table"], fk["options"].get("ondelete"))
+            for fk in inspector.get_foreign_keys(name)
+        )
+        indexes = sorted((ix["name"], tuple(ix["column_names"])) for ix in inspector.get_indexes(name))
+        out[name] = ([tuple(r) for r in rows], foreign_keys, indexes)
+    return out
+
+
+def test_a_deleted_rows_id_is_never_given_again(store):
+    p1 = store.add_patient("P-001")
+    v1 = store.add_visit(p1.id, dt.date(2025, 1, 6))
+    a, b = store.add_photos(v1.id, [NewPhoto("vertex", png_bytes(1)), NewPhoto("closeup:crown", png_bytes(2))])
+    store.delete("photo", b.photo.id)  # the newest photo, its measurement and the newest visit and patient
+    v2 = store.add_visit(p1.id, dt.date(2025, 2, 3))
+    store.delete("visit", v2.id)
+    p2 = store.add_patient("P-002")
+    store.delete("patient", p2.id)
+    (c,) = store.add_photos(v1.id, [NewPhoto("closeup:crown", png_bytes(3))])
+    assert c.photo.id == b.photo.id + 1 and c.measurement_id == b.measurement_id + 1
+    assert store.add_visit(p1.id, dt.date(2025, 3, 3)).id == v2.id + 1
+    assert store.add_patient("P-003").id == p2.id + 1
+    photo_entries = [(e.action, e.target_id) for e in reversed(store.audit_log()) if e.target == "photo"]
+    assert photo_entries == [("add", a.photo.id), ("add", b.photo.id), ("delete", b.photo.id), ("add", c.photo.id)]
+
+
+def test_upgrade_to_ids_never_given_again_keeps_every_row_id_and_link(store_dir, database_url):
+    store_dir.mkdir()
+    engine = make_engine(database_url)
+    upgrade(engine, "0004")
+    now = dt.datetime(2024, 3, 1, 12, 0)
+    with engine.begin() as conn:  # rows as release 0004 wrote them (ids from the database)
+        meta = sa.MetaData()
+        meta.reflect(conn)
+        t = meta.tables
+        conn.execute(t["patient"].insert(), [{"code": f"OLD-{i}", "created_at": now} for i in (1, 2)])
+        conn.execute(t["patient_identity"].insert(), [{"patient_id": 1, "name": "B", "birth_date": None}])
+        conn.execute(
+            t["visit"].insert(),
+            [{"patient_id": 1, "date": dt.date(2024, 3, 1), "notes": "", "events": [], "created_at": now}],
+        )
+        photo = {"visit_id": 1, "view": "vertex", "size_bytes": 3, "name": "x.jpg", "width": 40, "height": 48}
+        conn.execute(
+            t["photo"].insert(),
+            [{**photo, "sha256": f"{i:02x}" * 32, "capture_metadata": {}, "created_at": now} for i in (1, 2, 3, 4)],
+        )
+        conn.execute(
+            t["roi"].insert(),
+            [{"patient_id": 1, "view": "vertex", "baseline_photo_id": 1, "x": 0, "y": 0, "w": 2, "h": 2,
+              "created_at": now}],
+        )
+        conn.execute(
+            t["photo_registration"].insert(),
+            [
+                {
+                    "photo_id": 2,
+                    "baseline_photo_id": 1,
+                    "matrix": [[1, 0, 0], [0, 1, 0], [0, 0, 1]],
+                    "ok": True,
+                    "score": 0.9,
+                    "n_inliers": 40,
+                    "reason": "",
+                    "details": {},
+                    "algorithm_version": "0.3",
+                    "created_at": now,
+                }
+            ],
+        )
+        conn.execute(t["photo_roi"].insert(), [{"photo_id": 3, "x": 1, "y": 1, "w": 5, "h": 5, "created_at": now}])
+        measurement = {
+            "roi_x": 0, "roi_y": 0, "roi_w": 2, "roi_h": 2, "mode": "overview", "coverage_pct": 12.5,
+            "quality_status": "pass", "quality": {}, "scale_source": "none", "algorithm_version": "0.3",
+            "parameters": {}, "created_at": now,
+        }  # fmt: skip
+        conn.execute(
+            t["measurement"].insert(),
+            [
+                {**measurement, "photo_id": 1, "roi_id": 1, "roi_source": "baseline", "registration_id": None},
+                {**measurement, "photo_id": 2, "roi_id": 1, "roi_source": "registered", "registration_id": 1},
+                {**measurement, "photo_id": 3, "roi_id": None, "roi_source": "manual", "registration_id": None},
+                {**measurement, "photo_id": 4, "roi_id": None, "roi_source": "whole_photo", "registration_id": None},
+            ],
+        )
+        conn.execute(
+            t["account"].insert(),
+            [{"username": "old.one", "role": "patient", "password_hash": "x", "patient_id": 1, "created_at": now}],
+        )
+        audit = {"at": now, "who": "dr.old"}
+        conn.execute(
+            t["audit_log"].insert(),
+            [
+                {**audit, "action": "add", "target": "photo", "target_id": 4, "details": {"measurement_id": 4}},
+                {**audit, "action": "delete", "target": "photo", "target_id": 4, "details": {"photos": 1}},
+            ],
+        )
+        # the newest photo deleted before the upgrade (and its measurement with it)
+        conn.execute(t["photo"].delete().where(t["photo"].c.id == 4))
+        before = _rows_and_links(conn)
+    engine.dispose()
+    with Store.open(store_dir, database_url=database_url, user="tester") as store:
+        with store.engine.connect() as conn:
+            assert _rows_and_links(conn) == before
+            assert MigrationContext.configure(conn).get_current_revision() == head_revision()
+            if conn.dialect.name == "sqlite":
+                assert list(conn.exec_driver_sql("PRAGMA foreign_key_check")) == []
+                assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1  # on again after the upgrade
+        assert store.registration(2).baseline_photo_id == 1 and store.photo_roi(3).box == (1, 1, 5, 5)
+        assert [a.patient_code for a in store.accounts()] == ["OLD-1"]
+        # neither the photo deleted before the upgrade nor the newest one now gives its id again
+        store.delete("photo", 3)
+        (new,) = store.add_photos(1, [NewPhoto("closeup:crown", png_bytes(7))])
+        assert (new.photo.id, new.measurement_id) == (5, 5)
+        store.delete("patient", 2)
+        assert store.add_patient("NEW-1").id == 3
+        # the links survived: deleting the patient takes everything under it
+        store.delete("patient", 1)
+        with store.engine.connect() as conn:
+            left = {name: len(rows) for name, (rows, _, _) in _rows_and_links(conn).items()}
+        assert left == {**{name: 0 for name in left}, "patient": 1, "audit_log": left["audit_log"]}
+
+
 def test_backup_restore_round_trip(store, tmp_path, backend):
     _fill(store)
     before = _snapshot(store)

@@ -47,6 +47,11 @@ NAMING = {
 }
 
 
+#: SQLite gives a new row an id never used before in its table (AUTOINCREMENT), as
+#: PostgreSQL's sequences do; otherwise it reuses the id of the deleted newest row.
+NEVER_REUSE_IDS = {"sqlite_autoincrement": True}
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
@@ -55,6 +60,7 @@ class Patient(Base):
     """A patient known only by a pseudonymous code."""
 
     __tablename__ = "patient"
+    __table_args__ = NEVER_REUSE_IDS
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     code: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
@@ -75,6 +81,7 @@ class Visit(Base):
     """One visit: a date, free notes and neutral event markers."""
 
     __tablename__ = "visit"
+    __table_args__ = NEVER_REUSE_IDS
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     patient_id: Mapped[int] = mapped_column(
         ForeignKey("patient.id", ondelete="CASCADE"), index=True
@@ -89,6 +96,7 @@ class Photo(Base):
     """A photo of one view; its original bytes live in the store's originals."""
 
     __tablename__ = "photo"
+    __table_args__ = NEVER_REUSE_IDS
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     visit_id: Mapped[int] = mapped_column(ForeignKey("visit.id", ondelete="CASCADE"), index=True)
     view: Mapped[str] = mapped_column(String(100))
@@ -120,7 +128,7 @@ class Roi(Base):
     h: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
-    __table_args__ = (Index("ix_roi_patient_view", "patient_id", "view"),)
+    __table_args__ = (Index("ix_roi_patient_view", "patient_id", "view"), NEVER_REUSE_IDS)
 
 
 class Measurement(Base):
@@ -156,7 +164,7 @@ class Measurement(Base):
     )
     registration_score: Mapped[float | None] = mapped_column(Float)
 
-    __table_args__ = (Index("ix_measurement_photo_id_id", "photo_id", "id"),)
+    __table_args__ = (Index("ix_measurement_photo_id_id", "photo_id", "id"), NEVER_REUSE_IDS)
 
 
 class PhotoRegistration(Base):
@@ -176,7 +184,7 @@ class PhotoRegistration(Base):
     algorithm_version: Mapped[str] = mapped_column(String(50))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
-    __table_args__ = (Index("ix_photo_registration_photo_id_id", "photo_id", "id"),)
+    __table_args__ = (Index("ix_photo_registration_photo_id_id", "photo_id", "id"), NEVER_REUSE_IDS)
 
 
 class PhotoRoi(Base):
@@ -192,13 +200,14 @@ class PhotoRoi(Base):
     h: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
-    __table_args__ = (Index("ix_photo_roi_photo_id_id", "photo_id", "id"),)
+    __table_args__ = (Index("ix_photo_roi_photo_id_id", "photo_id", "id"), NEVER_REUSE_IDS)
 
 
 class Account(Base):
     """A person who signs in: a clinician, a researcher, or a patient tied to their record."""
 
     __tablename__ = "account"
+    __table_args__ = NEVER_REUSE_IDS
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
     role: Mapped[str] = mapped_column(String(20))
@@ -213,7 +222,7 @@ class SignInFailure(Base):
     the processes of one store."""
 
     __tablename__ = "sign_in_failure"
-    __table_args__ = (Index("ix_sign_in_failure_username_at", "username", "at"),)
+    __table_args__ = (Index("ix_sign_in_failure_username_at", "username", "at"), NEVER_REUSE_IDS)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(64))
     at: Mapped[dt.datetime] = mapped_column(DateTime)
@@ -223,6 +232,7 @@ class AuditEntry(Base):
     """Who changed what, and when. Holds no foreign keys so it outlives deletes."""
 
     __tablename__ = "audit_log"
+    __table_args__ = NEVER_REUSE_IDS
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     who: Mapped[str] = mapped_column(String(100))

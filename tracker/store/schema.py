@@ -109,7 +109,10 @@ def upgrade(engine: sa.Engine, revision: str = "head", *, lock_path: Path | None
     with contextlib.ExitStack() as stack:
         if lock_path is not None:
             stack.enter_context(_file_lock(lock_path))
-        conn = stack.enter_context(engine.execution_options(sqlite_begin="IMMEDIATE").begin())
+        conn = stack.enter_context(engine.execution_options(sqlite_begin="IMMEDIATE").connect())
+        if conn.dialect.name == "sqlite":
+            stack.enter_context(_foreign_keys_off(conn))
+        stack.enter_context(conn.begin())
         if conn.dialect.name == "postgresql":
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
         current = MigrationContext.configure(conn).get_current_revision()
@@ -120,7 +123,39 @@ def upgrade(engine: sa.Engine, revision: str = "head", *, lock_path: Path | None
             )
         target = head_revision() if revision == "head" else revision
         if current != target:
+            dangling = _dangling_references(conn)
             command.upgrade(alembic_config(conn), target)
+            if new := sorted(_dangling_references(conn) - dangling, key=str):
+                table, rowid, parent = new[0]
+                raise StoreError(
+                    f"upgrading the database schema from revision {current!r} to {target!r} would "
+                    f"leave {len(new)} row(s) referencing missing rows (e.g. {table} row {rowid}, "
+                    f"in {parent}); the database was left as it was: keep using the tracker "
+                    "release that made it, and report this to the tracker developers"
+                )
+
+
+@contextlib.contextmanager
+def _foreign_keys_off(conn: sa.Connection):
+    """SQLite foreign keys off while ``conn`` migrates, on again afterwards.
+
+    A migration that rebuilds a table drops the old one, and with foreign keys
+    on that deletes (ON DELETE CASCADE) every row referencing it. SQLite only
+    turns them off outside a transaction: call this before ``conn.begin()``.
+    """
+    raw = conn.connection.driver_connection
+    raw.execute("PRAGMA foreign_keys = OFF")
+    try:
+        yield
+    finally:
+        raw.execute("PRAGMA foreign_keys = ON")
+
+
+def _dangling_references(conn: sa.Connection) -> set[tuple[str, int | None, str]]:
+    """SQLite rows whose foreign key names a missing row: (table, rowid, referenced table)."""
+    if conn.dialect.name != "sqlite":
+        return set()  # PostgreSQL enforces foreign keys within the migration itself
+    return {(row[0], row[1], row[2]) for row in conn.exec_driver_sql("PRAGMA foreign_key_check")}
 
 
 def sqlite_lock_path(url: str) -> Path | None:

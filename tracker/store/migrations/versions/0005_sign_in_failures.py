@@ -21,6 +21,7 @@ def upgrade() -> None:
         sa.Column("username", sa.String(64), nullable=False),
         sa.Column("at", sa.DateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_sign_in_failure")),
+        sqlite_autoincrement=True,
     )
     op.create_index("ix_sign_in_failure_username_at", "sign_in_failure", ["username", "at"])
 
