@@ -352,6 +352,39 @@ def test_backup_restore_round_trip(store, tmp_path, backend):
         assert not (tmp_path / "pg-again").exists()
 
 
+@pytest.mark.parametrize(
+    ("umask", "given", "expected"), [(0o022, None, 0o755), (0o027, None, 0o750), (0o077, 0o770, 0o770)]
+)
+def test_a_restored_store_gets_the_mode_of_a_new_folder_and_is_private_while_built(
+    tmp_path, monkeypatch, umask, given, expected
+):
+    with Store.open(tmp_path / "store") as store:
+        _fill(store)
+        archive = tmp_path / "b.tar"
+        backup(store, archive)
+    target = tmp_path / "restored"
+    if given is not None:  # an empty folder made for it
+        target.mkdir()
+        target.chmod(given)
+    seen = []
+    put = Originals.put
+
+    def put_and_look(self, data):  # the folder being built, as each photo goes into it
+        seen.append(stat.S_IMODE(self.root.parent.stat().st_mode))
+        return put(self, data)
+
+    monkeypatch.setattr(Originals, "put", put_and_look)
+    old = os.umask(umask)
+    try:
+        restore(archive, target)
+    finally:
+        os.umask(old)
+    assert seen == [0o700] * 3
+    assert stat.S_IMODE(target.stat().st_mode) == expected
+    with Store.open(target) as copy:
+        assert check(copy).ok
+
+
 def test_restore_rejects_a_damaged_archive(store, tmp_path):
     _fill(store)
     archive = tmp_path / "b.tar"

@@ -15,6 +15,7 @@ import json
 import lzma
 import os
 import shutil
+import stat
 import tarfile
 import tempfile
 import time
@@ -327,7 +328,9 @@ def restore(
     is checked against its sha256 and every table's row count against the
     manifest. An archive from an older schema is restored at that schema and
     then upgraded. A SQLite store is built in a temporary folder beside
-    ``target`` and renamed into place only when complete.
+    ``target``, readable by its owner only, and renamed into place only when
+    complete. ``target`` then has the mode a new folder gets (``0o777 &
+    ~umask``), or, when it existed (empty), the mode it had.
 
     Returns
     -------
@@ -374,6 +377,7 @@ def _restore_archive(tar: tarfile.TarFile, target: Path, database_url: str | Non
     manifest = _read_manifest(tar)
     target.parent.mkdir(parents=True, exist_ok=True)
     remove_abandoned(target, "restoring")  # what a killed restore to the same place left
+    # private (0700) while it holds part of the data; given its final mode when complete
     build = Path(tempfile.mkdtemp(prefix=work_prefix(target, "restoring"), dir=target.parent))
     try:
         url = database_url or f"sqlite:///{(build / SQLITE_NAME).resolve()}"
@@ -385,6 +389,10 @@ def _restore_archive(tar: tarfile.TarFile, target: Path, database_url: str | Non
             key = build / EXPORT_KEY_NAME
             key.touch(mode=0o600)
             key.write_bytes(tar.extractfile(EXPORT_KEY_NAME).read())
+        # the mode of the empty folder given, else the mode mkdir gives a new folder here
+        # (0o777 & ~umask, as `originals` got), not mkdtemp's owner-only one
+        made = target if target.exists() else build / "originals"
+        os.chmod(build, stat.S_IMODE(made.stat().st_mode))
         if target.exists():
             target.rmdir()
         os.replace(build, target)
