@@ -707,10 +707,62 @@ def test_cli_reanalyse_measures_outdated_photos_again(store, store_dir, database
 
     assert _run("reanalyse", *opts) == 0  # nothing left: the same command again does nothing
     assert "nothing to reanalyse" in capsys.readouterr().out
-    assert _run("reanalyse", *opts, "--all", "--patient", "P-001") == 0
+    assert _run("reanalyse", *opts, "--all", "--patient", "P-001") == 0  # all measured with the ROI in force
+    assert "nothing to reanalyse" in capsys.readouterr().out
+    assert _run("reanalyse", *opts, "--again", "--patient", "P-001") == 0
     assert "reanalysed 3 photos of 1 patient" in capsys.readouterr().out
     assert _run("reanalyse", *opts, "--patient", "NOBODY") == 2
     assert "NOBODY" in capsys.readouterr().err
+
+
+def test_a_stopped_reanalyse_all_goes_on_where_it_was(store, store_dir, database_url, capsys, monkeypatch):
+    p1, p2 = store.add_patient("P-001"), store.add_patient("P-002")
+    a, b = store.add_visit_with_photos(
+        p1.id, dt.date(2025, 1, 6), [NewPhoto("vertex", png_bytes(1)), NewPhoto("vertex", png_bytes(2))]
+    )[1]
+    (c,) = store.add_visit_with_photos(p2.id, dt.date(2025, 1, 7), [NewPhoto("vertex", png_bytes(3))])[1]
+    ids = [a.photo.id, b.photo.id, c.photo.id]
+    # new ROIs: every photo's measurement is by the installed version, with the earlier settings
+    store.set_roi(p1.id, "vertex", (2, 2, 20, 20), baseline_photo_id=a.photo.id)
+    store.set_roi(p2.id, "vertex", (4, 4, 20, 20), baseline_photo_id=c.photo.id)
+    assert store.photos_to_reanalyse(p1.id) == [] and store.photos_to_reanalyse(p1.id, settings=True) == ids[:2]
+    opts = ["--store", str(store_dir), "--database-url", database_url]
+
+    def counts() -> list[int]:
+        return [len(store.measurements(i)) for i in ids]
+
+    reanalyse = Store.reanalyse
+    patients_done = []
+
+    def stopped_after_one_patient(self, **kwargs):  # Ctrl-C while the second patient is measured
+        if patients_done:
+            raise KeyboardInterrupt
+        patients_done.append(kwargs["photo_ids"])
+        return reanalyse(self, **kwargs)
+
+    monkeypatch.setattr(Store, "reanalyse", stopped_after_one_patient)
+    with pytest.raises(KeyboardInterrupt):
+        _run("reanalyse", *opts, "--all")
+    monkeypatch.undo()
+    assert patients_done == [ids[:2]] and counts() == [2, 2, 1]
+
+    assert _run("reanalyse", *opts, "--all") == 0  # the same command again: only what is left
+    assert "reanalysed 1 photo of 1 patient" in capsys.readouterr().out
+    assert counts() == [2, 2, 2]
+    rois = [store.current_roi(p.id, "vertex").id for p in (p1, p1, p2)]
+    assert [store.measurements(i)[-1].roi_id for i in ids] == rois
+    assert _run("reanalyse", *opts, "--all") == 0
+    assert "nothing to reanalyse" in capsys.readouterr().out and counts() == [2, 2, 2]
+
+    store.set_photo_roi(b.photo.id, (0, 0, 30, 30))  # a region placed by hand: that photo's settings change
+    assert store.photos_to_reanalyse(p1.id, settings=True) == [b.photo.id]
+    assert _run("reanalyse", *opts, "--all") == 0
+    assert "reanalysed 1 photo of 1 patient" in capsys.readouterr().out
+    assert counts() == [2, 3, 2] and store.measurements(b.photo.id)[-1].roi_source == "manual"
+
+    assert _run("reanalyse", *opts, "--again") == 0  # asked for: every photo, even those up to date
+    assert "reanalysed 3 photos of 2 patients" in capsys.readouterr().out
+    assert counts() == [3, 4, 3]
 
 
 @pytest.mark.skipif(not PG_URL, reason="TRACKER_TEST_POSTGRES_URL is not set")

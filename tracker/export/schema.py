@@ -216,7 +216,7 @@ COLUMNS: tuple[Column, ...] = (
         "Scale of the pixels the region was measured in: px_per_mm, or for a registered region "
         "(measured on the baseline photo's grid) px_per_mm divided by how far the photo is "
         "stretched onto that grid at the region's centre. Empty without a scale, and for "
-        "measurements made before it was recorded (tracker reanalyse --all).",
+        "measurements made before it was recorded (tracker reanalyse --again).",
     ),
     Column(
         "roi_area_mm2",
@@ -225,7 +225,7 @@ COLUMNS: tuple[Column, ...] = (
         "Area of the region the hairs were counted in: the region as measured (for a registered "
         "photo the baseline region, on the baseline photo's grid), less any part outside the "
         "photo or under a calibration card. Empty without a scale, and for measurements made "
-        "before it was recorded (tracker reanalyse --all).",
+        "before it was recorded (tracker reanalyse --again).",
     ),
     Column(
         "scale_source",

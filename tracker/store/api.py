@@ -730,6 +730,67 @@ class Store(AccountsMixin):
                 )
         return created
 
+    def photos_to_reanalyse(self, patient: int | str, *, settings: bool = False) -> list[int]:
+        """Ids of a patient's photos that :meth:`reanalyse` would measure differently now.
+
+        Parameters
+        ----------
+        patient : int or str
+            Patient id or code.
+        settings : bool
+            False: the photos whose newest measurement is by another algorithm
+            version than the installed one (or that have none). True: also those
+            whose newest measurement by the installed version was made with other
+            settings than are in force now: another ROI or baseline photo of the
+            view, or a hand-placed ROI set since (:meth:`set_photo_roi`).
+
+        Returns
+        -------
+        list of int
+            Photo ids, oldest visit first. A photo measured by the installed
+            version with the settings in force is left out: measuring it again
+            would add a measurement with the same values.
+        """
+        from tracker.analysis import ALGORITHM_VERSION
+
+        with self._read() as s:
+            pid = _get_patient(s, patient).id
+            newest = (
+                select(func.max(m.Measurement.id))
+                .where(m.Measurement.photo_id == m.Photo.id)
+                .correlate(m.Photo)
+                .scalar_subquery()
+            )
+            q = (
+                select(m.Photo, m.Measurement)
+                .join(m.Visit, m.Visit.id == m.Photo.visit_id)
+                .outerjoin(m.Measurement, m.Measurement.id == newest)
+                .where(m.Visit.patient_id == pid)
+                .order_by(m.Visit.date, m.Visit.id, m.Photo.view, m.Photo.id)
+            )
+            rois = _current_rois(s, pid)
+            baselines: dict[str, int] = {}
+            out = []
+            for photo, last in s.execute(q):
+                if last is None or last.algorithm_version != ALGORITHM_VERSION:
+                    out.append(photo.id)
+                    continue
+                if not settings:
+                    continue
+                roi = rois.get(photo.view)
+                if photo.view not in baselines:
+                    baselines[photo.view] = _baseline_photo(s, pid, photo.view, roi).id
+                manual = _current_photo_roi(s, photo.id, roi)
+                same = (
+                    last.roi_id == (None if roi is None else roi.id)
+                    and last.parameters.get("baseline_photo_id") == baselines[photo.view]
+                    and (last.roi_source == "manual") == (manual is not None)
+                    and (manual is None or last.created_at >= manual.created_at)
+                )
+                if not same:
+                    out.append(photo.id)
+            return out
+
     def _photo_exists(self, photo_id: int) -> bool:
         with self._read() as s:
             return s.get(m.Photo, photo_id) is not None
@@ -780,20 +841,11 @@ class Store(AccountsMixin):
         from tracker.photo import load_photo
 
         with self._read() as s:
-            if roi is not None and roi.baseline_photo_id is not None:
-                base = s.get(m.Photo, roi.baseline_photo_id)
-            else:
-                base = s.scalars(
-                    select(m.Photo)
-                    .join(m.Visit, m.Visit.id == m.Photo.visit_id)
-                    .where(m.Visit.patient_id == patient_id, m.Photo.view == view)
-                    .order_by(m.Visit.date, m.Visit.id, m.Photo.id)
-                    .limit(1)
-                ).first()
-                if base is not None and batch is not None and roi is None:
-                    base_date = s.get(m.Visit, base.visit_id).date
-                    if batch[0] < base_date:  # a visit recorded later but dated earlier
-                        base = None
+            base = _baseline_photo(s, patient_id, view, roi)
+            if base is not None and batch is not None and roi is None:
+                base_date = s.get(m.Visit, base.visit_id).date
+                if batch[0] < base_date:  # a visit recorded later but dated earlier
+                    base = None
             cached = None if base is None else _stored_settings(s, base.id, roi)
         mode = view_mode(view)
         if base is None:
@@ -1318,6 +1370,19 @@ def _stored_settings(s: Session, baseline_id: int, roi: RoiInfo | None) -> ViewS
     if row is None or "polarity" not in (row.parameters or {}):
         return None
     return ViewSettings(row.mode, row.parameters["polarity"])
+
+
+def _baseline_photo(s: Session, patient_id: int, view: str, roi: RoiInfo | None) -> m.Photo | None:
+    """The stored baseline photo of a patient's view: its ROI's, else the view's first photo."""
+    if roi is not None and roi.baseline_photo_id is not None:
+        return s.get(m.Photo, roi.baseline_photo_id)
+    return s.scalars(
+        select(m.Photo)
+        .join(m.Visit, m.Visit.id == m.Photo.visit_id)
+        .where(m.Visit.patient_id == patient_id, m.Photo.view == view)
+        .order_by(m.Visit.date, m.Visit.id, m.Photo.id)
+        .limit(1)
+    ).first()
 
 
 def _current_photo_roi(s: Session, photo_id: int, roi: RoiInfo | None) -> m.PhotoRoi | None:

@@ -70,13 +70,24 @@ def add_store_commands(subparsers: argparse._SubParsersAction) -> None:
         help="measure stored photos again with the installed algorithm (earlier measurements stay)",
         description="Measure stored photos again with the installed algorithm, with their views' "
         "current ROIs and stored registrations. Each photo gets a new measurement; the earlier ones "
-        "stay. By default only photos whose latest measurement is by another algorithm version; each "
-        "patient's photos are stored together, so after a stop the same command goes on where it was.",
+        "stay. By default only photos whose latest measurement is by another algorithm version; with "
+        "--all also those measured by the installed version with other settings. Each patient's photos "
+        "are stored together, so after a stop the same command goes on where it was: photos measured "
+        "by the installed version with the settings in force are not measured again (unless --again).",
     )
     _store_options(p)
     p.add_argument("--patient", metavar="CODE", help="only this patient's photos")
     p.add_argument(
-        "--all", action="store_true", help="also photos already measured by the installed version"
+        "--all",
+        action="store_true",
+        help="also photos measured by the installed version with another ROI or baseline photo of "
+        "their view, or before the ROI placed by hand on them",
+    )
+    p.add_argument(
+        "--again",
+        action="store_true",
+        help="every photo, even those measured by the installed version with the settings in force "
+        "(each gets one more measurement); a stopped run starts over",
     )
     p.set_defaults(func=_cmd_reanalyse)
 
@@ -189,14 +200,21 @@ def _cmd_reanalyse(args: argparse.Namespace) -> int:
             patients = [store.patient(args.patient)] if args.patient else store.patients()
             plan = []  # the photo ids to measure again, per patient with any
             for patient in patients:
-                newest = {row.photo_id: row.algorithm_version for row in store.timeline(patient.id)}
-                photos = store.photos(patient=patient.id)
-                ids = [photo.id for photo in photos if args.all or newest.get(photo.id) != ALGORITHM_VERSION]
+                if args.again:
+                    ids = [photo.id for photo in store.photos(patient=patient.id)]
+                else:
+                    ids = store.photos_to_reanalyse(patient.id, settings=args.all)
                 if ids:
                     plan.append(ids)
             total = sum(len(ids) for ids in plan)
             if not total:
-                print(f"nothing to reanalyse: every photo's latest measurement is by algorithm {ALGORITHM_VERSION}")
+                settings = " with the settings in force" if args.all else ""
+                print(
+                    "nothing to reanalyse: no photos are stored"
+                    if args.again
+                    else f"nothing to reanalyse: every photo's latest measurement is by algorithm "
+                    f"{ALGORITHM_VERSION}{settings} (--again measures them all again)"
+                )
                 return 0
             with tqdm(total=total, unit="photo", disable=None, dynamic_ncols=True) as bar:
                 for ids in plan:  # one transaction per patient
