@@ -225,9 +225,9 @@ def test_a_deleted_rows_id_is_never_given_again(store):
 def test_upgrade_to_ids_never_given_again_keeps_every_row_id_and_link(store_dir, database_url):
     store_dir.mkdir()
     engine = make_engine(database_url)
-    upgrade(engine, "0004")
+    upgrade(engine, "0005")  # the revision before ids were never reused
     now = dt.datetime(2024, 3, 1, 12, 0)
-    with engine.begin() as conn:  # rows as release 0004 wrote them (ids from the database)
+    with engine.begin() as conn:  # rows as revision 0005 wrote them (ids from the database)
         meta = sa.MetaData()
         meta.reflect(conn)
         t = meta.tables
