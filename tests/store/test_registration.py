@@ -220,8 +220,8 @@ def test_a_baselines_original_is_decoded_once_for_its_follow_ups(store, patient,
     (other,) = store.add_photos(v1.id, [NewPhoto("closeup:vertex", _unrelated())])
     store.preview_photo(patient.id, NewPhoto("closeup:vertex", _png(s[2].image.image)))
     assert store.baseline_pixels_kept == (other.photo.sha256,)
-    store.forget_kept_baselines()
-    assert store.baseline_pixels_kept == () and store.registration_features_kept == ()
+    store.forget_kept()
+    assert store.baseline_pixels_kept == () and store.registration_features_kept == () and store.placements_kept == ()
 
 
 def test_preview_of_a_new_view_registers_to_the_uploads_first_photo(store, patient):
@@ -271,3 +271,73 @@ def test_a_baseline_too_small_to_match_gives_a_failed_registration_not_an_error(
     reg = store.registration(follow.photo.id)
     assert not reg.ok and "baseline photo is 24 x 20 pixels, too small to match" in reg.reason
 
+
+
+@pytest.fixture
+def measured(monkeypatch):
+    """The photos :func:`tracker.analysis.analyze_in_view` measures (by their size in bytes
+    of pixels and mean, enough to tell them apart), as the store calls it."""
+    from tracker import analysis
+
+    seen: list[tuple[int, float]] = []
+    real = analysis.analyze_in_view
+
+    def counted(pixels, **options):
+        seen.append((pixels.size, float(pixels.mean())))
+        return real(pixels, **options)
+
+    monkeypatch.setattr(analysis, "analyze_in_view", counted)
+    return seen
+
+
+def test_saving_stores_the_measurement_its_preview_made(store, patient, measured):
+    s = series()
+    v1 = _visit(store, patient, 6)
+    store.add_photos(v1.id, [NewPhoto("closeup:crown", _png(s[0].image.image), "b.png")])
+    item = NewPhoto("closeup:crown", _png(s[1].image.image), "f.png", px_per_mm=100.0, scale_source="magnification")
+    preview = store.preview_photo(patient.id, item)
+    before = len(measured)
+    (added,) = store.add_photos(_visit(store, patient, 20).id, [item])
+    assert len(measured) == before  # nothing measured again
+    assert store.placements_kept[-1] == added.photo.sha256
+    (stored,) = store.measurements(added.photo.id)
+    expected = preview.analysis.to_record()
+    assert (stored.hair_count, stored.coverage_pct, stored.density_per_cm2) == (
+        expected["hair_count"], expected["coverage_pct"], expected["density_per_cm2"]
+    )
+    assert stored.registration_score == preview.registration.score
+    # what the stored measurement is made from is checked, not assumed: another typed
+    # scale, or a new ROI, measures the same photo again
+    other = NewPhoto("closeup:crown", item.data, "f.png", px_per_mm=50.0, scale_source="magnification")
+    store.preview_photo(patient.id, other)
+    assert len(measured) == before + 1
+
+
+def test_a_new_roi_after_the_preview_is_the_one_stored(store, patient, measured):
+    s = series()
+    v1 = _visit(store, patient, 6)
+    (base,) = store.add_photos(v1.id, [NewPhoto("closeup:crown", _png(s[0].image.image), "b.png")])
+    item = NewPhoto("closeup:crown", _png(s[1].image.image), "f.png")
+    store.preview_photo(patient.id, item)
+    roi = store.set_roi(patient.id, "closeup:crown", (40, 30, 200, 150), baseline_photo_id=base.photo.id)
+    before = len(measured)
+    (added,) = store.add_photos(_visit(store, patient, 20).id, [item])
+    assert len(measured) > before
+    (stored,) = store.measurements(added.photo.id)
+    assert stored.roi_id == roi.id and stored.roi_source == "registered"
+
+
+def test_the_preview_of_a_new_views_second_photo_is_what_is_stored(store, patient, measured):
+    """With no stored photo of the view, the upload's first photo is its baseline: the
+    preview of the second measures the first too (it fixes the view's settings, as
+    saving both does), and saving both measures neither again."""
+    s = series()
+    first, item = (NewPhoto("closeup:crown", _png(p.image.image), f"{i}.png") for i, p in enumerate(s[:2]))
+    store.preview_photo(patient.id, first)
+    preview = store.preview_photo(patient.id, item, batch_first=first)
+    assert len(measured) == 2
+    added = store.add_photos(_visit(store, patient, 6).id, [first, item])
+    assert len(measured) == 2
+    (stored,) = store.measurements(added[1].photo.id)
+    assert stored.coverage_pct == preview.analysis.coverage_pct and stored.hair_count == preview.analysis.hair_count
+    assert stored.parameters["polarity"] == preview.analysis.parameters["polarity"]

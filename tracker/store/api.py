@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import getpass
 import json
@@ -9,7 +10,7 @@ import math
 import os
 import secrets
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -60,7 +61,12 @@ BASELINE_FEATURES_KEPT = 8
 #: Baselines whose decoded pixels a store keeps in memory (a 12 MP photo takes 36 MB): each
 #: preview and save of a follow-up needs its view's baseline, which is decoded once.
 BASELINE_PIXELS_KEPT = 4
+#: Measurements of new photos a store keeps in memory, by photo and everything they were
+#: made from (:meth:`Store._place`): the New visit page measures each upload to show it,
+#: and saving the visit then stores that measurement instead of making it again.
+PLACEMENTS_KEPT = 8
 _Kept = TypeVar("_Kept")
+_Key = TypeVar("_Key", bound=Hashable)
 _CODE_CHARS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
 _USER_SCALE_SOURCES = ("magnification", "field_width", "user")
 
@@ -178,6 +184,7 @@ class Store(AccountsMixin):
         # (see _baseline_features and _view_context)
         self._features: dict[str, PhotoFeatures] = {}
         self._pixels: dict[str, np.ndarray] = {}
+        self._placements: dict[tuple, _Placed] = {}
         self._kept_lock = threading.Lock()
 
     def _refuse_if_gone(self, session: Session) -> None:
@@ -569,6 +576,10 @@ class Store(AccountsMixin):
         if batch_first is not None and normalize_view(batch_first.view) == view:
             first = load_photo(batch_first.data, name=batch_first.name)
         ctx = self._view_context(pid, view, roi, batch=(dt.date.max, first))
+        if ctx.settings is None and ctx.pixels is not None and photo.sha256 != ctx.baseline_sha:
+            # the upload's first photo is the view's baseline: add_photos measures it
+            # first, which fixes the view's settings for the others
+            self._place(first.pixels, first.sha256, ctx, item=batch_first)
         placed = self._place(photo.pixels, photo.sha256, ctx, item=item)
         with self._read() as s:
             same = s.scalar(select(m.Photo).where(m.Photo.sha256 == photo.sha256))
@@ -874,7 +885,37 @@ class Store(AccountsMixin):
         photo_id: int | None = None,
         registration: Registration | None = None,
     ) -> _Placed:
-        """Register a photo to its view's baseline and measure it there (:func:`analyze_in_view`)."""
+        """Register a photo to its view's baseline and measure it there (:func:`analyze_in_view`).
+
+        A new photo's measurement (no ``photo_id``, no ``registration`` given) is
+        kept for the last PLACEMENTS_KEPT, by the photo's sha256 and everything
+        in ``ctx`` and ``item`` it is made from: a preview and the save after it
+        make it once.
+        """
+        from tracker.analysis import view_settings
+
+        if photo_id is not None or registration is not None:
+            return self._place_now(pixels, sha256, ctx, item=item, photo_id=photo_id, registration=registration)
+        key = _placement_key(sha256, ctx, item)
+        placed = self._keep(
+            self._placements, key, lambda: self._place_now(pixels, sha256, ctx, item=item), PLACEMENTS_KEPT
+        )
+        if (ctx.pixels is None or sha256 == ctx.baseline_sha) and ctx.settings is None:
+            ctx.settings = view_settings(placed.analysis)  # as measuring it fixes them
+        # the caller may change the values it stores; the kept ones stay as made
+        return _Placed(copy.deepcopy(placed.measurement), placed.analysis, placed.registration)
+
+    def _place_now(
+        self,
+        pixels: np.ndarray,
+        sha256: str,
+        ctx: _ViewContext,
+        *,
+        item: NewPhoto | None = None,
+        photo_id: int | None = None,
+        registration: Registration | None = None,
+    ) -> _Placed:
+        """:meth:`_place`, measured now."""
         from tracker.analysis import (
             analyze_in_view,
             register_to_baseline,
@@ -923,15 +964,15 @@ class Store(AccountsMixin):
             return ctx.pixels  # too small to match: register() says so, no features to keep
         return self._keep(self._features, ctx.baseline_sha, lambda: photo_features(ctx.pixels), BASELINE_FEATURES_KEPT)
 
-    def _keep(self, kept: dict[str, _Kept], sha256: str, find: Callable[[], _Kept], most: int) -> _Kept:
-        """``kept[sha256]``, found with ``find()`` when it is not kept; ``kept``
+    def _keep(self, kept: dict[_Key, _Kept], key: _Key, find: Callable[[], _Kept], most: int) -> _Kept:
+        """``kept[key]``, found with ``find()`` when it is not kept; ``kept``
         holds the ``most`` newest (safe across threads: ``find`` runs unlocked)."""
         with self._kept_lock:
-            found = kept.pop(sha256, None)
+            found = kept.pop(key, None)
         if found is None:
             found = find()
         with self._kept_lock:
-            kept[sha256] = found  # now the newest
+            kept[key] = found  # now the newest
             while len(kept) > most:
                 del kept[next(iter(kept))]
         return found
@@ -948,12 +989,20 @@ class Store(AccountsMixin):
         with self._kept_lock:
             return tuple(self._pixels)
 
-    def forget_kept_baselines(self) -> None:
-        """Drop the kept registration features and decoded pixels of baselines (as after a
-        restart: each is found again when next needed)."""
+    @property
+    def placements_kept(self) -> tuple[str, ...]:
+        """The sha256 of the new photos whose measurements this store keeps, oldest first."""
+        with self._kept_lock:
+            return tuple(key[0] for key in self._placements)
+
+    def forget_kept(self) -> None:
+        """Drop what this store keeps in memory: the registration features and decoded pixels
+        of baselines, and the measurements of new photos (as after a restart: each is
+        found or made again when next needed)."""
         with self._kept_lock:
             self._features.clear()
             self._pixels.clear()
+            self._placements.clear()
 
     def _stored_registration(self, photo_id: int, baseline_id: int | None) -> Registration | None:
         """The newest stored registration of a photo to ``baseline_id``, made by this version."""
@@ -1296,6 +1345,15 @@ def _write_marker(location: Path, backend: str) -> None:
     tmp = marker.with_suffix(f".tmp{os.getpid()}")
     tmp.write_text(json.dumps({"format": 1, "database": backend}) + "\n")
     os.replace(tmp, marker)
+
+
+def _placement_key(sha256: str, ctx: _ViewContext, item: NewPhoto | None) -> tuple:
+    """What a new photo's measurement in ``ctx`` is made from, besides its pixels
+    (given by ``sha256``) and the algorithm (this process's)."""
+    roi = None if ctx.roi is None else (ctx.roi.id, ctx.roi.box)
+    settings = None if ctx.settings is None else tuple(sorted(ctx.settings.to_dict().items()))
+    typed = (None, None, None) if item is None else (item.px_per_mm, item.scale_source, item.field_width_mm)
+    return (sha256, ctx.baseline_id, ctx.baseline_sha, ctx.pixels is None, roi, settings, ctx.mode, typed)
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:
