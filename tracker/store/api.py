@@ -1351,7 +1351,8 @@ def _placement_key(sha256: str, ctx: _ViewContext, item: NewPhoto | None) -> tup
     """What a new photo's measurement in ``ctx`` is made from, besides its pixels
     (given by ``sha256``) and the algorithm (this process's)."""
     roi = None if ctx.roi is None else (ctx.roi.id, ctx.roi.box)
-    settings = None if ctx.settings is None else tuple(sorted(ctx.settings.to_dict().items()))
+    is_baseline = ctx.pixels is None or sha256 == ctx.baseline_sha  # measured without the view's settings
+    settings = None if is_baseline or ctx.settings is None else tuple(sorted(ctx.settings.to_dict().items()))
     typed = (None, None, None) if item is None else (item.px_per_mm, item.scale_source, item.field_width_mm)
     return (sha256, ctx.baseline_id, ctx.baseline_sha, ctx.pixels is None, roi, settings, ctx.mode, typed)
 
