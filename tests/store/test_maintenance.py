@@ -11,13 +11,14 @@ import os
 import sqlite3
 import stat
 import tarfile
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from _util import png_bytes
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from conftest import PG_URL, reset_postgres
+from conftest import BACKENDS, PG_URL, reset_postgres
 
 from tracker.store import (
     NewPhoto,
@@ -352,6 +353,67 @@ def test_backup_restore_round_trip(store, tmp_path, backend):
         assert not (tmp_path / "pg-again").exists()
 
 
+def _with_manifest(archive: Path, out: Path, **changes: object) -> Path:
+    """A copy of ``archive`` whose manifest has ``changes`` (a key given None is left out)."""
+    with tarfile.open(archive) as src, tarfile.open(out, "w") as dst:
+        for member in src:
+            data = src.extractfile(member).read()
+            if member.name == "manifest.json":
+                manifest = {**json.loads(data), **changes}
+                data = json.dumps({k: v for k, v in manifest.items() if v is not None}).encode()
+                member.size = len(data)
+            dst.addfile(member, io.BytesIO(data))
+    return out
+
+
+@pytest.mark.parametrize("made", ["now", "before ids were recorded", "at revision 0005"])
+@pytest.mark.parametrize("into", BACKENDS, ids=lambda kind: f"into {kind}")
+def test_a_restored_store_gives_no_id_the_backed_up_store_gave(store, tmp_path, into, made):
+    p1 = store.add_patient("P-001")
+    v1 = store.add_visit(p1.id, dt.date(2025, 1, 6))
+    (a,) = store.add_photos(v1.id, [NewPhoto("vertex", png_bytes(1))])
+    (b,) = store.add_photos(v1.id, [NewPhoto("closeup:crown", png_bytes(2))])
+    store.delete("photo", b.photo.id)  # the newest photo and its measurement
+    v2 = store.add_visit(p1.id, dt.date(2025, 2, 3))
+    store.delete("visit", v2.id)
+    p2 = store.add_patient("P-002")
+    account = store.add_account("p.two", "correct horse battery", "patient", patient="P-002")
+    store.delete("patient", p2.id)  # and its account: no account is left
+    archive = tmp_path / "backup.tar"
+    manifest = backup(store, archive)
+    given = {
+        "patient": p2.id,
+        "visit": v2.id,
+        "photo": b.photo.id,
+        "measurement": b.measurement_id,
+        "account": account.id,
+    }
+    if made == "now":
+        assert {table: manifest["ids_given"][table] for table in given} == given
+        assert manifest["ids_given"]["audit_log"] == max(e.id for e in store.audit_log())
+    else:  # as a tracker before this one wrote it: the audit log tells which ids were given
+        revision = "0005" if made == "at revision 0005" else manifest["schema_revision"]  # 0006 changed no column
+        archive = _with_manifest(archive, tmp_path / "older.tar", ids_given=None, schema_revision=revision)
+    store.close()
+    url = reset_postgres() if into == "postgresql" else None
+    restore(archive, tmp_path / "restored", database_url=url)
+    with Store.open(tmp_path / "restored", database_url=url, user="tester") as copy:
+        (c,) = copy.add_photos(v1.id, [NewPhoto("closeup:crown", png_bytes(3))])
+        assert (c.photo.id, c.measurement_id) == (b.photo.id + 1, b.measurement_id + 1)
+        assert copy.add_visit(p1.id, dt.date(2025, 3, 3)).id == v2.id + 1
+        assert copy.add_patient("P-003").id == p2.id + 1
+        assert copy.add_account("dr.b", "correct horse battery", "clinician").id == account.id + 1
+        log = copy.audit_log()
+        photo_entries = [(e.action, e.target_id) for e in reversed(log) if e.target == "photo"]
+        assert photo_entries == [
+            ("add", a.photo.id),
+            ("add", b.photo.id),
+            ("delete", b.photo.id),
+            ("add", c.photo.id),
+        ]
+        assert len({e.id for e in log}) == len(log)
+
+
 @pytest.mark.parametrize(
     ("umask", "given", "expected"), [(0o022, None, 0o755), (0o027, None, 0o750), (0o077, 0o770, 0o770)]
 )
@@ -410,16 +472,7 @@ def test_restore_rejects_a_damaged_archive(store, tmp_path):
 def test_a_backup_made_by_a_newer_tracker_asks_for_a_newer_tracker(store, tmp_path):
     _fill(store)
     backup(store, tmp_path / "b.tar")
-    newer = tmp_path / "newer.tar"
-    with tarfile.open(tmp_path / "b.tar") as src, tarfile.open(newer, "w") as dst:
-        for member in src:
-            data = src.extractfile(member).read()
-            if member.name == "manifest.json":
-                manifest = json.loads(data)
-                manifest["schema_revision"] = "9999"
-                data = json.dumps(manifest).encode()
-                member.size = len(data)
-            dst.addfile(member, io.BytesIO(data))
+    newer = _with_manifest(tmp_path / "b.tar", tmp_path / "newer.tar", schema_revision="9999")
     with pytest.raises(StoreError, match="revision '9999', which this version of tracker does not know .* install a newer"):
         restore(newer, tmp_path / "r")
     assert not (tmp_path / "r").exists()

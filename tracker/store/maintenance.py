@@ -4,6 +4,11 @@ A backup is one tar archive (gzip-compressed when its name ends in ``.gz`` or
 ``.tgz``) holding ``manifest.json``, one JSON-lines file per table under
 ``db/`` and the originals under ``originals/``. It does not depend on the
 database kind: a SQLite store can be restored into PostgreSQL and back.
+
+The manifest's ``ids_given`` records the highest id each table had given,
+deleted rows included; a restored store gives new rows ids after those, so no
+id names two rows in the audit log. A backup made before ids were recorded is
+restored continuing after the highest ids its audit log names.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from tracker.files import make_parent, remove_abandoned, work_prefix
-from tracker.store import schema
+from tracker.store import ids, schema
 from tracker.store.api import EXPORT_KEY_NAME, SQLITE_NAME, Store
 from tracker.store.errors import OriginalError, StoreError
 from tracker.store.originals import ASIDE_PREFIX, TEMP_PREFIX, Originals, sha256_hex
@@ -222,7 +227,8 @@ def backup(store: Store, archive_path: str | os.PathLike) -> dict:
     Returns
     -------
     dict
-        The archive's manifest (row counts per table, originals, revision).
+        The archive's manifest (row counts per table, the highest id each
+        table has given, originals, revision).
 
     Raises
     ------
@@ -258,6 +264,7 @@ def _backup_once(store: Store, archive_path: Path) -> dict:
                 json.dumps(dict(r), default=_encode, sort_keys=True).encode() + b"\n" for r in rows
             )
             counts[table.name] = len(rows)
+        ids_given = ids.highest_given_ids(conn, ids.id_tables(conn))
         shas = sorted(conn.execute(sa.text("SELECT sha256 FROM photo")).scalars())
     manifest = {
         "format": FORMAT,
@@ -266,6 +273,7 @@ def _backup_once(store: Store, archive_path: Path) -> dict:
         "schema_revision": revision,
         "database": store.engine.dialect.name,
         "tables": counts,
+        "ids_given": ids_given,
         "table_sha256": {name: sha256_hex(data) for name, data in dumps.items()},
         "originals": shas,
         "export_key": (store.location / EXPORT_KEY_NAME).exists(),
@@ -332,6 +340,11 @@ def restore(
     complete. ``target`` then has the mode a new folder gets (``0o777 &
     ~umask``), or, when it existed (empty), the mode it had.
 
+    The restored store gives no id the backed-up one had given: each table's
+    ids go on after the highest the manifest records (``ids_given``), or, in
+    an archive made before they were recorded, after the highest its audit
+    log names.
+
     Returns
     -------
     dict
@@ -355,7 +368,7 @@ def restore(
     except (*damaged, KeyError):  # KeyError: a file the manifest lists is not in the archive
         raise StoreError(f"{name} was cut short or is damaged; {advice}") from None
     final_url = database_url or f"sqlite:///{(target / SQLITE_NAME).resolve()}"
-    with Store.open(target, database_url=final_url) as store:  # upgrades to head
+    with Store.open(target, database_url=final_url) as store:  # at head: _restore_rows upgraded it
         counts = _counts(store.engine, manifest["tables"])
         if counts != manifest["tables"]:
             raise StoreError(
@@ -456,15 +469,28 @@ def _restore_rows(url: str, manifest: dict, tables: dict[str, list[dict]]) -> No
                 if table.name in _SKIP_TABLES or not rows:
                     continue
                 conn.execute(table.insert(), [_decode(table, r) for r in rows])
-                if conn.dialect.name == "postgresql" and "id" in table.c:
-                    conn.execute(
-                        sa.text(
-                            f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
-                            f"(SELECT MAX(id) FROM {table.name}))"
-                        )
-                    )
+            # rows that migrations from the archive's revision on add come after these
+            ids.continue_after(conn, dict.fromkeys(ids.id_tables(conn), 0))
+        # at head every SQLite table whose ids the database gives heeds sqlite_sequence
+        schema.upgrade(engine, "head", lock_path=schema.sqlite_lock_path(url))
+        with engine.execution_options(sqlite_begin="IMMEDIATE").begin() as conn:
+            ids.continue_after(conn, _ids_given(conn, manifest))
     finally:
         engine.dispose()
+
+
+def _ids_given(conn: sa.Connection, manifest: dict) -> dict[str, int]:
+    """The highest id each table of the restored database had given in the backed-up store.
+
+    From the manifest's ``ids_given``; for an archive written before they were
+    recorded, the highest ids its audit log names (rows deleted before the
+    backup included).
+    """
+    tables = ids.id_tables(conn)
+    recorded = manifest.get("ids_given")
+    if recorded is None:
+        recorded = ids.highest_audited_ids(conn, tables)
+    return {table: int(recorded.get(table, 0)) for table in tables}
 
 
 def _decode(table: sa.Table, row: dict) -> dict:

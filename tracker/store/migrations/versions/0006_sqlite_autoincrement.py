@@ -12,10 +12,9 @@ Revision ID: 0006
 Revises: 0005
 """
 
-import json
-
-import sqlalchemy as sa
 from alembic import op
+
+from tracker.store.ids import continue_after, highest_audited_ids
 
 revision = "0006"
 down_revision = "0005"
@@ -34,12 +33,6 @@ TABLES = (
     "account",
     "audit_log",
 )
-#: Audit detail keys that hold ids of rows of a table.
-_DETAIL_IDS = {
-    "measurement_id": "measurement",
-    "measurement_ids": "measurement",
-    "photo_roi_id": "photo_roi",
-}
 
 
 def upgrade() -> None:
@@ -50,8 +43,7 @@ def upgrade() -> None:
     for table in TABLES:
         with op.batch_alter_table(table, recreate="always", table_kwargs={"sqlite_autoincrement": True}):
             pass
-    for table, highest in _highest_audited_ids(op.get_bind()).items():
-        _continue_after(op.get_bind(), table, highest)
+    continue_after(op.get_bind(), highest_audited_ids(op.get_bind(), TABLES))
 
 
 def downgrade() -> None:
@@ -60,36 +52,3 @@ def downgrade() -> None:
     for table in TABLES:
         with op.batch_alter_table(table, recreate="always", table_kwargs={"sqlite_autoincrement": False}):
             pass
-
-
-def _highest_audited_ids(conn: sa.Connection) -> dict[str, int]:
-    """The highest id of each table that the audit log names, deleted rows included."""
-    highest: dict[str, int] = {}
-
-    def note(table: str, value: object) -> None:
-        if isinstance(value, int) and not isinstance(value, bool):
-            highest[table] = max(highest.get(table, 0), value)
-
-    rows = conn.execute(sa.text("SELECT target, target_id, details FROM audit_log"))
-    for target, target_id, details in rows:
-        if target in TABLES:
-            note(target, target_id)
-        found = json.loads(details)  # the object the store wrote (a JSON column)
-        for key, table in _DETAIL_IDS.items():
-            values = found.get(key)
-            for value in values if isinstance(values, list) else [values]:
-                note(table, value)
-    return highest
-
-
-def _continue_after(conn: sa.Connection, table: str, highest: int) -> None:
-    """Make SQLite's next id of ``table`` higher than ``highest``."""
-    seq = conn.execute(
-        sa.text("SELECT seq FROM sqlite_sequence WHERE name = :t"), {"t": table}
-    ).scalar()
-    if seq is None:
-        conn.execute(
-            sa.text("INSERT INTO sqlite_sequence (name, seq) VALUES (:t, :n)"), {"t": table, "n": highest}
-        )
-    elif seq < highest:
-        conn.execute(sa.text("UPDATE sqlite_sequence SET seq = :n WHERE name = :t"), {"t": table, "n": highest})
