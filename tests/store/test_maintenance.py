@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import hashlib
 import io
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from _util import png_bytes
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from conftest import BACKENDS, PG_URL, reset_postgres
@@ -35,7 +37,8 @@ from tracker.store.originals import Originals
 from tracker.files import work_prefix
 from tracker.store import models as m
 from tracker.store.models import Base
-from tracker.store.schema import head_revision, make_engine, upgrade
+from tracker.store import schema
+from tracker.store.schema import current_revision, head_revision, make_engine, upgrade
 
 
 def _fill(store: Store) -> None:
@@ -316,6 +319,138 @@ def test_upgrade_to_ids_never_given_again_keeps_every_row_id_and_link(store_dir,
         with store.engine.connect() as conn:
             left = {name: len(rows) for name, (rows, _, _) in _rows_and_links(conn).items()}
         assert left == {**{name: 0 for name in left}, "patient": 1, "audit_log": left["audit_log"]}
+
+
+def _downgrade(engine: sa.Engine, revision: str) -> None:
+    """Migrate down to ``revision`` as :func:`schema.upgrade` migrates up: on SQLite
+    with foreign keys off, so that rebuilding a table deletes no row referencing it."""
+    with engine.connect() as conn, contextlib.ExitStack() as stack:
+        if conn.dialect.name == "sqlite":
+            stack.enter_context(schema._foreign_keys_off(conn))
+        with conn.begin():
+            command.downgrade(schema.alembic_config(conn), revision)
+
+
+def _autoincrement_tables(conn: sa.Connection) -> list[str]:
+    """The SQLite tables made with AUTOINCREMENT (ids never given twice)."""
+    rows = conn.exec_driver_sql("SELECT name, sql FROM sqlite_master WHERE type = 'table' ORDER BY name")
+    return [name for name, sql in rows if "AUTOINCREMENT" in sql.upper()]
+
+
+def test_downgrade_from_ids_never_given_again_and_up_again_keeps_every_row_id_and_link(
+    store_dir, database_url
+):
+    with Store.open(store_dir, database_url=database_url, user="tester") as store:
+        _fill(store)
+        store.add_account("p.two", "correct horse battery", "patient", patient="P-002")
+        (gone,) = store.add_photos(1, [NewPhoto("closeup:crown", png_bytes(9))])
+        store.delete("photo", gone.photo.id)  # the newest photo: its id was given
+        with store.engine.connect() as conn:
+            before = _rows_and_links(conn)
+    engine = make_engine(database_url)
+    try:
+        _downgrade(engine, "0005")  # ids may be given again
+        with engine.connect() as conn:
+            assert _rows_and_links(conn) == before
+            assert current_revision(engine) == "0005"
+            if conn.dialect.name == "sqlite":
+                assert list(conn.exec_driver_sql("PRAGMA foreign_key_check")) == []
+                assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+                assert _autoincrement_tables(conn) == ["sign_in_failure"]  # made so by 0005
+        upgrade(engine, "head", lock_path=schema.sqlite_lock_path(database_url))
+        with engine.connect() as conn:
+            assert _rows_and_links(conn) == before
+            assert current_revision(engine) == head_revision()
+            if conn.dialect.name == "sqlite":
+                assert list(conn.exec_driver_sql("PRAGMA foreign_key_check")) == []
+                assert len(_autoincrement_tables(conn)) == 10
+    finally:
+        engine.dispose()
+    with Store.open(store_dir, database_url=database_url, user="tester") as store:
+        (new,) = store.add_photos(1, [NewPhoto("closeup:crown", png_bytes(10))])
+        assert (new.photo.id, new.measurement_id) == (gone.photo.id + 1, gone.measurement_id + 1)
+        # the links survived: deleting the first patient takes everything under it
+        store.delete("patient", 1)
+        with store.engine.connect() as conn:
+            left = {name: len(rows) for name, (rows, _, _) in _rows_and_links(conn).items()}
+        assert left == {
+            **{name: 0 for name in left},
+            "patient": 1,
+            "account": 1,
+            "audit_log": left["audit_log"],
+        }
+
+
+def _at_0005_with_foreign_keys_off(database_url: str, *statements: str) -> sa.Engine:
+    """A SQLite database at revision 0005 on which ``statements`` ran with foreign keys off."""
+    engine = make_engine(database_url)
+    upgrade(engine, "0005")
+    with engine.connect() as conn, schema._foreign_keys_off(conn), conn.begin():
+        for statement in statements:
+            conn.exec_driver_sql(statement)
+    return engine
+
+
+_ROWS_AT_0005 = (
+    "INSERT INTO patient (id, code, created_at) VALUES (1, 'P-001', '2024-03-01 12:00:00')",
+    "INSERT INTO visit (id, patient_id, date, notes, events, created_at) "
+    "VALUES (2, 1, '2024-03-01', '', '[]', '2024-03-01 12:00:00')",
+    "INSERT INTO visit (id, patient_id, date, notes, events, created_at) "
+    "VALUES (5, 9, '2024-03-02', '', '[]', '2024-03-01 12:00:00')",  # patient 9 is missing
+)
+
+
+def test_an_upgrade_leaves_a_reference_to_a_missing_row_it_found_as_it_was(tmp_path):
+    url = f"sqlite:///{tmp_path / 'tracker.sqlite'}"
+    engine = _at_0005_with_foreign_keys_off(url, *_ROWS_AT_0005)
+    try:
+        with engine.connect() as conn:
+            found = list(conn.exec_driver_sql("PRAGMA foreign_key_check"))
+        assert [row[:3] for row in found] == [("visit", 5, "patient")]
+        upgrade(engine, "head")  # damage from before is no reason to refuse
+        assert current_revision(engine) == head_revision()
+        with engine.connect() as conn:
+            assert list(conn.exec_driver_sql("PRAGMA foreign_key_check")) == found
+    finally:
+        engine.dispose()
+    with Store.open(tmp_path / "store", database_url=url) as store:
+        assert store.orphan_rows() == ["visit 5: patient_id=9 has no patient row"]
+
+
+def test_an_upgrade_that_would_leave_new_references_to_missing_rows_is_refused(tmp_path):
+    """The check tells a reference to a missing row from those found before by the row's
+    rowid: made here with a visit table whose ids are not its rowids (``INT PRIMARY KEY``,
+    as a hand-made copy of the table may declare it), which migration 0006 rebuilds with
+    ids as rowids, so the row with the missing patient is one the check has not seen."""
+    url = f"sqlite:///{tmp_path / 'tracker.sqlite'}"
+    engine = _at_0005_with_foreign_keys_off(
+        url,
+        "CREATE TABLE visit_copy (id INT NOT NULL PRIMARY KEY, patient_id INTEGER NOT NULL "
+        "REFERENCES patient (id) ON DELETE CASCADE, date DATE NOT NULL, notes TEXT NOT NULL, "
+        "events JSON NOT NULL, created_at DATETIME NOT NULL)",
+        "DROP TABLE visit",
+        "ALTER TABLE visit_copy RENAME TO visit",
+        "CREATE INDEX ix_visit_patient_id ON visit (patient_id)",
+        *_ROWS_AT_0005,
+    )
+    try:
+        with engine.connect() as conn:
+            before = _rows_and_links(conn)
+            (found,) = conn.exec_driver_sql("PRAGMA foreign_key_check")
+        assert found[:3] == ("visit", 2, "patient")  # rowid 2: the second row
+        with pytest.raises(
+            StoreError,
+            match=rf"from revision '0005' to '{head_revision()}' would leave 1 row\(s\) referencing missing rows "
+            r"\(e\.g\. visit row 5, in patient\); the database was left as it was: keep using",
+        ):
+            upgrade(engine, "head")
+        assert current_revision(engine) == "0005"
+        with engine.connect() as conn:
+            assert _rows_and_links(conn) == before
+            assert _autoincrement_tables(conn) == ["sign_in_failure"]
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    finally:
+        engine.dispose()
 
 
 def test_backup_restore_round_trip(store, tmp_path, backend):
