@@ -417,11 +417,13 @@ def test_an_upgrade_leaves_a_reference_to_a_missing_row_it_found_as_it_was(tmp_p
         assert store.orphan_rows() == ["visit 5: patient_id=9 has no patient row"]
 
 
-def test_an_upgrade_that_would_leave_new_references_to_missing_rows_is_refused(tmp_path):
-    """The check tells a reference to a missing row from those found before by the row's
-    rowid: made here with a visit table whose ids are not its rowids (``INT PRIMARY KEY``,
-    as a hand-made copy of the table may declare it), which migration 0006 rebuilds with
-    ids as rowids, so the row with the missing patient is one the check has not seen."""
+def test_an_upgrade_refused_by_the_reference_check_leaves_the_database_as_it_was(tmp_path):
+    """A refused upgrade is rolled back whole, and says why and what to do. The real
+    migrations leave no new reference to a missing row on a database the store made, so
+    one is made to look new: the check tells references found before from new ones by the
+    row's rowid, and here a hand-made visit table's ids are not its rowids (``INT PRIMARY
+    KEY``), which migration 0006 rebuilds with ids as rowids. (For such a table the check
+    is too strict: the reference was there before.)"""
     url = f"sqlite:///{tmp_path / 'tracker.sqlite'}"
     engine = _at_0005_with_foreign_keys_off(
         url,
