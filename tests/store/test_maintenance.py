@@ -955,6 +955,20 @@ def test_a_stopped_reanalyse_all_goes_on_where_it_was(store, store_dir, database
     assert counts() == [3, 4, 3]
 
 
+def test_photos_saved_with_their_views_first_photo_are_up_to_date(store):
+    """The upload's first photo of a new view is its baseline: the measurements saved with
+    it name its id, so reanalyse --all finds nothing to do."""
+    p = store.add_patient("P-001")
+    first, second = store.add_visit_with_photos(
+        p.id, dt.date(2025, 1, 6), [NewPhoto("vertex", png_bytes(1)), NewPhoto("vertex", png_bytes(2))]
+    )[1]
+    stored = [store.measurements(a.photo.id)[-1].parameters["baseline_photo_id"] for a in (first, second)]
+    assert stored == [first.photo.id, first.photo.id]
+    assert store.photos_to_reanalyse(p.id, settings=True) == []
+    store.add_visit_with_photos(p.id, dt.date(2025, 3, 6), [NewPhoto("vertex", png_bytes(3))])
+    assert store.photos_to_reanalyse(p.id, settings=True) == []
+
+
 @pytest.mark.skipif(not PG_URL, reason="TRACKER_TEST_POSTGRES_URL is not set")
 @pytest.mark.postgres
 def test_plain_postgresql_url_uses_psycopg(tmp_path):

@@ -502,10 +502,11 @@ class Store(AccountsMixin):
                 s.flush()
                 results[p.sha256] = AddedPhoto(_photo_info(photo), False, None)
                 values = dict(p.measurement)
+                base_id = p.baseline
+                if isinstance(base_id, tuple):  # the baseline came in this batch: now it has an id
+                    base_id = results[base_id[1]].photo.id
+                    values["parameters"] = {**values["parameters"], "baseline_photo_id": base_id}
                 if p.registration is not None:
-                    base_id = p.baseline
-                    if isinstance(base_id, tuple):  # the baseline came in this batch
-                        base_id = results[base_id[1]].photo.id
                     reg_row = _registration_row(photo.id, base_id, p.registration)
                     s.add(reg_row)
                     s.flush()
