@@ -6,7 +6,6 @@ returns. Access rules live in the library, not here.
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import sys
 from collections.abc import Callable, Iterator

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 
@@ -212,7 +213,8 @@ def test_a_baselines_original_is_decoded_once_for_its_follow_ups(store, patient,
     again = store.preview_photo(patient.id, item)
     assert again.registration.score == first.registration.score
     assert again.analysis.coverage_pct == first.analysis.coverage_pct
-    (added,) = store.add_photos(_visit(store, patient, 20).id, [item])
+    # saved with another typed scale, it is measured again (not the preview's values kept)
+    (added,) = store.add_photos(_visit(store, patient, 20).id, [dataclasses.replace(item, field_width_mm=8.0)])
     assert store.measurements(added.photo.id)[0].coverage_pct == first.analysis.coverage_pct
     path.write_bytes(original)
     # only the newest baselines are kept, until they are forgotten

@@ -40,7 +40,6 @@ from fpdf.enums import XPos, YPos
 
 from tracker.export.redact import redact_event
 from tracker.imaging.compare import thumbnail
-from tracker.store.records import view_mode
 from tracker.timeline import (
     METRICS,
     UNSURE,

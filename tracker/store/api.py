@@ -10,6 +10,7 @@ import math
 import os
 import secrets
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,10 +62,11 @@ BASELINE_FEATURES_KEPT = 8
 #: Baselines whose decoded pixels a store keeps in memory (a 12 MP photo takes 36 MB): each
 #: preview and save of a follow-up needs its view's baseline, which is decoded once.
 BASELINE_PIXELS_KEPT = 4
-#: Measurements of new photos a store keeps in memory, by photo and everything they were
-#: made from (:meth:`Store._place`): the New visit page measures each upload to show it,
-#: and saving the visit then stores that measurement instead of making it again.
-PLACEMENTS_KEPT = 8
+#: Measurements of new photos (their values, a few kB each) a store keeps in memory, by
+#: photo and everything they were made from (:meth:`Store._place`): the New visit page
+#: measures each upload to show it, and saving the visit then stores those values instead
+#: of measuring again (one not kept any more is measured again).
+PLACEMENTS_KEPT = 64
 _Kept = TypeVar("_Kept")
 _Key = TypeVar("_Key", bound=Hashable)
 _CODE_CHARS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.")
@@ -146,9 +148,23 @@ class _NewVisit:
 
 @dataclass(frozen=True)
 class _Placed:
+    """A photo measured in its view: the values to store, the analysis (None when the
+    values were kept from an earlier measurement, see :meth:`Store._place`) and the
+    registration to the baseline."""
+
     measurement: dict[str, Any]
-    analysis: Analysis
+    analysis: Analysis | None
     registration: Registration | None
+
+
+@dataclass(frozen=True)
+class _Made:
+    """What a save needs of a new photo's measurement, kept by :meth:`Store._place`: the
+    values, the registration, and the view settings it fixes when it is the baseline."""
+
+    measurement: dict[str, Any]
+    registration: Registration | None
+    settings: ViewSettings
 
 
 class Store(AccountsMixin):
@@ -182,9 +198,9 @@ class Store(AccountsMixin):
         sa.event.listen(self._write, "before_commit", self._refuse_if_gone)
         # the registration features and the decoded pixels of recent baselines, by sha256
         # (see _baseline_features and _view_context)
-        self._features: dict[str, PhotoFeatures] = {}
-        self._pixels: dict[str, np.ndarray] = {}
-        self._placements: dict[tuple, _Placed] = {}
+        self._features: OrderedDict[str, PhotoFeatures] = OrderedDict()
+        self._pixels: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._placements: OrderedDict[tuple, _Made] = OrderedDict()
         self._kept_lock = threading.Lock()
 
     def _refuse_if_gone(self, session: Session) -> None:
@@ -428,7 +444,7 @@ class Store(AccountsMixin):
         for k in order:
             item, view, photo = decoded[k]
             ctx = contexts[view]
-            placed[k] = self._place(photo.pixels, photo.sha256, ctx, item=item)
+            placed[k] = self._place(photo.pixels, photo.sha256, ctx, item=item, reuse=True)
         prepared: list[_Prepared] = []
         for k, (item, view, photo) in enumerate(decoded):
             ctx = contexts[view]
@@ -580,8 +596,8 @@ class Store(AccountsMixin):
         if ctx.settings is None and ctx.pixels is not None and photo.sha256 != ctx.baseline_sha:
             # the upload's first photo is the view's baseline: add_photos measures it
             # first, which fixes the view's settings for the others
-            self._place(first.pixels, first.sha256, ctx, item=batch_first)
-        placed = self._place(photo.pixels, photo.sha256, ctx, item=item)
+            self._place(first.pixels, first.sha256, ctx, item=batch_first, reuse=True)
+        placed = self._place(photo.pixels, photo.sha256, ctx, item=item)  # measured: its analysis is shown
         with self._read() as s:
             same = s.scalar(select(m.Photo).where(m.Photo.sha256 == photo.sha256))
             duplicate = None if same is None else _photo_info(same)
@@ -849,7 +865,6 @@ class Store(AccountsMixin):
         once for the last BASELINE_PIXELS_KEPT baselines (by sha256: the same
         bytes give the same pixels).
         """
-        from tracker.analysis import view_settings
         from tracker.photo import load_photo
 
         with self._read() as s:
@@ -873,7 +888,7 @@ class Store(AccountsMixin):
         )
         ctx = _ViewContext(roi, base.id, base.sha256, pixels, cached, mode)
         if ctx.settings is None:
-            ctx.settings = view_settings(self._place(pixels, base.sha256, ctx).analysis)
+            self._place(pixels, base.sha256, ctx, reuse=True)  # measuring the baseline fixes them
         return ctx
 
     def _place(
@@ -885,26 +900,31 @@ class Store(AccountsMixin):
         item: NewPhoto | None = None,
         photo_id: int | None = None,
         registration: Registration | None = None,
+        reuse: bool = False,
     ) -> _Placed:
         """Register a photo to its view's baseline and measure it there (:func:`analyze_in_view`).
 
-        A new photo's measurement (no ``photo_id``, no ``registration`` given) is
-        kept for the last PLACEMENTS_KEPT, by the photo's sha256 and everything
-        in ``ctx`` and ``item`` it is made from: a preview and the save after it
-        make it once.
+        What a new photo's measurement (no ``photo_id``, no ``registration``
+        given) needs to be stored is kept for the last PLACEMENTS_KEPT, by the
+        photo's sha256 and everything in ``ctx`` and ``item`` it is made from.
+        With ``reuse``, kept values are returned instead of measuring again
+        (then without the analysis): the preview of an upload and the save
+        after it measure it once. Measuring a view's baseline fixes the view's
+        settings in ``ctx`` if it has none yet.
         """
         from tracker.analysis import view_settings
 
-        if photo_id is not None or registration is not None:
-            return self._place_now(pixels, sha256, ctx, item=item, photo_id=photo_id, registration=registration)
-        key = _placement_key(sha256, ctx, item)
-        placed = self._keep(
-            self._placements, key, lambda: self._place_now(pixels, sha256, ctx, item=item), PLACEMENTS_KEPT
-        )
-        if (ctx.pixels is None or sha256 == ctx.baseline_sha) and ctx.settings is None:
-            ctx.settings = view_settings(placed.analysis)  # as measuring it fixes them
-        # the caller may change the values it stores; the kept ones stay as made
-        return _Placed(copy.deepcopy(placed.measurement), placed.analysis, placed.registration)
+        key = _placement_key(sha256, ctx, item) if photo_id is None and registration is None else None
+        if reuse and key is not None and (made := self._kept(self._placements, key)) is not None:
+            if (ctx.pixels is None or sha256 == ctx.baseline_sha) and ctx.settings is None:
+                ctx.settings = made.settings
+            # the caller may change the values it stores; the kept ones stay as made
+            return _Placed(copy.deepcopy(made.measurement), None, made.registration)
+        placed = self._place_now(pixels, sha256, ctx, item=item, photo_id=photo_id, registration=registration)
+        if key is not None:
+            made = _Made(copy.deepcopy(placed.measurement), placed.registration, view_settings(placed.analysis))
+            self._keep_new(self._placements, key, made, PLACEMENTS_KEPT)
+        return placed
 
     def _place_now(
         self,
@@ -965,18 +985,29 @@ class Store(AccountsMixin):
             return ctx.pixels  # too small to match: register() says so, no features to keep
         return self._keep(self._features, ctx.baseline_sha, lambda: photo_features(ctx.pixels), BASELINE_FEATURES_KEPT)
 
-    def _keep(self, kept: dict[_Key, _Kept], key: _Key, find: Callable[[], _Kept], most: int) -> _Kept:
-        """``kept[key]``, found with ``find()`` when it is not kept; ``kept``
-        holds the ``most`` newest (safe across threads: ``find`` runs unlocked)."""
-        with self._kept_lock:
-            found = kept.pop(key, None)
+    def _keep(self, kept: OrderedDict[_Key, _Kept], key: _Key, find: Callable[[], _Kept], most: int) -> _Kept:
+        """``kept[key]``, found with ``find()`` (unlocked) and kept when it is not kept yet."""
+        found = self._kept(kept, key)
         if found is None:
             found = find()
-        with self._kept_lock:
-            kept[key] = found  # now the newest
-            while len(kept) > most:
-                del kept[next(iter(kept))]
+            self._keep_new(kept, key, found, most)
         return found
+
+    def _kept(self, kept: OrderedDict[_Key, _Kept], key: _Key) -> _Kept | None:
+        """``kept[key]``, now the newest, or None (safe across threads)."""
+        with self._kept_lock:
+            found = kept.get(key)
+            if found is not None:
+                kept.move_to_end(key)
+            return found
+
+    def _keep_new(self, kept: OrderedDict[_Key, _Kept], key: _Key, value: _Kept, most: int) -> None:
+        """Keep ``value`` as ``kept[key]``, the newest; ``kept`` holds the ``most`` newest."""
+        with self._kept_lock:
+            kept[key] = value
+            kept.move_to_end(key)
+            while len(kept) > most:
+                kept.popitem(last=False)
 
     @property
     def registration_features_kept(self) -> tuple[str, ...]:
@@ -992,7 +1023,7 @@ class Store(AccountsMixin):
 
     @property
     def placements_kept(self) -> tuple[str, ...]:
-        """The sha256 of the new photos whose measurements this store keeps, oldest first."""
+        """The sha256 of the photos whose measurements' values this store keeps, oldest first."""
         with self._kept_lock:
             return tuple(key[0] for key in self._placements)
 
