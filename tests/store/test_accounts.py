@@ -459,7 +459,7 @@ def test_a_new_password_lifts_the_lockout(store):
         store.authenticate("dr.b", PASSWORD)
 
 
-def test_failures_past_the_window_are_dropped_and_long_names_kept_apart(store, monkeypatch):
+def test_failures_past_the_window_are_dropped_and_names_are_kept_only_as_keyed_hashes(store, monkeypatch):
     from sqlalchemy import func, select
 
     from tracker.store import accounts
@@ -467,15 +467,62 @@ def test_failures_past_the_window_are_dropped_and_long_names_kept_apart(store, m
 
     clock = [dt.datetime(2026, 1, 5, 9, 0)]
     monkeypatch.setattr(accounts.m, "utcnow", lambda: clock[0])
-    _lock_out(store, "x" * 200)  # unknown names of any length are kept by their first 64 characters
+    typed = "Correct Horse " + "x" * 200  # a password typed into the username box
+    _lock_out(store, typed)
     store.add_account("dr.a", PASSWORD, "clinician")
     assert store.authenticate("dr.a", PASSWORD).username == "dr.a"
+    with store._read() as s:
+        keys = s.scalars(select(m.SignInFailure.username_key)).all()
+    assert len(keys) == accounts.MAX_FAILED_SIGN_INS and all(len(k) == 64 for k in keys)
+    assert not any("horse" in k or "xxx" in k for k in keys)
+    key_file = store.location / accounts.SIGN_IN_KEY_NAME
+    assert key_file.stat().st_mode & 0o777 == 0o600
     clock[0] += dt.timedelta(seconds=accounts.FAILURE_WINDOW_S + 1)
     with pytest.raises(SignInError, match="wrong"):
         store.authenticate("dr.c", "not the password")
-    with store._read() as s:  # the old ones went with the new failure
-        kept = s.execute(select(m.SignInFailure.username, func.count()).group_by(m.SignInFailure.username)).all()
-    assert kept == [("dr.c", 1)]
+    with store._read() as s:  # the old ones went with the next attempt
+        kept = s.execute(select(m.SignInFailure.username_key, func.count()).group_by(m.SignInFailure.username_key)).all()
+    assert kept == [(store._username_key("dr.c"), 1)]
+
+
+def test_sign_ins_at_the_same_time_cannot_pass_the_limit_together(store, monkeypatch):
+    """Each attempt is counted before its password is checked: of many wrong attempts
+    made at once, at most MAX_FAILED_SIGN_INS get as far as the check."""
+    import threading
+
+    from tracker.store import accounts
+
+    store.add_account("dr.a", PASSWORD, "clinician")
+    checked = []
+    real = accounts._HASHER
+
+    class SlowHasher:  # the real check, slowed so that the attempts overlap
+        def verify(self, digest, password):
+            checked.append(password)
+            time.sleep(0.2)
+            return real.verify(digest, password)
+
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+    monkeypatch.setattr(accounts, "_HASHER", SlowHasher())
+    start = threading.Barrier(12)
+    outcomes = []
+
+    def attempt():
+        start.wait()
+        try:
+            store.authenticate("dr.a", "not the password")
+        except SignInError as err:
+            outcomes.append("too many" if "too many" in str(err) else "wrong")
+
+    threads = [threading.Thread(target=attempt) for _ in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(checked) == accounts.MAX_FAILED_SIGN_INS
+    assert sorted(outcomes) == ["too many"] * (12 - accounts.MAX_FAILED_SIGN_INS) + ["wrong"] * accounts.MAX_FAILED_SIGN_INS
 
 
 def test_a_successful_sign_in_forgets_the_failures_before_it(store):

@@ -25,6 +25,7 @@ from conftest import BACKENDS, PG_URL, reset_postgres
 from tracker.store import (
     NewPhoto,
     OriginalError,
+    SignInError,
     Store,
     StoreError,
     backup,
@@ -32,6 +33,7 @@ from tracker.store import (
     prune_leftovers,
     restore,
 )
+from tracker.store.accounts import MAX_FAILED_SIGN_INS
 from tracker.store.cli import add_store_commands
 from tracker.store.originals import Originals
 from tracker.files import work_prefix
@@ -453,6 +455,18 @@ def test_an_upgrade_refused_by_the_reference_check_leaves_the_database_as_it_was
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
     finally:
         engine.dispose()
+
+
+def test_a_backup_leaves_out_failed_sign_ins(store, tmp_path):
+    store.add_account("dr.a", "correct horse battery", "clinician")
+    for _ in range(MAX_FAILED_SIGN_INS):
+        with pytest.raises(SignInError, match="wrong"):
+            store.authenticate("dr.a", "not the password")
+    manifest = backup(store, tmp_path / "backup.tar.gz")
+    assert "sign_in_failure" not in manifest["tables"]
+    restore(tmp_path / "backup.tar.gz", tmp_path / "restored")
+    with Store.open(tmp_path / "restored") as copy:  # a restored store starts without a lockout
+        assert copy.authenticate("dr.a", "correct horse battery").username == "dr.a"
 
 
 def test_backup_restore_round_trip(store, tmp_path, backend):

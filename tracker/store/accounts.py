@@ -8,12 +8,16 @@ by :class:`tracker.access.Access`, which the app's pages call.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
+import os
 import secrets
 from dataclasses import dataclass
+from functools import cached_property
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.exc import IntegrityError
 
 from tracker.store import models as m
@@ -30,10 +34,12 @@ _DUMMY_HASH = _HASHER.hash(secrets.token_hex(16))
 #: After this many failed sign-ins under one username within FAILURE_WINDOW_S
 #: seconds, that username's sign-ins are refused for the rest of the window
 #: (known and unknown usernames alike, so the refusal tells nothing about them).
-#: The failures are kept in the database: a restart of the app does not clear
-#: them, and every process of one store sees them.
+#: The failures are kept in the database, under a keyed hash of the username: a
+#: restart of the app does not clear them, and every process of one store sees them.
 MAX_FAILED_SIGN_INS = 5
 FAILURE_WINDOW_S = 300.0
+#: File in the store folder holding the secret of the failed sign-ins' username hashes.
+SIGN_IN_KEY_NAME = "sign-in.key"
 
 
 class SignInError(StoreError):
@@ -137,6 +143,10 @@ class AccountsMixin:
     def authenticate(self, username: str, password: str) -> AccountInfo:
         """The account whose username and password these are.
 
+        Each attempt is counted as a failure before the password is checked (and
+        forgotten with the earlier failures when it is right), so attempts made
+        at the same time cannot pass the limit together.
+
         Raises
         ------
         SignInError
@@ -145,15 +155,8 @@ class AccountsMixin:
             FAILURE_WINDOW_S seconds.
         """
         name = str(username).strip().lower()
-        key = name[:64]  # as the failures are kept; only the full name can match an account
-        since = m.utcnow() - dt.timedelta(seconds=FAILURE_WINDOW_S)
-        with self._read() as s:
-            failed = s.scalar(
-                select(func.count())
-                .select_from(m.SignInFailure)
-                .where(m.SignInFailure.username == key, m.SignInFailure.at > since)
-            )
-        if failed >= MAX_FAILED_SIGN_INS:
+        key = self._username_key(name)
+        if not self._attempt_counted(key):
             raise SignInError(
                 f"too many failed sign-ins under this username; wait {FAILURE_WINDOW_S / 60:.0f} minutes and "
                 "try again, or ask a clinician of the clinic for a new password"
@@ -167,11 +170,9 @@ class AccountsMixin:
         except (VerificationError, InvalidHashError):
             ok = False
         if not ok:
-            self._sign_in_failed(key)
             raise SignInError("the username or password is wrong; check both and try again")
-        if failed:
-            with self._write() as s, s.begin():
-                s.execute(delete(m.SignInFailure).where(m.SignInFailure.username == key))
+        with self._write() as s, s.begin():
+            s.execute(delete(m.SignInFailure).where(m.SignInFailure.username_key == key))
         if _HASHER.check_needs_rehash(row.password_hash):
             self._store_hash(row.id, _HASHER.hash(password), user=name)
         return self.account(name)
@@ -195,19 +196,62 @@ class AccountsMixin:
         self.add_account(username, password, "clinician", user="setup")
         return generated
 
-    def _sign_in_failed(self, key: str) -> None:
-        """Keep a failed sign-in under ``key``, and drop every failure older than FAILURE_WINDOW_S."""
+    def _attempt_counted(self, key: str) -> bool:
+        """Count a sign-in attempt under ``key`` as a failure, unless MAX_FAILED_SIGN_INS
+        are counted in the last FAILURE_WINDOW_S seconds (then False); failures older
+        than that are dropped. One transaction, taken one at a time."""
         now = m.utcnow()
+        since = now - dt.timedelta(seconds=FAILURE_WINDOW_S)
         with self._write() as s, s.begin():
-            s.execute(delete(m.SignInFailure).where(m.SignInFailure.at <= now - dt.timedelta(seconds=FAILURE_WINDOW_S)))
-            s.add(m.SignInFailure(username=key, at=now))
+            if s.get_bind().dialect.name == "postgresql":  # SQLite's write transactions take turns already
+                s.execute(text("LOCK TABLE sign_in_failure IN SHARE ROW EXCLUSIVE MODE"))
+            s.execute(delete(m.SignInFailure).where(m.SignInFailure.at <= since))
+            failed = s.scalar(
+                select(func.count()).select_from(m.SignInFailure).where(m.SignInFailure.username_key == key)
+            )
+            if failed >= MAX_FAILED_SIGN_INS:
+                return False
+            s.add(m.SignInFailure(username_key=key, at=now))
+        return True
+
+    def _username_key(self, name: str) -> str:
+        """The keyed hash (HMAC-SHA256, hex) a username's failed sign-ins are kept under."""
+        return hmac.new(self._sign_in_secret, name.encode(), hashlib.sha256).hexdigest()
+
+    @cached_property
+    def _sign_in_secret(self) -> bytes:
+        """The store's secret for :meth:`_username_key` (``sign-in.key`` in the store folder,
+        made on first use, readable by its owner only)."""
+        path = self.location / SIGN_IN_KEY_NAME
+        if not path.exists():
+            # written whole under another name, then linked: a process reading it
+            # never sees it half-written, and the first of two writers wins
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+            with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as fh:
+                fh.write(secrets.token_bytes(32))
+                fh.flush()
+                os.fsync(fh.fileno())
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink()
+        secret = path.read_bytes()
+        if len(secret) < 32:
+            raise StoreError(
+                f"the sign-in key {path} is damaged ({len(secret)} bytes): delete it, and a new one is "
+                "made (only the failed sign-ins of the last minutes are forgotten)"
+            )
+        return secret
 
     def _store_hash(self, account_id: int, digest: str, *, user: str | None) -> None:
         """Store an account's new password hash; a new password also lifts the lockout of its username."""
         with self._write() as s, s.begin():
             account = s.get(m.Account, account_id)
             account.password_hash = digest
-            s.execute(delete(m.SignInFailure).where(m.SignInFailure.username == account.username))
+            key = self._username_key(account.username)
+            s.execute(delete(m.SignInFailure).where(m.SignInFailure.username_key == key))
             self._audit(s, user, "set_password", "account", account_id)
 
 

@@ -38,7 +38,9 @@ from tracker.store.originals import ASIDE_PREFIX, TEMP_PREFIX, Originals, sha256
 
 FORMAT = "tracker-store-backup"
 FORMAT_VERSION = 1
-_SKIP_TABLES = {"alembic_version"}
+#: Tables a backup leaves out: the schema revision (in the manifest), and failed sign-ins
+#: (of the last minutes; a restored store starts without a lockout).
+_SKIP_TABLES = {"alembic_version", "sign_in_failure"}
 
 
 # ---------------------------------------------------------------------- check

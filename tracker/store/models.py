@@ -217,14 +217,15 @@ class Account(Base):
 
 
 class SignInFailure(Base):
-    """A failed sign-in under a username, known or not (kept FAILURE_WINDOW_S in
-    :mod:`tracker.store.accounts`): the lockout holds across restarts and among
-    the processes of one store."""
+    """A failed sign-in under a username, known or not, kept FAILURE_WINDOW_S (see
+    :mod:`tracker.store.accounts`) so that the lockout holds across restarts and among
+    the processes of one store. The username is kept only as a keyed hash: what was
+    typed (a password in the wrong box, a name) is not stored."""
 
     __tablename__ = "sign_in_failure"
-    __table_args__ = (Index("ix_sign_in_failure_username_at", "username", "at"), NEVER_REUSE_IDS)
+    __table_args__ = (Index("ix_sign_in_failure_username_key_at", "username_key", "at"), NEVER_REUSE_IDS)
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    username: Mapped[str] = mapped_column(String(64))
+    username_key: Mapped[str] = mapped_column(String(64))
     at: Mapped[dt.datetime] = mapped_column(DateTime)
 
 
