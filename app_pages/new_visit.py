@@ -34,6 +34,7 @@ def preview(
     view: str,
     sha256: str,
     roi: tuple[int, int, int, int] | None,
+    date: dt.date,
     px_per_mm: float | None,
     field_width_mm: float | None,
     first_sha256: str | None,
@@ -41,9 +42,10 @@ def preview(
     _item: NewPhoto,
     _first: NewPhoto | None,
 ) -> PhotoPreview:
-    """The photo analysed as it would be stored (cached by content, view, ROI, scale and the
-    upload's first photo of the view, its baseline when the view has no stored photo yet)."""
-    return _access.preview_photo(patient, _item, batch_first=_first)
+    """The photo analysed as it would be stored (cached by content, view, ROI, visit date,
+    scale and the upload's first photo of the view, its baseline when the view has no
+    stored photo from before the visit's date)."""
+    return _access.preview_photo(patient, _item, batch_first=_first, date=date)
 
 
 #: What to say when a photo looks like the other kind than its view holds.
@@ -147,7 +149,7 @@ if not uploads:
 known_views = access.views(patient)
 choices = [*known_views, *(v for v in VIEW_CHOICES if v not in known_views)]
 to_save: list[NewPhoto] = []
-first_of_view: dict[str, NewPhoto] = {}  # the baseline of a view new in this upload
+first_of_view: dict[str, NewPhoto] = {}  # each view's first photo in this upload
 seen_of_kind = {"closeup": 0, "overview": 0}  # uploads so far that look like each kind
 progress = st.progress(0.0, text="Measuring the photos ...")
 for i, upload in enumerate(uploads):
@@ -175,10 +177,10 @@ for i, upload in enumerate(uploads):
         field_width_mm=field_width_mm,
     )
     roi = access.current_roi(patient, view)
-    first = None if view in known_views else first_of_view.get(view)
+    first = first_of_view.get(view)  # the view's baseline if it has none from before the date
     try:
         result = preview(
-            patient, view, sha256_hex(data), roi and roi.box, px_per_mm, field_width_mm,
+            patient, view, sha256_hex(data), roi and roi.box, date, px_per_mm, field_width_mm,
             first and sha256_hex(first.data), access, item, first,
         )
     except PhotoError as err:

@@ -101,14 +101,6 @@ def _series(table: pd.DataFrame, view: str, metric: str) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------------- table
-def test_table_columns_are_those_the_app_and_the_report_read():
-    """A change is worded from ``baseline_value`` (describe_change): no difference columns."""
-    assert COLUMNS == [
-        "view", "visit_id", "visit_date", "events", "metric", "label", "unit", "value", "n_photos",
-        "noise_sd", "noise_source", "baseline_value", "roi_placement", "unregistered_photos",
-    ]
-
-
 def test_table_has_one_row_per_view_visit_and_measured_metric(table):
     assert list(table.columns) == COLUMNS
     keys = sorted(zip(table["view"], table["metric"], table["visit_id"], strict=True))

@@ -240,10 +240,10 @@ class Access:
         )
 
     def preview_photo(
-        self, patient: int | str, item: NewPhoto, *, batch_first: NewPhoto | None = None
+        self, patient: int | str, item: NewPhoto, *, batch_first: NewPhoto | None = None, date: dt.date | None = None
     ) -> PhotoPreview:
         self._require("clinician")
-        return self.store.preview_photo(self._patient(patient).id, item, batch_first=batch_first)
+        return self.store.preview_photo(self._patient(patient).id, item, batch_first=batch_first, date=date)
 
     def add_photos(self, visit_id: int, photos: Sequence[NewPhoto]) -> list[AddedPhoto]:
         self._require("clinician")

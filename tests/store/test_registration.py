@@ -343,3 +343,25 @@ def test_the_preview_of_a_new_views_second_photo_is_what_is_stored(store, patien
     (stored,) = store.measurements(added[1].photo.id)
     assert stored.coverage_pct == preview.analysis.coverage_pct and stored.hair_count == preview.analysis.hair_count
     assert stored.parameters["polarity"] == preview.analysis.parameters["polarity"]
+
+
+def test_the_preview_of_a_visit_dated_before_the_baseline_is_what_is_stored(store, patient, measured):
+    """Without an ROI, a visit dated before the view's first stored one brings the view's
+    baseline: previewed with the visit's date, its photos are measured as the save measures
+    them, and the save measures nothing again."""
+    s = series()
+    store.add_visit_with_photos(patient.id, dt.date(2025, 1, 20), [NewPhoto("closeup:crown", _png(s[0].image.image), "a.png")])
+    first, item = (NewPhoto("closeup:crown", _png(p.image.image), f"{i}.png") for i, p in enumerate(s[1:3]))
+    store.preview_photo(patient.id, first, batch_first=first, date=dt.date(2025, 1, 6))
+    preview = store.preview_photo(patient.id, item, batch_first=first, date=dt.date(2025, 1, 6))
+    # without the date the preview registers to the stored baseline instead
+    other = store.preview_photo(patient.id, item, batch_first=first)
+    assert preview.baseline_photo_id is None and other.baseline_photo_id is not None
+    assert other.registration.score != preview.registration.score
+    before = len(measured)
+    _, added = store.add_visit_with_photos(patient.id, dt.date(2025, 1, 6), [first, item])
+    assert len(measured) == before
+    assert store.registration(added[1].photo.id).baseline_photo_id == added[0].photo.id
+    (stored,) = store.measurements(added[1].photo.id)
+    assert stored.registration_score == preview.registration.score
+    assert stored.coverage_pct == preview.analysis.coverage_pct

@@ -40,6 +40,7 @@ from fpdf.enums import XPos, YPos
 
 from tracker.export.redact import redact_event
 from tracker.imaging.compare import thumbnail
+from tracker.store.records import view_mode
 from tracker.timeline import (
     METRICS,
     UNSURE,
@@ -165,6 +166,14 @@ def chart_png(data: pd.DataFrame, metric: str) -> bytes:
 
     chart = timeline_chart(data, metric).properties(width=CHART_PX[0], height=CHART_PX[1])
     return vl_convert.vegalite_to_png(chart.to_dict(), scale=2)
+
+
+def _site_shown(view: str, shown: Callable[[str], str]) -> str:
+    """``view`` with a close-up's site (free text) as the report shows free text; the
+    fixed views' names are the product's own."""
+    if view_mode(view) != "closeup":
+        return view
+    return "closeup:" + shown(view.split(":", 1)[1])
 
 
 def _as_typed(text: str) -> str:
@@ -420,18 +429,19 @@ def patient_report(
     if include_name and access.role != "clinician":
         raise AccessDenied("only a clinician can put the patient's name on a report; ask without the name")
     now = (generated_at or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
-    # a report that carries the code only: free text loses what the de-identified export takes out
-    typed: Callable[[str], str] = (
+    # a report that carries the code only: free text loses what the de-identified export
+    # takes out (but the code, which the report prints)
+    shown: Callable[[str], str] = (
         _as_typed
         if include_name
-        else partial(redact_event, patient_code=info.code, names=access.store.recorded_names(info.id))
+        else partial(redact_event, patient_code="", names=access.store.recorded_names(info.id))
     )
-    visits = [replace(v, events=tuple(typed(e) for e in v.events)) for v in access.visits(info.id)]
+    visits = [replace(v, events=tuple(shown(e) for e in v.events)) for v in access.visits(info.id)]
     rows = access.timeline(info.id)
     table = timeline_table(rows, visits)
     views = list(dict.fromkeys(table["view"])) if not table.empty else []
     # a view stays its own key (two sites may read the same once redacted); only its title is printed
-    titles = {view: typed(view_title(view)) for view in views}
+    titles = {view: view_title(_site_shown(view, shown)) for view in views}
     versions = ", ".join(algorithm_versions(rows)) or "no measurements yet"
 
     pdf = _Pdf(info.code, versions)

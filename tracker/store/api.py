@@ -568,15 +568,22 @@ class Store(AccountsMixin):
             return [_photo_info(p) for p in s.scalars(q)]
 
     def preview_photo(
-        self, patient: int | str, item: NewPhoto, *, batch_first: NewPhoto | None = None
+        self,
+        patient: int | str,
+        item: NewPhoto,
+        *,
+        batch_first: NewPhoto | None = None,
+        date: dt.date | None = None,
     ) -> PhotoPreview:
         """Decode and analyse ``item`` exactly as :meth:`add_photos` would, storing nothing.
 
         Uses the patient's current ROI of the photo's view; ``duplicate`` is the
         stored photo with the same bytes, if any. ``batch_first`` is the first
-        photo of the same view in the same upload: when the view has no stored
-        photo yet, it is the baseline that ``item`` is registered to, as
-        :meth:`add_photos` of both together would make it.
+        photo of the same view in the same upload and ``date`` the visit's date:
+        when the view has no stored photo yet, or (without an ROI) none from a
+        visit dated before ``date``, the first photo is the baseline that
+        ``item`` is registered to, as :meth:`add_photos` of both together would
+        make it.
 
         Raises
         ------
@@ -592,7 +599,7 @@ class Store(AccountsMixin):
         first = photo
         if batch_first is not None and normalize_view(batch_first.view) == view:
             first = load_photo(batch_first.data, name=batch_first.name)
-        ctx = self._view_context(pid, view, roi, batch=(dt.date.max, first))
+        ctx = self._view_context(pid, view, roi, batch=(date or dt.date.max, first))
         if ctx.settings is None and ctx.pixels is not None and photo.sha256 != ctx.baseline_sha:
             # the upload's first photo is the view's baseline: add_photos measures it
             # first, which fixes the view's settings for the others

@@ -77,13 +77,14 @@ def add_store_commands(subparsers: argparse._SubParsersAction) -> None:
     )
     _store_options(p)
     p.add_argument("--patient", metavar="CODE", help="only this patient's photos")
-    p.add_argument(
+    which = p.add_mutually_exclusive_group()
+    which.add_argument(
         "--all",
         action="store_true",
         help="also photos measured by the installed version with another ROI or baseline photo of "
         "their view, or before the ROI placed by hand on them",
     )
-    p.add_argument(
+    which.add_argument(
         "--again",
         action="store_true",
         help="every photo, even those measured by the installed version with the settings in force "
@@ -210,7 +211,7 @@ def _cmd_reanalyse(args: argparse.Namespace) -> int:
             if not total:
                 settings = " with the settings in force" if args.all else ""
                 print(
-                    "nothing to reanalyse: no photos are stored"
+                    f"nothing to reanalyse: no photos are stored{f' for patient {args.patient}' if args.patient else ''}"
                     if args.again
                     else f"nothing to reanalyse: every photo's latest measurement is by algorithm "
                     f"{ALGORITHM_VERSION}{settings} (--again measures them all again)"

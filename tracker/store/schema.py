@@ -149,6 +149,10 @@ def _foreign_keys_off(conn: sa.Connection):
         yield
     finally:
         raw.execute("PRAGMA foreign_keys = ON")
+        if raw.execute("PRAGMA foreign_keys").fetchone()[0] != 1:
+            # still inside a transaction (a failed commit): this connection must not
+            # go back to the pool without them
+            conn.invalidate()
 
 
 def _dangling_references(conn: sa.Connection) -> set[tuple[str, int | None, str]]:
