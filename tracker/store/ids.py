@@ -7,7 +7,9 @@ PostgreSQL in each table's sequence. A backup records these
 (:func:`highest_given_ids`) and a restore sets them again
 (:func:`continue_after`); where no record exists (a backup made before they
 were recorded, a SQLite table made before AUTOINCREMENT) the audit log tells
-which ids were given (:func:`highest_audited_ids`).
+which ids were given (:func:`highest_audited_ids`). It names patients, visits,
+photos, ROIs, accounts and measurements, not registrations (whose ids no export
+or log shows): there an id deleted before such an upgrade may be given again.
 """
 
 from __future__ import annotations
