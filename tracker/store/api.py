@@ -1032,7 +1032,7 @@ class Store(AccountsMixin):
     def placements_kept(self) -> tuple[str, ...]:
         """The sha256 of the photos whose measurements' values this store keeps, oldest first."""
         with self._kept_lock:
-            return tuple(key[0] for key in self._placements)
+            return tuple(key[1] for key in self._placements)
 
     def forget_kept(self) -> None:
         """Drop what this store keeps in memory: the registration features and decoded pixels
@@ -1388,12 +1388,16 @@ def _write_marker(location: Path, backend: str) -> None:
 
 def _placement_key(sha256: str, ctx: _ViewContext, item: NewPhoto | None) -> tuple:
     """What a new photo's measurement in ``ctx`` is made from, besides its pixels
-    (given by ``sha256``) and the algorithm (this process's)."""
+    (given by ``sha256``): the algorithm's version is part of it (a server that
+    reloads changed code keeps its store)."""
+    from tracker.analysis import ALGORITHM_VERSION
+
     roi = None if ctx.roi is None else (ctx.roi.id, ctx.roi.box)
     is_baseline = ctx.pixels is None or sha256 == ctx.baseline_sha  # measured without the view's settings
     settings = None if is_baseline or ctx.settings is None else tuple(sorted(ctx.settings.to_dict().items()))
     typed = (None, None, None) if item is None else (item.px_per_mm, item.scale_source, item.field_width_mm)
-    return (sha256, ctx.baseline_id, ctx.baseline_sha, ctx.pixels is None, roi, settings, ctx.mode, typed)
+    baseline = (ctx.baseline_id, ctx.baseline_sha, ctx.pixels is None)
+    return (ALGORITHM_VERSION, sha256, baseline, roi, settings, ctx.mode, typed)
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:
