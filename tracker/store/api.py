@@ -435,7 +435,9 @@ class Store(AccountsMixin):
         contexts: dict[str, _ViewContext] = {}
         for item, view, photo in decoded:
             if view not in contexts:
-                contexts[view] = self._view_context(patient_id, view, rois.get(view), batch=(visit_date, photo))
+                contexts[view] = self._view_context(
+                    patient_id, view, rois.get(view), batch=(visit_date, lambda photo=photo: photo)
+                )
         order = sorted(
             range(len(decoded)),
             key=lambda k: decoded[k][2].sha256 != contexts[decoded[k][1]].baseline_sha,
@@ -596,14 +598,16 @@ class Store(AccountsMixin):
         roi = self.current_roi(patient, view)
         photo = _measurable(load_photo(item.data, name=item.name), item.name)
         pid = self.patient(patient).id
-        first = photo
-        if batch_first is not None and normalize_view(batch_first.view) == view:
-            first = load_photo(batch_first.data, name=batch_first.name)
+        def first() -> Photo:  # decoded only when it is the view's baseline
+            if batch_first is None or normalize_view(batch_first.view) != view or batch_first.data == item.data:
+                return photo
+            return load_photo(batch_first.data, name=batch_first.name)
+
         ctx = self._view_context(pid, view, roi, batch=(date or dt.date.max, first))
         if ctx.settings is None and ctx.pixels is not None and photo.sha256 != ctx.baseline_sha:
             # the upload's first photo is the view's baseline: add_photos measures it
             # first, which fixes the view's settings for the others
-            self._place(first.pixels, first.sha256, ctx, item=batch_first, reuse=True)
+            self._place(ctx.pixels, ctx.baseline_sha, ctx, item=batch_first, reuse=True)
         placed = self._place(photo.pixels, photo.sha256, ctx, item=item)  # measured: its analysis is shown
         with self._read() as s:
             same = s.scalar(select(m.Photo).where(m.Photo.sha256 == photo.sha256))
@@ -862,13 +866,14 @@ class Store(AccountsMixin):
         view: str,
         roi: RoiInfo | None,
         *,
-        batch: tuple[dt.date, Photo] | None = None,
+        batch: tuple[dt.date, Callable[[], Photo]] | None = None,
     ) -> _ViewContext:
         """The view's ROI, baseline photo (pixels) and settings.
 
         ``batch`` is ``(visit date, photo)`` of the first photo of the view
-        being added: it is the baseline when the view has no ROI and no stored
-        photo from an earlier visit. A stored baseline's original is decoded
+        being added (``photo()`` gives it, called only when needed): it is the
+        baseline when the view has no ROI and no stored photo from an earlier
+        visit. A stored baseline's original is decoded
         once for the last BASELINE_PIXELS_KEPT baselines (by sha256: the same
         bytes give the same pixels).
         """
@@ -885,7 +890,7 @@ class Store(AccountsMixin):
         if base is None:
             if batch is None:
                 return _ViewContext(roi, None, None, None, None, mode)
-            photo = batch[1]
+            photo = batch[1]()
             return _ViewContext(roi, None, photo.sha256, photo.pixels, None, mode)
         pixels = self._keep(
             self._pixels,
