@@ -552,24 +552,33 @@ def register(
     details.update(perspective=perspective, spread=spread, inlier_ratio=ratio_in)
     reasons = []
     if n_inl < min_inliers:
-        reasons.append(f"only {n_inl} details line up with the baseline, at least {min_inliers} are needed")
-    if det <= 0:
-        reasons.append("the photo would have to be mirrored to match the baseline")
-    elif not 1 / max_scale_change <= scale <= max_scale_change:
+        # A transform fitted to so few details says nothing about how the camera
+        # moved: its scale, tilt and overlap would be reported as causes they are not.
         reasons.append(
-            f"the scalp shows {scale:.2f} times as large as on the baseline (at most {max_scale_change:g} times "
-            "can be matched): the camera was much closer or farther"
+            f"only {n_inl} details line up with the baseline, at least {min_inliers} are needed: "
+            "it may show another patch of scalp, or be blurred or lit very differently"
         )
-    if anis > max_anisotropy:
-        reasons.append(
-            f"the photo would have to be stretched {anis:.2f} times more one way than the other: the camera was tilted"
-        )
-    if perspective > max_perspective:
-        reasons.append(f"the scalp shows {perspective:.2f} times larger on one side than the other: the camera was tilted")
-    if overlap < min_overlap:
-        reasons.append(f"only {overlap:.0%} of the photo shows scalp seen on the baseline")
-    if n_inl >= 3 and spread < MIN_SPREAD:
-        reasons.append(f"the details that line up cover only {spread:.0%} of the scalp both photos show")
+    else:
+        if det <= 0:
+            reasons.append("the photo would have to be mirrored to match the baseline")
+        elif not 1 / max_scale_change <= scale <= max_scale_change:
+            reasons.append(
+                f"the scalp shows {scale:.2f} times as large as on the baseline (at most {max_scale_change:g} times "
+                "can be matched): the camera was much closer or farther"
+            )
+        if anis > max_anisotropy:
+            reasons.append(
+                f"the photo would have to be stretched {anis:.2f} times more one way than the other: "
+                "the camera was tilted"
+            )
+        if perspective > max_perspective:
+            reasons.append(
+                f"the scalp shows {perspective:.2f} times larger on one side than the other: the camera was tilted"
+            )
+        if overlap < min_overlap:
+            reasons.append(f"only {overlap:.0%} of the photo shows scalp seen on the baseline")
+        if n_inl >= 3 and spread < MIN_SPREAD:
+            reasons.append(f"the details that line up cover only {spread:.0%} of the scalp both photos show")
     reason = "; ".join(reasons) + (f"; {hint}" if reasons else "")
     return Registration(
         matrix=full, ok=not reasons, reason=reason, score=float(score), n_matches=len(pairs), n_inliers=n_inl,
