@@ -630,10 +630,6 @@ def _measure(
             work_mask = work_mask & ~work_unknown
         content_roi = (measured_roi[0] - left, measured_roi[1] - top, measured_roi[2], measured_roi[3])
         work_roi = _scaled_roi(content_roi, factor, work.shape)
-        work_groups = measure.find_hair_groups(
-            work_mask, shaft_width_px=shaft_width, roi=work_roi, unknown=work_unknown
-        )
-        groups = tuple(_scale_group(g, factor, (left, top)) for g in work_groups)
         narrowest = min(measured_roi[2], measured_roi[3])
         if narrowest < MIN_ROI_SHAFT_WIDTHS * shaft_width / factor:
             notes.append(
@@ -648,30 +644,20 @@ def _measure(
             low_contrast=segment.LOW_CONTRAST,
         )
     parameters["working_scale"] = round(factor, 6)
-
-    mask = work_mask
-    if "edge_bars_px" in parameters:
-        top, bottom, left, right = parameters["edge_bars_px"]
-    else:
-        top = bottom = left = right = 0
-    content = (height - top - bottom, width - left - right)
-    if factor < 1.0:
-        up = cv2.resize(work_mask.astype(np.uint8) * 255, content[::-1], interpolation=cv2.INTER_LINEAR)
-        mask = cv2.threshold(up, 127, 1, cv2.THRESH_BINARY, dst=up)[1].view(bool)  # >= 128, in place
-    if mask.shape != (height, width):  # a bar holds no hair
-        full = np.zeros((height, width), bool)
-        full[top : top + content[0], left : left + content[1]] = mask
-        mask = full
-    x, y, w, h = measured_roi
-    if roi_mask is None:
-        roi_px = w * h
-        coverage = float(100.0 * np.count_nonzero(mask[y : y + h, x : x + w]) / roi_px)
-    else:
-        mask = mask & ~exclude
-        parameters["excluded_px"] = int(np.count_nonzero(exclude[roi[1] : roi[1] + roi[3], roi[0] : roi[0] + roi[2]]))
-        roi_mask &= measure.roi_mask(pixels.shape, measured_roi)
-        roi_px = int(np.count_nonzero(roi_mask))
-        coverage = float(100.0 * np.count_nonzero(mask & roi_mask) / roi_px)
+    bars = tuple(parameters.get("edge_bars_px", (0, 0, 0, 0)))
+    # The mask at the photo's size and its coverage need none of the shafts:
+    # they are made meanwhile (OpenCV and NumPy, beside the shaft search in Python).
+    in_photo = parallel.start(
+        partial(_photo_coverage, work_mask, bars, pixels.shape, measured_roi, roi, roi_mask, exclude)
+    )
+    if mode == "closeup":
+        work_groups = measure.find_hair_groups(
+            work_mask, shaft_width_px=shaft_width, roi=work_roi, unknown=work_unknown
+        )
+        groups = tuple(_scale_group(g, factor, (bars[2], bars[0])) for g in work_groups)
+    mask, coverage, roi_px, excluded_px = in_photo.result()
+    if excluded_px is not None:
+        parameters["excluded_px"] = excluded_px
 
     count = width_px = width_um = density = thin = None
     # what density and width in µm are made of (see the export's data dictionary)
@@ -712,6 +698,64 @@ def _measure(
         parameters=parameters,
         notes=tuple(notes),
     )
+
+
+def _photo_coverage(
+    work_mask: np.ndarray,
+    bars: tuple[int, ...],
+    shape: tuple[int, ...],
+    measured_roi: tuple[int, int, int, int],
+    roi: tuple[int, int, int, int],
+    roi_mask: np.ndarray | None,
+    exclude: np.ndarray | None,
+) -> tuple[np.ndarray, float, int, int | None]:
+    """The hair mask in the photo's pixels and its coverage of the region measured.
+
+    `work_mask` covers the photo less its edge `bars` (top, bottom, left,
+    right), which hold no hair; it is brought to that size by linear
+    interpolation (hair where it reaches half). `roi_mask` is the ROI less
+    the excluded pixels, None when nothing in the ROI is excluded; it is
+    narrowed to `measured_roi` here.
+
+    Returns
+    -------
+    mask : (H, W) bool array
+        Less `exclude` when `roi_mask` is given.
+    coverage : float
+        Percent of the region's pixels that are hair.
+    roi_px : int
+        Pixels of the region.
+    excluded_px : int or None
+        Pixels of `roi` left out, when `roi_mask` is given.
+
+    Examples
+    --------
+    >>> work = np.zeros((2, 4), bool); work[:, :2] = True
+    >>> whole = (0, 0, 8, 4)
+    >>> mask, coverage, roi_px, excluded = _photo_coverage(work, (0, 0, 0, 0), (4, 8), whole, whole, None, None)
+    >>> int(mask.sum()), coverage, roi_px, excluded
+    (16, 50.0, 32, None)
+    """
+    height, width = shape[:2]
+    top, bottom, left, right = bars
+    content = (height - top - bottom, width - left - right)
+    mask = work_mask
+    if mask.shape != content:
+        up = cv2.resize(work_mask.astype(np.uint8) * 255, content[::-1], interpolation=cv2.INTER_LINEAR)
+        mask = cv2.threshold(up, 127, 1, cv2.THRESH_BINARY, dst=up)[1].view(bool)  # >= 128, in place
+    if mask.shape != (height, width):  # a bar holds no hair
+        full = np.zeros((height, width), bool)
+        full[top : top + content[0], left : left + content[1]] = mask
+        mask = full
+    x, y, w, h = measured_roi
+    if roi_mask is None or exclude is None:
+        roi_px = w * h
+        return mask, float(100.0 * np.count_nonzero(mask[y : y + h, x : x + w]) / roi_px), roi_px, None
+    mask = mask & ~exclude
+    excluded_px = int(np.count_nonzero(exclude[roi[1] : roi[1] + roi[3], roi[0] : roi[0] + roi[2]]))
+    roi_mask &= measure.roi_mask(shape, measured_roi)
+    roi_px = int(np.count_nonzero(roi_mask))
+    return mask, float(100.0 * np.count_nonzero(mask & roi_mask) / roi_px), roi_px, excluded_px
 
 
 def _resize_mask(mask: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
