@@ -249,6 +249,7 @@ def _shaft_bands(
     each shaft's length and the two ends of its axis, in `group`'s pixels."""
     group = np.ascontiguousarray(group, dtype=bool)
     ys_all, xs_all = np.nonzero(group)
+    x_all, y_all = xs_all.astype(np.float64), ys_all.astype(np.float64)  # converted once, not per band
     remaining = np.ones(ys_all.size, bool)  # the group's pixels no shaft took yet
     left = ys_all.size
     band = max(1, int(round(shaft_width_px))) | 1  # odd: the vote window is centred
@@ -265,13 +266,24 @@ def _shaft_bands(
     while len(lengths) < most and left >= MIN_BAND_FILL * shaft_width_px * min_length:
         if score is None:
             if votes is None:
-                votes, angles, distances = hough_line(group, theta=BAND_ANGLES)
+                counts, angles, distances = hough_line(group, theta=BAND_ANGLES)
+                # Only the distances the hair votes for, and two bands either
+                # side (all the blur and the flanks read), are kept: elsewhere
+                # nothing passes `least_votes`, and within them every figure
+                # is the one the whole accumulator gives. The votes are kept
+                # in float32, which holds such counts exactly.
+                voted = np.flatnonzero(counts.any(axis=1))
+                base = max(0, int(voted[0]) - 2 * band)
+                votes = counts[base : int(voted[-1]) + 2 * band + 1].astype(np.float32)
             else:
                 # The votes are counts: those of the hair just taken out are
                 # taken off, rather than every remaining pixel voting again.
-                first, counts = _box_votes(ys_all[new], xs_all[new], votes.shape[0])
-                votes[first : first + counts.shape[0]] -= counts
-            inside = cv2.blur(votes.astype(np.float32), (1, band), borderType=cv2.BORDER_CONSTANT)
+                first, counts = _box_votes(ys_all[new], xs_all[new], distances.size)
+                # (none outside the distances kept: the hair voted for those)
+                start = first - base
+                lo, hi = max(0, -start), min(counts.shape[0], votes.shape[0] - start)
+                votes[start + lo : start + hi] -= counts[lo:hi].astype(np.float32)
+            inside = cv2.blur(votes, (1, band), borderType=cv2.BORDER_CONSTANT)
             # Prefer a band along an edge of the hair: its emptier flank holds
             # little hair. A band cutting diagonally through two touching shafts
             # has hair on both sides and loses to one lying along either shaft.
@@ -279,12 +291,12 @@ def _shaft_bands(
             flank = np.zeros_like(inside)
             if inside.shape[0] > 2 * band:
                 np.minimum(inside[: -2 * band], inside[2 * band :], out=flank[band:-band])
-            score = inside - flank
-            score[inside < least_votes] = -np.inf
+            score = np.subtract(inside, flank, out=flank)
+            np.copyto(score, -np.inf, where=inside < least_votes)
         i, j = np.unravel_index(int(np.argmax(score)), score.shape)
         if not np.isfinite(score[i, j]):
             break
-        rho, theta = distances[i], angles[j]
+        rho, theta = distances[base + i], angles[j]
         # In a tangle of shafts the best band may run across them; the next
         # best are tried before the search ends (the band and its neighbours
         # in distance and angle are not tried again).
@@ -292,10 +304,10 @@ def _shaft_bands(
         # The band's extent is measured on all of the group's hair, so a
         # shaft already taken out where it crossed this one leaves no gap.
         # (Only the pixels in the band are followed further.)
-        in_band = np.flatnonzero(np.abs(xs_all * np.cos(theta) + ys_all * np.sin(theta) - rho) <= shaft_width_px / 2)
+        in_band = np.flatnonzero(np.abs(x_all * np.cos(theta) + y_all * np.sin(theta) - rho) <= shaft_width_px / 2)
         if in_band.size == 0:
             continue
-        along = -xs_all[in_band] * np.sin(theta) + ys_all[in_band] * np.cos(theta)
+        along = -x_all[in_band] * np.sin(theta) + y_all[in_band] * np.cos(theta)
         t = np.sort(along)
         # The longest stretch of the band with no gap wider than a shaft.
         breaks = np.flatnonzero(np.diff(t) > shaft_width_px)
