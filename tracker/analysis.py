@@ -577,8 +577,12 @@ def _measure(
     # Every reduced copy comes from one pyramid of halvings of the photo.
     if pyramid is None or pyramid.image is not pixels:
         pyramid = segment.Pyramid(pixels)
-    # The quality checks need none of what follows: they run meanwhile.
-    quality_check = parallel.start(partial(assess_quality, pixels, mode=mode, roi=roi, pyramid=pyramid))
+    # The quality checks need none of what follows: they run meanwhile, an
+    # overview's beside its segmentation, a close-up's beside its shaft search
+    # (in Python, on one core: the steps before it share their work among the
+    # cores themselves).
+    quality = partial(assess_quality, pixels, mode=mode, roi=roi, pyramid=pyramid)
+    quality_check = parallel.start(quality) if mode == "overview" else None
     notes: list[str] = []
     parameters: dict[str, Any] = {"mode": mode, "thin_um": thin_um}
     measured_roi = roi  # the ROI less any burnt-in bars
@@ -650,6 +654,8 @@ def _measure(
     in_photo = parallel.start(
         partial(_photo_coverage, work_mask, bars, pixels.shape, measured_roi, roi, roi_mask, exclude)
     )
+    if quality_check is None:
+        quality_check = parallel.start(quality)
     if mode == "closeup":
         work_groups = measure.find_hair_groups(
             work_mask, shaft_width_px=shaft_width, roi=work_roi, unknown=work_unknown
