@@ -566,9 +566,10 @@ def test_a_restored_store_gives_no_id_the_backed_up_store_gave(store, tmp_path, 
 
 
 @pytest.mark.parametrize(
-    ("umask", "given", "expected"), [(0o022, None, 0o755), (0o027, None, 0o750), (0o077, 0o770, 0o770)]
+    ("umask", "given", "expected"),
+    [(0o022, None, 0o700), (0o027, None, 0o700), (0o077, 0o770, 0o770), (0o022, 0o750, 0o750)],
 )
-def test_a_restored_store_gets_the_mode_of_a_new_folder_and_is_private_while_built(
+def test_a_restored_store_is_private_unless_its_empty_folder_was_given_and_while_built(
     tmp_path, monkeypatch, umask, given, expected
 ):
     with Store.open(tmp_path / "store") as store:

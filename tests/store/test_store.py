@@ -282,6 +282,24 @@ def test_folder_remembers_its_database_kind(tmp_path):
         Store.open("postgresql://nobody@127.0.0.1/none")
 
 
+@pytest.mark.parametrize("umask", [0o022, 0o002])
+def test_a_new_store_folder_is_its_owners_only_and_an_existing_one_keeps_its_mode(tmp_path, umask):
+    import os
+    import stat
+
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o750)  # a clinic's group, on purpose
+    old = os.umask(umask)
+    try:
+        Store.open(tmp_path / "clinic" / "store").close()
+        Store.open(shared).close()
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "clinic" / "store").stat().st_mode) == 0o700
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o750
+
+
 def test_a_typed_scale_is_stored_and_kept_on_reanalysis(store, visit):
     (a,) = store.add_photos(
         visit.id,

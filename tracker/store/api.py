@@ -57,6 +57,10 @@ SQLITE_NAME = "tracker.sqlite"
 #: The secret behind research pseudonyms (:func:`tracker.export.export_key`), kept in the store folder.
 EXPORT_KEY_NAME = "export.key"
 MARKER_NAME = "store.json"
+#: Mode of a store folder the tracker makes (opened or restored into a new folder): patient
+#: data, so its owner's only, as PostgreSQL keeps its data folder. A folder that exists
+#: already keeps the mode it has, so a clinic can share one with a group on purpose.
+STORE_FOLDER_MODE = 0o700
 #: Baselines whose registration features a store keeps in memory (a few MB each).
 BASELINE_FEATURES_KEPT = 8
 #: Baselines whose decoded pixels a store keeps in memory (a 12 MP photo takes 36 MB): each
@@ -227,7 +231,8 @@ class Store(AccountsMixin):
         ----------
         location : path, optional
             Folder holding the originals (and the SQLite database by default).
-            Default: ``$TRACKER_STORE`` or ``./tracker-data``.
+            Default: ``$TRACKER_STORE`` or ``./tracker-data``. Made with
+            :data:`STORE_FOLDER_MODE` if it does not exist.
         database_url : str, optional
             SQLAlchemy URL of the database, e.g. ``postgresql+psycopg://...``.
             Default: ``$DATABASE_URL``, else ``<location>/tracker.sqlite``.
@@ -243,7 +248,7 @@ class Store(AccountsMixin):
             )
         location = Path(location)
         url = database_url or os.environ.get("DATABASE_URL")
-        location.mkdir(parents=True, exist_ok=True)
+        location.mkdir(mode=STORE_FOLDER_MODE, parents=True, exist_ok=True)
         if url:
             url = schema.normalize_url(url)
         else:

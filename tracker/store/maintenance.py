@@ -32,7 +32,7 @@ import sqlalchemy as sa
 
 from tracker.files import make_parent, remove_abandoned, work_prefix
 from tracker.store import ids, schema
-from tracker.store.api import EXPORT_KEY_NAME, SQLITE_NAME, Store
+from tracker.store.api import EXPORT_KEY_NAME, SQLITE_NAME, STORE_FOLDER_MODE, Store
 from tracker.store.errors import OriginalError, StoreError
 from tracker.store.originals import ASIDE_PREFIX, TEMP_PREFIX, Originals, sha256_hex
 
@@ -339,8 +339,9 @@ def restore(
     manifest. An archive from an older schema is restored at that schema and
     then upgraded. A SQLite store is built in a temporary folder beside
     ``target``, readable by its owner only, and renamed into place only when
-    complete. ``target`` then has the mode a new folder gets (``0o777 &
-    ~umask``), or, when it existed (empty), the mode it had.
+    complete. ``target`` then has the mode of a new store folder
+    (:data:`~tracker.store.api.STORE_FOLDER_MODE`, its owner's only), or,
+    when it existed (empty), the mode it had.
 
     The restored store gives no id the backed-up one had given: each table's
     ids go on after the highest the manifest records (``ids_given``), or, in
@@ -404,10 +405,8 @@ def _restore_archive(tar: tarfile.TarFile, target: Path, database_url: str | Non
             key = build / EXPORT_KEY_NAME
             key.touch(mode=0o600)
             key.write_bytes(tar.extractfile(EXPORT_KEY_NAME).read())
-        # the mode of the empty folder given, else the mode mkdir gives a new folder here
-        # (0o777 & ~umask, as `originals` got), not mkdtemp's owner-only one
-        made = target if target.exists() else build / "originals"
-        os.chmod(build, stat.S_IMODE(made.stat().st_mode))
+        # the mode of the empty folder given, else that of a new store folder
+        os.chmod(build, stat.S_IMODE(target.stat().st_mode) if target.exists() else STORE_FOLDER_MODE)
         if target.exists():
             target.rmdir()
         os.replace(build, target)
