@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
+import stat
 
 import cv2
 import numpy as np
@@ -284,9 +286,6 @@ def test_folder_remembers_its_database_kind(tmp_path):
 
 @pytest.mark.parametrize("umask", [0o022, 0o002])
 def test_a_new_store_folder_is_its_owners_only_and_an_existing_one_keeps_its_mode(tmp_path, umask):
-    import os
-    import stat
-
     shared = tmp_path / "shared"
     shared.mkdir()
     shared.chmod(0o750)  # a clinic's group, on purpose
