@@ -26,6 +26,7 @@ with :data:`ALGORITHM_VERSION`, so every stored measurement can be recomputed.
 from __future__ import annotations
 
 import math
+from concurrent import futures
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any, Literal
@@ -579,8 +580,7 @@ def _measure(
         pyramid = segment.Pyramid(pixels)
     # The quality checks need none of what follows: they run meanwhile, an
     # overview's beside its segmentation, a close-up's beside its shaft search
-    # (in Python, on one core: the steps before it share their work among the
-    # cores themselves).
+    # (below: the steps before it share their work among the cores themselves).
     quality = partial(assess_quality, pixels, mode=mode, roi=roi, pyramid=pyramid)
     quality_check = parallel.start(quality) if mode == "overview" else None
     notes: list[str] = []
@@ -649,19 +649,23 @@ def _measure(
         )
     parameters["working_scale"] = round(factor, 6)
     bars = tuple(parameters.get("edge_bars_px", (0, 0, 0, 0)))
-    # The mask at the photo's size and its coverage need none of the shafts:
-    # they are made meanwhile (OpenCV and NumPy, beside the shaft search in Python).
-    in_photo = parallel.start(
-        partial(_photo_coverage, work_mask, bars, pixels.shape, measured_roi, roi, roi_mask, exclude)
-    )
-    if quality_check is None:
-        quality_check = parallel.start(quality)
-    if mode == "closeup":
-        work_groups = measure.find_hair_groups(
-            work_mask, shaft_width_px=shaft_width, roi=work_roi, unknown=work_unknown
-        )
+    in_photo = partial(_photo_coverage, work_mask, bars, pixels.shape, measured_roi, roi, roi_mask, exclude)
+    if mode == "overview":
+        mask, coverage, roi_px, excluded_px = in_photo()
+    else:
+        # The mask at the photo's size, its coverage and the quality checks need
+        # none of the shafts: they are made meanwhile (OpenCV and NumPy, on the
+        # cores the shaft search, in Python, leaves free).
+        photo_mask, quality_check = parallel.start(in_photo), parallel.start(quality)
+        try:
+            work_groups = measure.find_hair_groups(
+                work_mask, shaft_width_px=shaft_width, roi=work_roi, unknown=work_unknown
+            )
+        finally:
+            # A failed search leaves no work running behind it; its own error is the one raised.
+            futures.wait([photo_mask, quality_check])
         groups = tuple(_scale_group(g, factor, (bars[2], bars[0])) for g in work_groups)
-    mask, coverage, roi_px, excluded_px = in_photo.result()
+        mask, coverage, roi_px, excluded_px = photo_mask.result()
     if excluded_px is not None:
         parameters["excluded_px"] = excluded_px
 
@@ -717,11 +721,25 @@ def _photo_coverage(
 ) -> tuple[np.ndarray, float, int, int | None]:
     """The hair mask in the photo's pixels and its coverage of the region measured.
 
-    `work_mask` covers the photo less its edge `bars` (top, bottom, left,
-    right), which hold no hair; it is brought to that size by linear
-    interpolation (hair where it reaches half). `roi_mask` is the ROI less
-    the excluded pixels, None when nothing in the ROI is excluded; it is
-    narrowed to `measured_roi` here.
+    Parameters
+    ----------
+    work_mask : (h, w) bool array
+        The hair mask of the working copy, which covers the photo less its
+        edge `bars`; it is brought to that size by linear interpolation (hair
+        where it reaches half).
+    bars : (top, bottom, left, right)
+        Pixels of flat bars at the photo's edges, which hold no hair.
+    shape : tuple
+        The photo's shape.
+    measured_roi : (x, y, w, h)
+        The region measured: the ROI less the bars.
+    roi : (x, y, w, h)
+        The ROI as given.
+    roi_mask : (H, W) bool array or None
+        The ROI less the excluded pixels; None when the photo has none
+        excluded (`exclude` None or empty). It is read, not changed.
+    exclude : (H, W) bool array or None
+        Pixels left out of the measurement.
 
     Returns
     -------
@@ -754,12 +772,12 @@ def _photo_coverage(
         full[top : top + content[0], left : left + content[1]] = mask
         mask = full
     x, y, w, h = measured_roi
-    if roi_mask is None or exclude is None:
+    if roi_mask is None or exclude is None:  # (both or neither: the second for the type checker)
         roi_px = w * h
         return mask, float(100.0 * np.count_nonzero(mask[y : y + h, x : x + w]) / roi_px), roi_px, None
     mask = mask & ~exclude
     excluded_px = int(np.count_nonzero(exclude[roi[1] : roi[1] + roi[3], roi[0] : roi[0] + roi[2]]))
-    roi_mask &= measure.roi_mask(shape, measured_roi)
+    roi_mask = roi_mask & measure.roi_mask(shape, measured_roi)
     roi_px = int(np.count_nonzero(roi_mask))
     return mask, float(100.0 * np.count_nonzero(mask & roi_mask) / roi_px), roi_px, excluded_px
 

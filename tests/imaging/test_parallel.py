@@ -58,11 +58,25 @@ def test_a_shared_pyramid_makes_each_copy_once():
     np.testing.assert_array_equal(copies[0], Pyramid(p.image).reduce(0.3))
 
 
-def test_analysis_is_the_same_on_threads_and_in_line(monkeypatch):
-    image = render_closeup(seed=5, shape=(600, 800)).image
+@pytest.mark.parametrize("case", ["closeup", "exclude", "bar", "overview"])
+def test_analysis_is_the_same_on_threads_and_in_line(monkeypatch, case):
+    image = render_closeup(seed=5, shape=(600, 800)).image.copy()
+    options: dict = {"px_per_mm": 100.0}
+    if case == "exclude":  # pixels left out inside the ROI (as under a card)
+        exclude = np.zeros(image.shape[:2], bool)
+        exclude[100:250, 300:500] = True
+        options.update(exclude=exclude, roi=(50, 50, 600, 400))
+    elif case == "bar":  # a flat caption bar burnt in at the top
+        image[:40] = 20
+    elif case == "overview":
+        options["mode"] = "overview"
     monkeypatch.setattr(parallel, "thread_count", lambda: 3)  # threads whatever the machine's cores
-    threaded = analyze(image, px_per_mm=100.0)
+    threaded = analyze(image, **options)
     monkeypatch.setattr(parallel, "thread_count", lambda: 1)
-    alone = analyze(image, px_per_mm=100.0)
+    alone = analyze(image, **options)
     assert threaded.to_record() == alone.to_record()
     np.testing.assert_array_equal(threaded.mask, alone.mask)
+    # each case takes the path it is meant to
+    assert ("excluded_px" in alone.parameters) == (case == "exclude")
+    assert ("edge_bars_px" in alone.parameters) == (case == "bar")
+    assert alone.mode == ("overview" if case == "overview" else "closeup")

@@ -266,23 +266,24 @@ def _shaft_bands(
     while len(lengths) < most and left >= MIN_BAND_FILL * shaft_width_px * min_length:
         if score is None:
             if votes is None:
-                counts, angles, distances = hough_line(group, theta=BAND_ANGLES)
+                accumulator, angles, distances = hough_line(group, theta=BAND_ANGLES)
                 # Only the distances the hair votes for, and two bands either
                 # side (all the blur and the flanks read), are kept: elsewhere
                 # nothing passes `least_votes`, and within them every figure
                 # is the one the whole accumulator gives. The votes are kept
                 # in float32, which holds such counts exactly.
-                voted = np.flatnonzero(counts.any(axis=1))
+                voted = np.flatnonzero(accumulator.any(axis=1))
                 base = max(0, int(voted[0]) - 2 * band)
-                votes = counts[base : int(voted[-1]) + 2 * band + 1].astype(np.float32)
+                votes = accumulator[base : int(voted[-1]) + 2 * band + 1].astype(np.float32)
             else:
                 # The votes are counts: those of the hair just taken out are
                 # taken off, rather than every remaining pixel voting again.
-                first, counts = _box_votes(ys_all[new], xs_all[new], distances.size)
-                # (none outside the distances kept: the hair voted for those)
+                first, taken_votes = _box_votes(ys_all[new], xs_all[new], distances.size)
+                # The box's rows beyond the distances kept hold no votes (this
+                # hair voted only for kept ones): they are cut off, not taken off.
                 start = first - base
-                lo, hi = max(0, -start), min(counts.shape[0], votes.shape[0] - start)
-                votes[start + lo : start + hi] -= counts[lo:hi].astype(np.float32)
+                lo, hi = max(0, -start), min(taken_votes.shape[0], votes.shape[0] - start)
+                votes[start + lo : start + hi] -= taken_votes[lo:hi].astype(np.float32)
             inside = cv2.blur(votes, (1, band), borderType=cv2.BORDER_CONSTANT)
             # Prefer a band along an edge of the hair: its emptier flank holds
             # little hair. A band cutting diagonally through two touching shafts

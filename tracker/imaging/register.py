@@ -430,7 +430,8 @@ def register(
         Inlier distance for the robust fit, in working-copy pixels.
     min_inliers, max_scale_change, max_anisotropy, max_perspective, min_overlap
         When the result is not trusted (``ok=False``): fewer inliers than
-        ``min_inliers``; a scale change beyond ``max_scale_change`` either
+        ``min_inliers`` (then the only reason given: a transform fitted to so
+        few is no guide to how the camera moved); a scale change beyond ``max_scale_change`` either
         way; one direction stretched more than ``max_anisotropy`` times the
         other (shear, or a strongly tilted view); the local scale varying
         more than ``max_perspective`` times across the photo; less than
@@ -553,7 +554,8 @@ def register(
     reasons = []
     if n_inl < min_inliers:
         # A transform fitted to so few details says nothing about how the camera
-        # moved: its scale, tilt and overlap would be reported as causes they are not.
+        # moved: its mirroring, scale, tilt, overlap and spread would be reported
+        # as causes they are not.
         reasons.append(
             f"only {n_inl} details line up with the baseline, at least {min_inliers} are needed: "
             "it may show another patch of scalp, or be blurred or lit very differently"
