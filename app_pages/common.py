@@ -85,7 +85,7 @@ def sign_in_form() -> None:
         st.error("Not signed in: type your username and your password.")
     elif submitted:
         try:
-            account = store().authenticate(username, password)
+            account = store().authenticate(username, password, place=st.context.ip_address)
         except SignInError as err:
             st.error(f"Not signed in: {err}.")
         else:

@@ -410,19 +410,74 @@ def test_repeated_failed_sign_ins_lock_the_username_for_a_while(store, monkeypat
         for _ in range(accounts.MAX_FAILED_SIGN_INS):
             with pytest.raises(SignInError, match="username or password is wrong"):
                 store.authenticate(name, "not the password")
-        with pytest.raises(SignInError, match="too many failed sign-ins under this username; wait 5 minutes"):
+        with pytest.raises(SignInError, match="too many failed sign-ins under this username from here; wait 5 minutes"):
             store.authenticate(name, PASSWORD if name == "dr.a" else "not the password")
     assert store.authenticate("dr.b", PASSWORD).username == "dr.b"  # other names are not affected
     clock[0] += dt.timedelta(seconds=accounts.FAILURE_WINDOW_S)
     assert store.authenticate("dr.a", PASSWORD).username == "dr.a"
 
 
-def _lock_out(store, name: str) -> None:
+def _lock_out(store, name: str, place: str | None = None) -> None:
     from tracker.store import accounts
 
     for _ in range(accounts.MAX_FAILED_SIGN_INS):
         with pytest.raises(SignInError, match="wrong"):
-            store.authenticate(name, "not the password")
+            store.authenticate(name, "not the password", place=place)
+
+
+def test_a_username_locked_from_one_place_still_signs_in_from_another(store):
+    """Someone who knows a username cannot keep its owner out: the lockout holds where the failures came from."""
+    store.add_account("dr.a", PASSWORD, "clinician")
+    _lock_out(store, "dr.a", place="198.51.100.9")
+    with pytest.raises(SignInError, match="too many failed sign-ins under this username from here"):
+        store.authenticate("dr.a", PASSWORD, place="198.51.100.9")
+    assert store.authenticate("dr.a", PASSWORD, place="192.0.2.7").username == "dr.a"
+    assert store.authenticate("dr.a", PASSWORD).username == "dr.a"  # from the app's own machine
+    with pytest.raises(SignInError, match="from here"):  # the success elsewhere lifted nothing there
+        store.authenticate("dr.a", PASSWORD, place="198.51.100.9")
+
+
+def test_failures_from_many_places_lock_the_username_everywhere(store):
+    from tracker.store import accounts
+
+    store.add_account("dr.a", PASSWORD, "clinician")
+    places = [f"203.0.113.{i}" for i in range(accounts.MAX_FAILED_SIGN_INS_ANYWHERE // accounts.MAX_FAILED_SIGN_INS)]
+    for place in places:
+        _lock_out(store, "dr.a", place=place)
+    for place in ("192.0.2.7", None):
+        with pytest.raises(SignInError, match="too many failed sign-ins under this username from several places"):
+            store.authenticate("dr.a", PASSWORD, place=place)
+    store.set_password("dr.a", "a new password 1", user="admin")  # lifts it everywhere
+    assert store.authenticate("dr.a", "a new password 1", place=places[0]).username == "dr.a"
+
+
+def test_an_ipv6_connection_is_one_place_whatever_address_of_its_network_it_uses(store):
+    store.add_account("dr.a", PASSWORD, "clinician")
+    _lock_out(store, "dr.a", place="2001:db8:1:2::1")
+    with pytest.raises(SignInError, match="from here"):
+        store.authenticate("dr.a", PASSWORD, place="2001:db8:1:2:ffff::7")
+    assert store.authenticate("dr.a", PASSWORD, place="2001:db8:1:3::1").username == "dr.a"
+    _lock_out(store, "dr.a", place="192.0.2.7")
+    with pytest.raises(SignInError, match="from here"):  # an IPv4 address on an IPv6 socket
+        store.authenticate("dr.a", PASSWORD, place="::ffff:192.0.2.7")
+
+
+def test_failures_kept_before_places_were_count_only_toward_the_limit_from_anywhere(store):
+    """Rows from before revision 0007 have no place: they lock no place, but count everywhere."""
+    from tracker.store import accounts
+    from tracker.store import models as m
+
+    store.add_account("dr.a", PASSWORD, "clinician")
+    with store._write() as s, s.begin():
+        s.add_all(
+            m.SignInFailure(username_key=store._username_key("dr.a"), at=m.utcnow())
+            for _ in range(accounts.MAX_FAILED_SIGN_INS_ANYWHERE - 1)
+        )
+    assert store.authenticate("dr.a", PASSWORD).username == "dr.a"  # kept: no place to forget them from
+    with pytest.raises(SignInError, match="wrong"):
+        store.authenticate("dr.a", "not the password", place="192.0.2.7")
+    with pytest.raises(SignInError, match="from several places"):
+        store.authenticate("dr.a", PASSWORD, place="198.51.100.9")
 
 
 def test_a_lockout_holds_when_the_store_is_opened_again_and_in_another_process(store):

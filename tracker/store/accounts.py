@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass
@@ -31,12 +32,18 @@ _USERNAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-_.@")
 _HASHER = PasswordHasher()
 # verified against when the username is unknown, so a wrong name costs as much time as a wrong password
 _DUMMY_HASH = _HASHER.hash(secrets.token_hex(16))
-#: After this many failed sign-ins under one username within FAILURE_WINDOW_S
-#: seconds, that username's sign-ins are refused for the rest of the window
-#: (known and unknown usernames alike, so the refusal tells nothing about them).
-#: The failures are kept in the database, under a keyed hash of the username: a
-#: restart of the app does not clear them, and every process of one store sees them.
+#: After this many failed sign-ins under one username from one place (network
+#: address) within FAILURE_WINDOW_S seconds, that username's sign-ins from there
+#: are refused for the rest of the window (known and unknown usernames alike, so
+#: the refusal tells nothing about them). Someone who knows a username can so
+#: lock it only where they are, not its owner elsewhere.
 MAX_FAILED_SIGN_INS = 5
+#: After this many under one username from anywhere, its sign-ins are refused
+#: from everywhere: guesses spread over many addresses stay bounded too.
+MAX_FAILED_SIGN_INS_ANYWHERE = 20
+#: The failures are kept in the database, under keyed hashes of the username and
+#: the place: a restart of the app does not clear them, and every process of one
+#: store sees them.
 FAILURE_WINDOW_S = 300.0
 #: File in the store folder holding the secret of the failed sign-ins' username hashes.
 SIGN_IN_KEY_NAME = "sign-in.key"
@@ -64,6 +71,29 @@ def check_password_rules(password: str) -> None:
         raise ValueError(
             f"a password needs at least {MIN_PASSWORD_LENGTH} characters; choose a longer one"
         )
+
+
+def sign_in_place(address: str | None) -> str:
+    """The place a sign-in from network `address` counts as: an IPv4 address
+    itself, an IPv6 address's /64 network (one connection is usually given a
+    whole /64, so its addresses are one place), '' when unknown.
+
+    Examples
+    --------
+    >>> sign_in_place("192.0.2.7"), sign_in_place("2001:db8::1"), sign_in_place(None)
+    ('192.0.2.7', '2001:db8::/64', '')
+    """
+    if not address:
+        return ""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return str(address)
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:  # an IPv4 address on an IPv6 socket
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
+    return str(ip)
 
 
 def normalize_username(username: str) -> str:
@@ -140,26 +170,38 @@ class AccountsMixin:
                 for r in s.execute(_account_select().order_by(m.Account.username))
             ]
 
-    def authenticate(self, username: str, password: str) -> AccountInfo:
+    def authenticate(self, username: str, password: str, *, place: str | None = None) -> AccountInfo:
         """The account whose username and password these are.
 
         Each attempt is counted as a failure before the password is checked (and
-        forgotten with the earlier failures when it is right), so attempts made
-        at the same time cannot pass the limit together.
+        forgotten with the earlier failures from the same place when it is
+        right), so attempts made at the same time cannot pass the limit together.
+
+        Parameters
+        ----------
+        username, password : str
+        place : str, optional
+            Where the attempt comes from: the network address of the person
+            signing in (the app passes its connection's), None when unknown or
+            local. Failures lock a username only at the place they came from
+            (MAX_FAILED_SIGN_INS), and everywhere only when they come from
+            several places (MAX_FAILED_SIGN_INS_ANYWHERE). Behind a proxy every
+            attempt comes from the proxy's address: one place.
 
         Raises
         ------
         SignInError
             Unknown username or wrong password (the message does not say which),
-            or MAX_FAILED_SIGN_INS failures under the username in the last
-            FAILURE_WINDOW_S seconds.
+            or too many failures under the username in the last
+            FAILURE_WINDOW_S seconds (from `place`, or from anywhere).
         """
         name = str(username).strip().lower()
-        key = self._username_key(name)
-        if not self._attempt_counted(key):
+        key, place_key = self._username_key(name), self._place_key(place)
+        refused = self._attempt_counted(key, place_key)
+        if refused is not None:
             raise SignInError(
-                f"too many failed sign-ins under this username; wait {FAILURE_WINDOW_S / 60:.0f} minutes and "
-                "try again, or ask a clinician of the clinic for a new password"
+                f"too many failed sign-ins under this username {refused}; wait {FAILURE_WINDOW_S / 60:.0f} "
+                "minutes and try again, or ask a clinician of the clinic for a new password"
             )
         with self._read() as s:
             row = s.scalar(select(m.Account).where(m.Account.username == name))
@@ -172,7 +214,11 @@ class AccountsMixin:
         if not ok:
             raise SignInError("the username or password is wrong; check both and try again")
         with self._write() as s, s.begin():
-            s.execute(delete(m.SignInFailure).where(m.SignInFailure.username_key == key))
+            s.execute(
+                delete(m.SignInFailure).where(
+                    m.SignInFailure.username_key == key, m.SignInFailure.place_key == place_key
+                )
+            )
         if _HASHER.check_needs_rehash(row.password_hash):
             self._store_hash(row.id, _HASHER.hash(password), user=name)
         return self.account(name)
@@ -196,27 +242,38 @@ class AccountsMixin:
         self.add_account(username, password, "clinician", user="setup")
         return generated
 
-    def _attempt_counted(self, key: str) -> bool:
-        """Count a sign-in attempt under ``key`` as a failure, unless MAX_FAILED_SIGN_INS
-        are counted in the last FAILURE_WINDOW_S seconds (then False); failures older
-        than that are dropped. One transaction, taken one at a time."""
+    def _attempt_counted(self, key: str, place_key: str) -> str | None:
+        """Count a sign-in attempt under username ``key`` from ``place_key`` as a
+        failure; failures older than FAILURE_WINDOW_S seconds are dropped first.
+        One transaction, taken one at a time.
+
+        Returns None when counted; when the limit is reached instead, where the
+        failures came from ('from here' for MAX_FAILED_SIGN_INS from this place,
+        'from several places' for MAX_FAILED_SIGN_INS_ANYWHERE)."""
         now = m.utcnow()
         since = now - dt.timedelta(seconds=FAILURE_WINDOW_S)
         with self._write() as s, s.begin():
             if s.get_bind().dialect.name == "postgresql":  # SQLite's write transactions take turns already
                 s.execute(text("LOCK TABLE sign_in_failure IN SHARE ROW EXCLUSIVE MODE"))
             s.execute(delete(m.SignInFailure).where(m.SignInFailure.at <= since))
-            failed = s.scalar(
+            failed = (
                 select(func.count()).select_from(m.SignInFailure).where(m.SignInFailure.username_key == key)
             )
-            if failed >= MAX_FAILED_SIGN_INS:
-                return False
-            s.add(m.SignInFailure(username_key=key, at=now))
-        return True
+            if s.scalar(failed.where(m.SignInFailure.place_key == place_key)) >= MAX_FAILED_SIGN_INS:
+                return "from here"
+            if s.scalar(failed) >= MAX_FAILED_SIGN_INS_ANYWHERE:
+                return "from several places"
+            s.add(m.SignInFailure(username_key=key, place_key=place_key, at=now))
+        return None
 
     def _username_key(self, name: str) -> str:
         """The keyed hash (HMAC-SHA256, hex) a username's failed sign-ins are kept under."""
         return hmac.new(self._sign_in_secret, name.encode(), hashlib.sha256).hexdigest()
+
+    def _place_key(self, place: str | None) -> str:
+        """The keyed hash (HMAC-SHA256, hex) of the place a sign-in comes from
+        (:func:`sign_in_place`); one for all unknown places."""
+        return hmac.new(self._sign_in_secret, sign_in_place(place).encode(), hashlib.sha256).hexdigest()
 
     @cached_property
     def _sign_in_secret(self) -> bytes:
