@@ -208,7 +208,9 @@ def _header(
         lines.append(("Visits", "none recorded"))
     lines.append(("Views", ", ".join(titles) or "no measurements yet"))
     lines.append(("Algorithm version", pdf.versions))
-    lines.append(("Generated", f"{now:%Y-%m-%d %H:%M} UTC by {access.account.username}"))
+    # a patient's username may be their name, which a report without it must not print
+    by = "the patient's own account" if access.role == "patient" else access.account.username
+    lines.append(("Generated", f"{now:%Y-%m-%d %H:%M} UTC by {by}"))
     for label, value in lines:
         pdf.font(10, bold=True)
         pdf.cell(45, 6, pdf.text_of(label))
