@@ -6,8 +6,9 @@ import streamlit as st
 
 from app_pages.common import DATE_FORMAT, DATE_INPUT_FORMAT, flash, require_access, show_flash, user_errors
 
-#: What the table shows for a birth date not recorded, or the last visit of a patient without visits.
-MISSING_DATE = "not recorded"
+#: What the table shows for a birth date not recorded, or the last visit of a patient without
+#: visits (Streamlit takes one placeholder for every column: the words fit both).
+MISSING_DATE = "none recorded"
 
 access = require_access("clinician")
 st.title("Patients")
