@@ -39,6 +39,9 @@ if patients:
     )
     codes = [p.code for p in patients]
     current = st.session_state.get("patient")
+    if st.session_state.pop("open_added", False) and current in codes:
+        # a patient was just added: the browser keeps a selectbox's choice unless it is set here
+        st.session_state["open_code"] = current
     code = st.selectbox(
         "Open patient", codes, index=codes.index(current) if current in codes else 0, key="open_code"
     )
@@ -76,7 +79,6 @@ if add:
     with user_errors():
         patient = access.add_patient(code.strip() or None, name=name.strip() or None, birth_date=birth)
     st.session_state["patient"] = patient.code
-    # "Open patient" keeps its choice across reruns: forget it, so that it opens on the new patient
-    st.session_state.pop("open_code", None)
+    st.session_state["open_added"] = True  # "Open patient" then offers the new patient
     flash(f"Added patient {patient.code}.")
     st.rerun()

@@ -182,6 +182,26 @@ def test_clinician_sees_every_page_and_each_renders(app, page):
         save_screenshot(page, "clinician-" + title.lower().replace(" ", "-"))
 
 
+# ---------------------------------------------------------------------- clinician: patients
+
+
+def test_a_patient_just_added_is_the_one_opened(app, page, store):
+    """The browser keeps a selectbox's choice: the page has to set "Open patient" to the new patient."""
+    code = "ZZ-E2E-ADDED"
+    sign_in(page, app.url, *ROLE_LOGIN["clinician"])
+    expect(selected(page, "Open patient")).to_have_value(DEMO_CODE, timeout=SLOW)
+    main(page).get_by_role("textbox", name=re.compile("^Pseudonymous code")).fill(code)
+    main(page).get_by_role("button", name="Add patient").click()
+    expect(page.get_by_test_id("stAlertContentSuccess")).to_contain_text(f"Added patient {code}.", timeout=SLOW)
+    expect(selected(page, "Open patient")).to_have_value(code)
+    main(page).get_by_role("button", name="Timeline", exact=True).click()
+    expect(main(page).get_by_role("heading", name="Timeline", exact=True)).to_be_visible(timeout=SLOW)
+    expect(selected(page, "Patient")).to_have_value(code)
+    expect(main(page)).to_contain_text("No measurements yet")
+    assert store.patient(code).code == code
+    check_page_text(page)
+
+
 # ---------------------------------------------------------------------- clinician: a new visit
 
 
