@@ -63,12 +63,13 @@ MISFILED = {
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
-def looks_like(sha256: str, _data: bytes, name: str) -> str | None:
-    """'closeup' or 'overview' as the photo looks (cached by content); None if it cannot be read."""
+def looks_like(sha256: str, _data: bytes, name: str) -> tuple[str | None, str | None]:
+    """``(kind, None)``, kind 'closeup' or 'overview' as the photo looks (cached by content),
+    or ``(None, why)`` when the file cannot be read as a photo."""
     try:
-        return detect_mode(load_photo(_data, name=name).pixels)
-    except PhotoError:
-        return None
+        return detect_mode(load_photo(_data, name=name).pixels), None
+    except PhotoError as err:
+        return None, str(err)
 
 
 def default_view(choices: list[str], known: list[str], looks: str | None, seen: dict[str, int]) -> int:
@@ -151,12 +152,18 @@ choices = [*known_views, *(v for v in VIEW_CHOICES if v not in known_views)]
 to_save: list[NewPhoto] = []
 first_of_view: dict[str, NewPhoto] = {}  # each view's first photo in this upload
 seen_of_kind = {"closeup": 0, "overview": 0}  # uploads so far that look like each kind
+left_out: list[str] = []  # uploads that cannot be read or measured: not saved
 progress = st.progress(0.0, text="Measuring the photos ...")
 for i, upload in enumerate(uploads):
     data = upload.getvalue()
     st.divider()
     st.subheader(upload.name)
-    looks = looks_like(sha256_hex(data), data, upload.name)
+    looks, unreadable = looks_like(sha256_hex(data), data, upload.name)
+    if unreadable:  # no view to choose for a file that is not a photo
+        st.error(unreadable)
+        left_out.append(upload.name)
+        progress.progress((i + 1) / len(uploads), text=f"Measured {i + 1} of {len(uploads)} photos")
+        continue
     view = st.selectbox(
         "View",
         choices,
@@ -185,6 +192,7 @@ for i, upload in enumerate(uploads):
         )
     except PhotoError as err:
         st.error(str(err))
+        left_out.append(upload.name)
         continue
     finally:
         progress.progress((i + 1) / len(uploads), text=f"Measured {i + 1} of {len(uploads)} photos")
@@ -219,6 +227,11 @@ for i, upload in enumerate(uploads):
 progress.empty()
 
 st.divider()
+if left_out:
+    st.warning(
+        f"Saving leaves out {len(left_out)} file{'s' if len(left_out) != 1 else ''} that could not be measured "
+        f"(see why above): {', '.join(left_out)}. To include one, upload a usable copy of it."
+    )
 if st.button(
     f"Save visit with {len(to_save)} photo{'s' if len(to_save) != 1 else ''}",
     disabled=not to_save,

@@ -66,6 +66,26 @@ def test_a_bad_file_gets_an_actionable_error(clinic, use_clinic):
     assert at.button(key="save_visit").label == "Save visit with 1 photo"
 
 
+def test_files_that_are_not_photos_get_no_view_and_are_named_as_left_out(clinic, use_clinic):
+    at = open_page(clinic, use_clinic)
+    upload(
+        at,
+        [
+            ("notes.jpg", b"not a photo at all", "image/jpeg"),
+            ("empty.jpg", b"", "image/jpeg"),
+            ("ok.png", closeup_png(5), "image/png"),
+        ],
+    )
+    assert [e.value.split(":")[0] for e in at.error] == ["notes.jpg", "empty.jpg"]
+    # a view is chosen for the photo only: a file that is not one has nothing to file
+    assert [b.label for b in at.selectbox if b.label == "View"] == ["View"]
+    assert [w.value for w in at.warning if w.value.startswith("Saving leaves out")] == [
+        "Saving leaves out 2 files that could not be measured (see why above): notes.jpg, empty.jpg. "
+        "To include one, upload a usable copy of it."
+    ]
+    assert at.button(key="save_visit").label == "Save visit with 1 photo"
+
+
 def _flat_png(height: int, width: int) -> bytes:
     ok, data = cv2.imencode(".png", np.full((height, width, 3), 180, np.uint8))
     assert ok
@@ -84,6 +104,7 @@ def test_tiny_photos_get_an_error_or_a_failed_match_and_the_others_can_still_be_
     )
     (error,) = [e.value for e in at.error]
     assert error.startswith("tiny.png:") and "too small" in error
+    assert any(w.value.startswith("Saving leaves out 1 file that") and "tiny.png" in w.value for w in at.warning)
     assert any("too small to match" in w.value for w in at.warning)
     assert at.button(key="save_visit").label == "Save visit with 2 photos"
 
