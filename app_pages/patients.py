@@ -71,6 +71,7 @@ with st.form("add_patient", clear_on_submit=True):
         "Birth date (optional)",
         value=None,
         min_value=dt.date(1900, 1, 1),
+        max_value=dt.date.today(),  # the date picker would offer ten years ahead
         key="new_birth",
         format=DATE_INPUT_FORMAT,
     )

@@ -101,6 +101,12 @@ def test_dates_are_typed_day_first_as_the_app_writes_them(clinic, use_clinic):
     assert at.date_input(key="new_birth").proto.format == "DD/MM/YYYY"
 
 
+def test_a_birth_date_cannot_be_in_the_future(clinic, use_clinic):
+    use_clinic(clinic)
+    at = run_page("patients", "dr.test")
+    assert at.date_input(key="new_birth").max == dt.date.today()
+
+
 def test_a_code_that_exists_gets_an_actionable_error(fresh_clinic, use_clinic):
     use_clinic(fresh_clinic)
     at = run_page("patients", "dr.test")
