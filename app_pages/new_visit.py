@@ -95,6 +95,9 @@ if patient is None:
 left, right = st.columns(2)
 date = left.date_input("Visit date", value=dt.date.today(), key="visit_date", format=DATE_INPUT_FORMAT)
 recorded = access.visits(patient)
+# a day of slack: the clinic's today may be the server's tomorrow
+if date > dt.date.today() + dt.timedelta(days=1):
+    left.warning(f"{date_text(date)} is in the future. Check the date: a visit is saved with the day it took place.")
 if any(v.date == date for v in recorded):
     left.warning(
         f"A visit on {date_text(date)} is already on record: saving makes a second visit that day. "

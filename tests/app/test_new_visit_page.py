@@ -192,6 +192,17 @@ def test_a_date_before_the_first_visit_warns_that_it_becomes_the_baseline(clinic
     ]
 
 
+def test_a_date_in_the_future_is_pointed_out(clinic, use_clinic):
+    at = open_page(clinic, use_clinic)
+    at.date_input(key="visit_date").set_value(dt.date.today() + dt.timedelta(days=1)).run()
+    assert not at.warning  # the clinic's today may be the server's tomorrow
+    later = dt.date.today() + dt.timedelta(days=365)
+    at.date_input(key="visit_date").set_value(later).run()
+    assert [w.value for w in at.warning] == [
+        f"{later.day} {later:%b %Y} is in the future. Check the date: a visit is saved with the day it took place."
+    ]
+
+
 def test_a_second_visit_on_the_same_date_is_pointed_out(clinic, use_clinic):
     at = open_page(clinic, use_clinic)
     at.date_input(key="visit_date").set_value(dt.date(2025, 4, 10)).run()
