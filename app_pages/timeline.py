@@ -177,6 +177,13 @@ left_pick, right_pick, how_pick = st.columns(3)
 first = left_pick.selectbox("Earlier visit", ids, index=0, format_func=label.get, key="compare_a")
 second = right_pick.selectbox("Later visit", ids, index=len(ids) - 1, format_func=label.get, key="compare_b")
 how = how_pick.radio("Show", ["Side by side", "Slider"], horizontal=True, key="compare_how")
+if first == second:
+    st.info(f"Both visits chosen are {label[first]}: choose two different visits to compare them.")
+    st.caption(OBSERVED_ONLY)
+    st.stop()
+if ids.index(first) > ids.index(second):  # chosen the other way round: the earlier visit still goes left
+    first, second = second, first
+    st.caption("Shown in date order: the earlier of the two visits on the left.")
 with_overlay = st.checkbox("Show the hair overlay (what was measured)", value=True, key="compare_overlay")
 with user_errors():
     pictures = [

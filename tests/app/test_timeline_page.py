@@ -113,6 +113,32 @@ def test_photo_strip_and_two_visits_compared(clinic, use_clinic):
     assert at.slider(key="compare_split").value == 50
 
 
+def test_two_visits_chosen_the_other_way_round_are_shown_in_date_order(clinic, use_clinic):
+    use_clinic(clinic)
+    at = run_page("timeline", "dr.test", query={"patient": "P-A"})
+    earlier, later = at.selectbox(key="compare_a"), at.selectbox(key="compare_b")
+    first_id, last_id = earlier.value, later.value
+    earlier.set_value(last_id)
+    later.set_value(first_id).run()
+    assert [c for im in at.image for c in im.captions][3:] == ["10 Jan 2025 (baseline)", "10 Jul 2025"]
+    assert "Shown in date order: the earlier of the two visits on the left." in [c.value for c in at.caption]
+    at.radio(key="compare_how").set_value("Slider").run()
+    assert at.image[-1].captions == [
+        "Left of the line: 10 Jan 2025 (baseline). Right of the line: 10 Jul 2025."
+    ]
+
+
+def test_the_same_visit_on_both_sides_asks_for_two_visits(clinic, use_clinic):
+    use_clinic(clinic)
+    at = run_page("timeline", "dr.test", query={"patient": "P-A"})
+    at.selectbox(key="compare_b").set_value(at.selectbox(key="compare_a").value).run()
+    assert [i.value for i in at.info] == [
+        "Both visits chosen are 10 Jan 2025 (baseline): choose two different visits to compare them."
+    ]
+    assert len(at.image) == 3  # the strip only, no photo twice
+    assert at.caption[-1].value == OBSERVED_ONLY
+
+
 def test_a_patient_sees_their_own_timeline_without_choosing(clinic, use_clinic):
     use_clinic(clinic)
     at = run_page("timeline", "pat.a")
