@@ -12,6 +12,9 @@ from app_pages.common import require_access, user_errors
 from tracker.export import data_dictionary, table_bytes
 
 MIME = {"csv": "text/csv", "parquet": "application/vnd.apache.parquet", "json": "application/json"}
+NAMES = {"csv": "CSV", "parquet": "Parquet", "json": "JSON"}
+#: Rows shown on the page; the downloads hold every row.
+PREVIEW_ROWS = 50
 
 access = require_access("clinician", "researcher")
 st.title("Export measurements")
@@ -33,13 +36,18 @@ else:
 
 with st.spinner("Collecting the measurements ..."), user_errors():
     table = access.export_table(deidentified=deidentified)
-st.write(f"{len(table)} measurements, one per photo (the newest analysis of each).")
-st.dataframe(table.head(50), hide_index=True, width="stretch")
+if table.empty:
+    st.info("No measurements to export yet: they appear here once visits with photos are recorded.")
+    st.stop()
+st.write(f"{len(table)} measurement{'s' if len(table) != 1 else ''}, one per photo (the newest analysis of each).")
+st.dataframe(table.head(PREVIEW_ROWS), hide_index=True, width="stretch")
+if len(table) > PREVIEW_ROWS:
+    st.caption(f"The first {PREVIEW_ROWS} rows are shown here; the downloads hold all {len(table)}.")
 stem = f"measurements-{'deidentified' if deidentified else 'identified'}-{dt.date.today():%Y%m%d}"
 columns = st.columns(4)
 for column, fmt in zip(columns, ("csv", "parquet", "json"), strict=False):
     column.download_button(
-        f"Download {fmt.upper()}",
+        f"Download {NAMES[fmt]}",
         data=table_bytes(table, fmt),
         file_name=f"{stem}.{fmt}",
         mime=MIME[fmt],

@@ -381,7 +381,7 @@ def test_researcher_sees_export_and_analyse_and_the_export_is_deidentified(app, 
     sign_in(page, app.url, *ROLE_LOGIN["researcher"])
     expect(main(page).get_by_role("heading", name=FIRST_HEADING["researcher"], exact=True)).to_be_visible(timeout=SLOW)
     check_navigation(page, "researcher")
-    for label in ("Download CSV", "Download PARQUET"):
+    for label in ("Download CSV", "Download Parquet"):
         expect(page.get_by_role("button", name=label)).to_be_visible()
     n_photos = len(store.photos())
     expect(main(page)).to_contain_text(f"{n_photos} measurements")
@@ -412,7 +412,7 @@ def test_researcher_sees_export_and_analyse_and_the_export_is_deidentified(app, 
             assert identity.name not in raw
 
     with page.expect_download() as download:
-        page.get_by_role("button", name="Download PARQUET").click()
+        page.get_by_role("button", name="Download Parquet").click()
     frame = pd.read_parquet(download.value.path())
     assert len(frame) == n_photos and set(frame["subject_id"]) == {r["subject_id"] for r in rows}
     assert not frame.astype(str).apply(lambda col: col.str.contains("|".join(codes))).any().any()
