@@ -13,6 +13,8 @@ from app_pages.common import require_access, show_measurements, show_quality
 from tracker.analysis import analyze, detect_mode
 from tracker.imaging.overlay import draw_overlay
 from tracker.photo import PHOTO_EXTENSIONS, load_photo
+from tracker.timeline import METRICS
+from tracker.wording import OBSERVED_ONLY
 
 MODES = {
     "auto": "Detect automatically",
@@ -40,14 +42,15 @@ def measure_photo(
     return photo.pixels, overlay, {"sha256": photo.sha256, **analysis.to_record()}
 
 
-def show_upload(name: str, data: bytes, **options: Any) -> None:
-    """Show one uploaded photo with its overlay, quality checks and measurements."""
+def show_upload(name: str, data: bytes, **options: Any) -> dict[str, Any] | None:
+    """Show one uploaded photo with its overlay, quality checks and measurements;
+    its measurement record, or None when it could not be measured."""
     st.subheader(name)
     try:
         pixels, overlay, record = measure_photo(data, name, **options)
     except ValueError as err:  # PhotoError, or an ROI that does not fit the photo
         st.error(str(err))
-        return
+        return None
     looks = detect_mode(pixels)
     if options["mode"] != "auto" and looks != options["mode"]:
         kinds = {"closeup": "a close-up", "overview": "an overview"}
@@ -71,6 +74,16 @@ def show_upload(name: str, data: bytes, **options: Any) -> None:
     show_measurements(record)
     with st.expander("Provenance"):
         st.json(record, expanded=False)
+    return record
+
+
+def summary_row(name: str, record: dict[str, Any] | None) -> dict[str, Any]:
+    """One photo's row of the table of all uploads: quality and each measure (None: not measured)."""
+    row: dict[str, Any] = {"Photo": name, "Quality": record["quality"]["status"] if record else "not measured, see below"}
+    for key, (label, unit, decimals) in METRICS.items():
+        value = None if record is None else record[key]
+        row[f"{label} ({unit})"] = None if value is None else round(value, decimals)
+    return row
 
 
 def read_roi() -> tuple[int, int, int, int] | None | str:
@@ -118,5 +131,13 @@ if isinstance(roi, str):
 elif not uploads:
     st.info("Upload one or more scalp photos to measure them.")
 else:
-    for upload in uploads:
-        show_upload(upload.name, upload.getvalue(), roi=roi, px_per_mm=px_per_mm, mode=mode)
+    summary = st.container()  # filled once every photo is measured, shown above them
+    rows = [
+        summary_row(upload.name, show_upload(upload.name, upload.getvalue(), roi=roi, px_per_mm=px_per_mm, mode=mode))
+        for upload in uploads
+    ]
+    if len(rows) > 1:  # several photos: their numbers side by side, sortable and downloadable
+        with summary:
+            st.subheader("All photos")
+            st.dataframe(rows, hide_index=True, width="stretch", placeholder="not measured")
+            st.caption(OBSERVED_ONLY)

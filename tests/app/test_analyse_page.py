@@ -241,14 +241,43 @@ def test_several_uploads_are_shown_one_by_one():
         ("second.png", closeup_png(2), "image/png"),
     ]
     at = run_app(files)
-    assert [h.value for h in at.subheader] == ["first.png", "broken.jpg", "second.png"]
+    assert [h.value for h in at.subheader] == ["All photos", "first.png", "broken.jpg", "second.png"]
     assert len(at.table) == 2 and len(at.image) == 4
     assert len(at.error) == 1 and at.error[0].value.startswith("broken.jpg:")
-    assert [c.value for c in at.caption].count(OBSERVED_ONLY) == 2
+    assert [c.value for c in at.caption].count(OBSERVED_ONLY) == 3  # each table, and the one of all photos
     counts = [table_values(at, i)["Hair count [hairs]"][0] for i in range(2)]
     assert counts == [
         f"{analyze(load_photo(closeup_png(s)).pixels).hair_count} hairs" for s in (1, 2)
     ]
+
+
+def test_several_uploads_are_summed_up_in_one_table_above_them():
+    files = [
+        ("first.png", closeup_png(1), "image/png"),
+        ("broken.jpg", b"not a photo", "image/jpeg"),
+        ("second.png", closeup_png(2), "image/png"),
+    ]
+    at = run_app(files, px_per_mm=200.0)
+    summary = at.dataframe[0]
+    rows = summary.value.to_dict("records")
+    assert [r["Photo"] for r in rows] == ["first.png", "broken.jpg", "second.png"]
+    assert list(rows[0])[2:] == [
+        "Coverage (%)", "Hair count (hairs)", "Density (hairs/cm²)", "Mean shaft width (px)",
+        "Mean shaft width (µm)", "Thin hairs (%)",
+    ]
+    for row, seed in ((rows[0], 1), (rows[2], 2)):
+        analysis = analyze(load_photo(closeup_png(seed)).pixels, px_per_mm=200.0)
+        assert row["Quality"] == analysis.quality.status
+        assert row["Hair count (hairs)"] == analysis.hair_count
+        assert row["Coverage (%)"] == round(analysis.coverage_pct, 1)
+    assert rows[1]["Quality"] == "not measured, see below"
+    assert np.isnan(rows[1]["Hair count (hairs)"])
+    assert summary.proto.placeholder == "not measured"
+
+
+def test_one_upload_has_no_table_of_all_photos():
+    at = run_app(("scalp.png", closeup_png(), "image/png"))
+    assert not at.dataframe and "All photos" not in [h.value for h in at.subheader]
 
 
 def test_no_banned_words_on_the_page_or_in_the_source():
