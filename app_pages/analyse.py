@@ -79,7 +79,8 @@ def show_upload(name: str, data: bytes, **options: Any) -> dict[str, Any] | None
 
 def summary_row(name: str, record: dict[str, Any] | None) -> dict[str, Any]:
     """One photo's row of the table of all uploads: quality and each measure (None: not measured)."""
-    row: dict[str, Any] = {"Photo": name, "Quality": record["quality"]["status"] if record else "not measured, see below"}
+    quality = "not measured, see below" if record is None else record["quality"]["status"]
+    row: dict[str, Any] = {"Photo": name, "Quality": quality}
     for key, (label, unit, decimals) in METRICS.items():
         value = None if record is None else record[key]
         row[f"{label} ({unit})"] = None if value is None else round(value, decimals)
@@ -132,10 +133,8 @@ elif not uploads:
     st.info("Upload one or more scalp photos to measure them.")
 else:
     summary = st.container()  # filled once every photo is measured, shown above them
-    rows = [
-        summary_row(upload.name, show_upload(upload.name, upload.getvalue(), roi=roi, px_per_mm=px_per_mm, mode=mode))
-        for upload in uploads
-    ]
+    options = {"roi": roi, "px_per_mm": px_per_mm, "mode": mode}
+    rows = [summary_row(upload.name, show_upload(upload.name, upload.getvalue(), **options)) for upload in uploads]
     if len(rows) > 1:  # several photos: their numbers side by side, sortable and downloadable
         with summary:
             st.subheader("All photos")
