@@ -326,6 +326,16 @@ def test_every_chart_of_a_view_spans_all_its_visits():
     assert domains[0] == domains[1] and domains[0][0][:10] == "2025-01-06" and domains[0][1][:10] == "2025-07-01"
 
 
+def test_time_axis_ticks_are_the_visit_dates_as_vega_lite_datetimes():
+    # plain numbers (ms since 1970) draw no tick in the browser's Vega-Lite: each visit's
+    # tick is a DateTime, read in the viewer's local time as the chart's dates are
+    rows = [mrow(1, D1, "vertex", coverage_pct=10.0), mrow(3, D3, "vertex", coverage_pct=12.0)]
+    spec = timeline_chart(timeline_table(rows, VISITS), "coverage_pct").to_dict()
+    axis = spec["layer"][1]["encoding"]["x"]["axis"]
+    assert axis["values"] == [{"year": d.year, "month": d.month, "date": d.day} for d in (D1, D3)]
+    assert axis["format"] == "%-d %b %Y" and spec["layer"][1]["encoding"]["x"]["title"] == "Visit date"
+
+
 def test_chart_of_a_view_without_repeats_says_noise_not_measured(table):
     spec = _chart_dict(table, "crown", "coverage_pct")
     line = spec["layer"][1]

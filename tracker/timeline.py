@@ -391,6 +391,23 @@ def axis_ticks(low: float, high: float, decimals: int, *, most: int = 6) -> list
     return [round(first + i * step, decimals) for i in range(count)]
 
 
+def visit_ticks(dates: Sequence[dt.date] | pd.Series) -> list[alt.DateTime]:
+    """The time axis's tick values: one per visit date, earliest first.
+
+    Each is a Vega-Lite DateTime (year, month, day, in the viewer's local
+    time, as the chart's dates are read): the browser's Vega-Lite draws no
+    tick for plain numbers (milliseconds) on a time axis, and a date-only
+    ISO string would be read as UTC midnight, the day before west of UTC.
+
+    Examples
+    --------
+    >>> [t.to_dict() for t in visit_ticks([dt.date(2026, 2, 3), dt.date(2025, 11, 23), dt.date(2026, 2, 3)])]
+    [{'date': 23, 'month': 11, 'year': 2025}, {'date': 3, 'month': 2, 'year': 2026}]
+    """
+    days = sorted({pd.Timestamp(d).date() for d in dates})
+    return [alt.DateTime(year=d.year, month=d.month, date=d.day) for d in days]
+
+
 def timeline_chart(table: pd.DataFrame, metric: str) -> alt.LayerChart:
     """Chart of one metric of one view's :func:`timeline_table` rows.
 
@@ -431,7 +448,7 @@ def timeline_chart(table: pd.DataFrame, metric: str) -> alt.LayerChart:
     # a tick at each visit, labelled with its date (labels that would overlap are
     # left out, the ticks stay): a visit is never read under another month's label,
     # and every chart of a view has the same ticks
-    visits = sorted({int(d.value // 10**6) for d in dates})  # ms since 1970, as Vega-Lite takes dates
+    visits = visit_ticks(dates)
     base = alt.Chart().encode(
         x=alt.X(
             "date:T",

@@ -75,10 +75,13 @@ def pytest_runtest_makereport(item, call):
 def page(app, browser, request) -> Iterator:
     """A page in a fresh browser context (a new Streamlit session); downloads allowed.
 
+    The browser's time zone is the machine's, or the IANA name a test gives
+    with ``@pytest.mark.parametrize("page", ["America/New_York"], indirect=True)``.
     When the test fails, the page is saved as ``FAILED-<test>.png`` and the
     end of the server's log is printed (pytest shows it with the failure).
     """
-    context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
+    timezone = getattr(request, "param", None)
+    context = browser.new_context(viewport=VIEWPORT, accept_downloads=True, timezone_id=timezone)
     context.set_default_timeout(30_000)
     tab = context.new_page()
     yield tab

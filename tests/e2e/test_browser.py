@@ -299,6 +299,43 @@ def test_timeline_shows_charts_and_the_observed_only_line(app, page, store):
     save_screenshot(page, "clinician-timeline")
 
 
+#: The x-axis labels of each chart on the page. Streamlit has vega-embed draw its charts as SVG,
+#: so each label is a <text> in the axis's label group (Vega's own class names and aria-label).
+X_AXIS_LABELS = """() => [...document.querySelectorAll('[data-testid=stVegaLiteChart]')].map(chart =>
+    [...chart.querySelectorAll("svg g.role-axis[aria-label^='X-axis'] g.role-axis-label text")]
+        .map(t => t.textContent))"""
+
+
+@pytest.mark.parametrize("page", ["America/New_York"], indirect=True)
+def test_timeline_charts_show_the_visit_dates_on_their_time_axis(app, page, store):
+    """Every chart's time axis is labelled with visit dates, the first visit's among them.
+
+    The labels are read from the DOM: Streamlit has vega-embed draw its charts as
+    SVG, so each tick label is a ``<text>`` in the axis's label group (found by
+    Vega's class names and the axis's aria-label). Were the charts drawn on a
+    canvas, no label would be found and the test would fail, not pass unseen.
+    The browser runs west of UTC (New York), where a date read as UTC midnight
+    would be labelled with the day before: each label must be a visit's date as
+    the app writes it.
+    """
+    sign_in(page, app.url, *ROLE_LOGIN["clinician"], path=f"timeline?patient={DEMO_CODE}")
+    charts = page.get_by_test_id("stVegaLiteChart")
+    expect(charts.first).to_be_visible(timeout=SLOW)
+    choose(page, "View", "Close-up: vertex")
+    expect(charts).to_have_count(len(METRICS), timeout=SLOW)
+    settle(page)
+    rows = store.timeline(store.patient(DEMO_CODE).id)
+    dates = sorted({r.visit_date for r in rows if r.view == "closeup:vertex"})
+    # vega-embed draws after the script run: wait until every chart has drawn its time axis
+    expect(charts.locator("svg g.role-axis[aria-label^='X-axis']")).to_have_count(len(METRICS), timeout=SLOW)
+    labels = page.evaluate(X_AXIS_LABELS)
+    assert len(labels) == len(METRICS)
+    for chart_labels in labels:
+        assert shown(dates[0]) in chart_labels, chart_labels
+        assert set(chart_labels) <= {shown(d) for d in dates}, chart_labels
+    save_screenshot(page, "clinician-timeline-dates")
+
+
 # ---------------------------------------------------------------------- patients: own record only
 
 
