@@ -252,11 +252,23 @@ def show_measurements(record: dict[str, Any]) -> None:
     st.caption(OBSERVED_ONLY)
 
 
+#: What a photo without a scale says (once: it stands for the analysis's own "No scale" note).
+NO_SCALE_FOUND = "No scale: no calibration card found and none typed."
+#: ... and a close-up, whose density, width in µm and thin-hair share need one.
+NO_SCALE_CLOSEUP = (
+    "No scale: no calibration card found and none typed, so density, width in µm and thin-hair share "
+    "are not measured. To measure them, keep the calibration card in the photo, or type the scale or "
+    "the field-of-view width for this visit."
+)
+
+
 def show_scale(analysis: Any) -> None:
-    """Where the photo's scale came from, in words."""
+    """Where the photo's scale came from, in words; without one, what to do, said once."""
     source = analysis.scale.source
     # the photo's own scale (a registered photo is measured on the baseline's grid)
     ppm = analysis.parameters.get("photo_px_per_mm", analysis.scale.px_per_mm)
+    # the analysis's "No scale" note (a close-up's) is said by the line below, not again
+    no_scale = [n for n in analysis.notes if n.startswith("No scale")]
     if source == "card":
         st.success(f"Scale from the calibration card in the photo: {ppm:.2f} px/mm.")
     elif source == "field_width":
@@ -264,9 +276,9 @@ def show_scale(analysis: Any) -> None:
     elif source in ("magnification", "user"):
         st.caption(f"Scale as typed: {ppm:.2f} px/mm.")
     else:
-        st.caption("No scale: no calibration card found and none typed.")
+        st.caption(NO_SCALE_CLOSEUP if no_scale else NO_SCALE_FOUND)
     for note in analysis.notes:
-        if "calibration card" in note.lower():
+        if "calibration card" in note.lower() and note not in no_scale:
             st.caption(note)
 
 

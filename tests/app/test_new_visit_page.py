@@ -49,6 +49,24 @@ def test_each_upload_shows_thumbnail_quality_and_measurements(clinic, use_clinic
     assert at.button(key="save_visit").label == "Save visit with 2 photos"
 
 
+def test_a_photo_without_a_scale_says_so_once_with_what_to_do(clinic, use_clinic):
+    at = open_page(clinic, use_clinic)
+    upload(at, [("closeup.png", closeup_png(3), "image/png"), ("crown.png", overview_png(4), "image/png")])
+    no_scale = [c.value for c in at.caption if "no scale" in c.value.lower()]
+    # one line per photo: the close-up's says what is not measured and how to get a scale
+    assert no_scale == [
+        "No scale: no calibration card found and none typed, so density, width in µm and thin-hair share "
+        "are not measured. To measure them, keep the calibration card in the photo, or type the scale or "
+        "the field-of-view width for this visit.",
+        "No scale: no calibration card found and none typed.",
+    ]
+    # with a typed scale, no line says there is none
+    at.number_input(key="visit_scale").set_value(250.0).run()
+    assert not at.exception
+    assert not [c.value for c in at.caption if "no scale" in c.value.lower()]
+    assert "Scale as typed: 250.00 px/mm." in [c.value for c in at.caption]
+
+
 def test_a_duplicate_upload_is_named_and_not_saved_again(clinic, use_clinic):
     at = open_page(clinic, use_clinic)
     upload(at, [("again.png", closeup_png(101), "image/png")])  # P-A's baseline photo
