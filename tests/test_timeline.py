@@ -35,6 +35,7 @@ from tracker.timeline import (
     algorithm_versions,
     describe_change,
     describe_placement,
+    format_value,
     timeline_chart,
     timeline_table,
 )
@@ -193,21 +194,49 @@ def test_empty_table_has_the_columns():
     [
         ((13.0, 11.0, "coverage_pct"), "2.0 percentage points higher than baseline (+18.2 %)"),
         ((18.0, 22.0, "hair_count"), "4 hairs lower than baseline (-18.2 %)"),
-        ((262.6, 250.0, "density_per_cm2"), "13 hairs/cm² higher than baseline (+5.0 %)"),
-        ((52.24, 52.5, "mean_width_px"), "0.3 px lower than baseline (-0.5 %)"),
+        ((262.6, 250.0, "density_per_cm2"), "13 hairs/cm² higher than baseline (+5.2 %)"),  # 263 and 250
+        ((52.24, 52.5, "mean_width_px"), "0.3 px lower than baseline (-0.6 %)"),  # 52.2 and 52.5
         ((5.0, 0.0, "hair_count"), "5 hairs higher than baseline"),
         ((11.0, 11.0, "thin_hair_pct"), "same as baseline"),
         ((11.04, 11.0, "coverage_pct"), "same as baseline"),  # below the shown precision
         # the words follow the values as shown beside them (the report's and the app's)
         ((70.1, 69.9, "mean_width_um"), "same as baseline"),  # 70 and 70
-        ((70.6, 69.9, "mean_width_um"), "1 µm higher than baseline (+1.0 %)"),  # 71 and 70
+        ((70.6, 69.9, "mean_width_um"), "1 µm higher than baseline (+1.4 %)"),  # 71 and 70
         ((17.54, 17.46, "mean_width_px"), "same as baseline"),  # 17.5 and 17.5
-        ((14.26, 14.74, "coverage_pct"), "0.4 percentage points lower than baseline (-3.3 %)"),  # 14.3, 14.7
+        ((14.26, 14.74, "coverage_pct"), "0.4 percentage points lower than baseline (-2.7 %)"),  # 14.3, 14.7
+        ((2.78, 2.94, "coverage_pct"), "0.1 percentage points lower than baseline (-3.4 %)"),  # 2.8, 2.9
+        ((1.0, 0.04, "coverage_pct"), "1.0 percentage points higher than baseline"),  # baseline shown as 0.0
         ((34.5, 34.0, "hair_count"), "0.5 hairs higher than baseline (+1.5 %)"),  # a mean of two photos
     ],
 )
 def test_describe_change(args, expected):
     assert describe_change(*args) == expected
+
+
+_CHANGE = re.compile(r"([\d.]+) (.+) (higher|lower) than baseline(?: \(([+-][\d.]+) %\))?")
+
+
+@pytest.mark.parametrize("metric", list(METRICS))
+def test_a_change_agrees_with_the_values_as_shown(metric):
+    """The difference and the % follow from the two values as shown beside them
+    ("2.9 -> 2.8, -3.4 %"), never from the unrounded ones ("2.9 -> 2.8, -5.6 %")."""
+    rng = np.random.default_rng(7)
+    pairs = np.concatenate([rng.uniform(0.0, top, (200, 2)) for top in (4.0, 60.0, 300.0)])
+    for value, baseline in pairs:
+        text = describe_change(value, baseline, metric)
+        shown_value, shown_base = float(format_value(value, metric)), float(format_value(baseline, metric))
+        if text == "same as baseline":
+            assert shown_value == shown_base
+            continue
+        amount, _, side, pct = _CHANGE.fullmatch(text).groups()
+        difference = shown_value - shown_base
+        assert float(amount) == pytest.approx(abs(difference), abs=1e-9), text
+        assert side == ("higher" if difference > 0 else "lower")
+        if shown_base == 0:
+            assert pct is None, text
+        else:
+            # to the 0.1 % shown (a half way case, 0.3 of 1.6, may go either way)
+            assert float(pct) == pytest.approx(difference / shown_base * 100, abs=0.05 + 1e-9), text
 
 
 def _banned_in(text: str) -> list[str]:

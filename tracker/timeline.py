@@ -331,9 +331,13 @@ def noise_text(sd: float, source: str, metric: str, *, unit: bool = False) -> st
 
 def describe_change(value: float, baseline: float, metric: str) -> str:
     """Neutral words for a change of `metric` from baseline, e.g.
-    ``'12 hairs higher than baseline (+5.1 %)'``: the difference between the
-    two values as :func:`format_value` shows them (so the words never disagree
-    with the numbers beside them), the relative change from the values measured.
+    ``'12 hairs higher than baseline (+5.1 %)'``.
+
+    The difference and the relative change are both worked out from the two
+    values as :func:`format_value` shows them, so that the words never
+    disagree with the numbers beside them: a reader who checks 2.9 and 2.8 by
+    hand finds 0.1 and -3.4 %, as written (the stored values are not rounded).
+    The relative change is left out when the baseline shows as zero.
 
     A difference of a percentage (coverage, thin-hair share) is given in
     percentage points, its relative change in %.
@@ -344,8 +348,8 @@ def describe_change(value: float, baseline: float, metric: str) -> str:
     '3 hairs lower than baseline (-10.0 %)'
     >>> describe_change(13.0, 11.0, "coverage_pct")
     '2.0 percentage points higher than baseline (+18.2 %)'
-    >>> describe_change(14.26, 14.74, "coverage_pct")  # shown as 14.3 and 14.7
-    '0.4 percentage points lower than baseline (-3.3 %)'
+    >>> describe_change(2.78, 2.94, "coverage_pct")  # shown as 2.8 and 2.9: -0.1 is -3.4 % of 2.9
+    '0.1 percentage points lower than baseline (-3.4 %)'
     >>> describe_change(17.54, 17.46, "mean_width_px"), describe_change(34.5, 34.0, "hair_count")
     ('same as baseline', '0.5 hairs higher than baseline (+1.5 %)')
     """
@@ -356,7 +360,8 @@ def describe_change(value: float, baseline: float, metric: str) -> str:
     if difference == 0:
         return "same as baseline"
     side = "higher" if difference > 0 else "lower"
-    pct = "" if baseline == 0 else f" ({(value - baseline) / baseline * 100:+.1f} %)"
+    base = float(shown_base)
+    pct = "" if base == 0 else f" ({difference / base * 100:+.1f} %)"
     amount = f"{abs(difference):.{places}f}"
     if unit == "%":  # a difference of percentages is in percentage points
         unit = "percentage points"

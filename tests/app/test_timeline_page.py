@@ -91,6 +91,32 @@ def test_values_table_has_noise_and_difference_from_baseline(clinic, use_clinic)
     assert columns.index("Difference from baseline") < columns.index("Noise band (± SD)")
 
 
+CHANGE = re.compile(r"([\d.]+) .+ (higher|lower) than baseline(?: \(([+-][\d.]+) %\))?")
+
+
+def test_each_difference_in_the_values_table_follows_from_the_values_shown(clinic, use_clinic):
+    """A reader who works out a difference from the Value column by hand finds what is written
+    beside it, the % too ("2.9 -> 2.8" is -3.4 %, not the -5.6 % of the unrounded values)."""
+    use_clinic(clinic)
+    at = run_page("timeline", "dr.test", query={"patient": "P-A"})
+    table = at.dataframe[0].value
+    checked = 0
+    for _, rows in table.groupby("Measure", sort=False):
+        base = rows["Value"].iloc[0]
+        for value, change in zip(rows["Value"].iloc[1:], rows["Difference from baseline"].iloc[1:], strict=True):
+            if value == base:
+                assert change == "same as baseline"
+                continue
+            amount, side, pct = CHANGE.fullmatch(change).groups()
+            assert float(amount) == pytest.approx(abs(value - base)) and side == ("higher" if value > base else "lower")
+            if base == 0:  # no % of nothing
+                assert pct is None, change
+            else:
+                assert float(pct) == pytest.approx((value - base) / base * 100, abs=0.05 + 1e-9), (value, base, change)
+            checked += 1
+    assert checked >= 5
+
+
 @pytest.mark.parametrize(("login", "advice"), [("dr.test", "Region of interest page"), ("pat.a", "Your clinic can")])
 def test_values_not_matched_to_the_baseline_are_pointed_out_with_advice_for_the_role(clinic, use_clinic, login, advice):
     use_clinic(clinic)
