@@ -168,6 +168,20 @@ def chart_png(data: pd.DataFrame, metric: str) -> bytes:
     return vl_convert.vegalite_to_png(chart.to_dict(), scale=2)
 
 
+def generated_text(when: dt.datetime) -> str:
+    """When a report was made, as the product writes dates, to the minute in UTC.
+
+    Examples
+    --------
+    >>> generated_text(dt.datetime(2026, 11, 23, 8, 34, 51, tzinfo=dt.UTC))
+    '23 Nov 2026, 08:34 UTC'
+    >>> generated_text(dt.datetime(2026, 2, 3, 0, 30, tzinfo=dt.timezone(dt.timedelta(hours=1))))
+    '2 Feb 2026, 23:30 UTC'
+    """
+    when = when.astimezone(dt.UTC)
+    return f"{date_text(when.date())}, {when:%H:%M} UTC"
+
+
 def _site_shown(view: str, shown: Callable[[str], str]) -> str:
     """``view`` with a close-up's site (free text) as the report shows free text; the
     fixed views' names are the product's own."""
@@ -210,7 +224,7 @@ def _header(
     lines.append(("Algorithm version", pdf.versions))
     # a patient's username may be their name, which a report without it must not print
     by = "the patient's own account" if access.role == "patient" else access.account.username
-    lines.append(("Generated", f"{now:%Y-%m-%d %H:%M} UTC by {by}"))
+    lines.append(("Generated", f"{generated_text(now)} by {by}"))
     for label, value in lines:
         pdf.font(10, bold=True)
         pdf.cell(45, 6, pdf.text_of(label))
