@@ -143,6 +143,7 @@ def choose_patient(access: Access, *, key: str) -> str | None:
     if access.own_patient is not None:
         if wanted and wanted != access.own_patient:
             access.patient(wanted)  # raises AccessDenied: a patient sees only their own record
+        st.caption(f"Your own record: patient {access.own_patient}.")  # whose record it is, without a choice
         return access.own_patient
     codes = access.patient_codes()
     if not codes:

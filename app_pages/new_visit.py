@@ -93,7 +93,10 @@ if patient is None:
     st.stop()
 
 left, right = st.columns(2)
-date = left.date_input("Visit date", value=dt.date.today(), key="visit_date", format=DATE_INPUT_FORMAT)
+# archived photos may be older than the ten years the date picker offers by default
+date = left.date_input(
+    "Visit date", value=dt.date.today(), min_value=dt.date(1900, 1, 1), key="visit_date", format=DATE_INPUT_FORMAT
+)
 recorded = access.visits(patient)
 # a day of slack: the clinic's today may be the server's tomorrow
 if date > dt.date.today() + dt.timedelta(days=1):

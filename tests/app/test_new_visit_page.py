@@ -221,6 +221,11 @@ def test_a_date_in_the_future_is_pointed_out(clinic, use_clinic):
     ]
 
 
+def test_a_visit_of_archived_photos_may_be_dated_decades_back(clinic, use_clinic):
+    at = open_page(clinic, use_clinic)
+    assert at.date_input(key="visit_date").min <= dt.date(1990, 1, 1)  # the picker's default stops ten years back
+
+
 def test_a_second_visit_on_the_same_date_is_pointed_out(clinic, use_clinic):
     at = open_page(clinic, use_clinic)
     at.date_input(key="visit_date").set_value(dt.date(2025, 4, 10)).run()

@@ -169,6 +169,7 @@ def test_a_patient_sees_their_own_timeline_without_choosing(clinic, use_clinic):
     use_clinic(clinic)
     at = run_page("timeline", "pat.a")
     assert "timeline_patient" not in [s.key for s in at.selectbox]
+    assert "Your own record: patient P-A." in [c.value for c in at.caption]  # says whose record it is
     assert len(charts(at)) == 6
 
 
