@@ -16,6 +16,7 @@ import numpy as np
 import streamlit as st
 
 from tracker.access import Access, AccessDenied
+from tracker.analysis import NO_SCALE_NOTE
 from tracker.imaging.compare import thumbnail
 from tracker.imaging.register import reason_without_advice
 from tracker.photo import load_photo
@@ -268,8 +269,6 @@ def show_scale(analysis: Any) -> None:
     source = analysis.scale.source
     # the photo's own scale (a registered photo is measured on the baseline's grid)
     ppm = analysis.parameters.get("photo_px_per_mm", analysis.scale.px_per_mm)
-    # the analysis's "No scale" note (a close-up's) is said by the line below, not again
-    no_scale = [n for n in analysis.notes if n.startswith("No scale")]
     if source == "card":
         st.success(f"Scale from the calibration card in the photo: {ppm:.2f} px/mm.")
     elif source == "field_width":
@@ -277,9 +276,10 @@ def show_scale(analysis: Any) -> None:
     elif source in ("magnification", "user"):
         st.caption(f"Scale as typed: {ppm:.2f} px/mm.")
     else:
-        st.caption(NO_SCALE_CLOSEUP if no_scale else NO_SCALE_FOUND)
+        st.caption(NO_SCALE_CLOSEUP if analysis.mode == "closeup" else NO_SCALE_FOUND)
     for note in analysis.notes:
-        if "calibration card" in note.lower() and note not in no_scale:
+        # the analysis's own "No scale" note is what the line above says
+        if "calibration card" in note.lower() and note != NO_SCALE_NOTE:
             st.caption(note)
 
 

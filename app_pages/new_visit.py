@@ -165,7 +165,7 @@ for i, upload in enumerate(uploads):
     st.divider()
     st.subheader(upload.name)
     looks, unreadable = looks_like(sha256_hex(data), data, upload.name)
-    if unreadable:  # no view to choose for a file that is not a photo
+    if looks is None:  # no view to choose for a file that is not a photo
         st.error(unreadable)
         left_out.append(upload.name)
         progress.progress((i + 1) / len(uploads), text=f"Measured {i + 1} of {len(uploads)} photos")
@@ -177,10 +177,9 @@ for i, upload in enumerate(uploads):
         format_func=view_title,
         key=f"view_{round_no}_{i}",
     )
-    if looks is not None:
-        seen_of_kind[looks] += 1
-        if looks != view_mode(view):
-            st.warning(MISFILED[looks].format(view=view_title(view)))
+    seen_of_kind[looks] += 1
+    if looks != view_mode(view):
+        st.warning(MISFILED[looks].format(view=view_title(view)))
     item = NewPhoto(
         view=view,
         data=data,

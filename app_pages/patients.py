@@ -39,12 +39,13 @@ if patients:
     )
     codes = [p.code for p in patients]
     current = st.session_state.get("patient")
+    # The selectbox's choice is set here, not by an index (the two together make Streamlit warn):
     if st.session_state.pop("open_added", False) and current in codes:
         # a patient was just added: the browser keeps a selectbox's choice unless it is set here
         st.session_state["open_code"] = current
-    code = st.selectbox(
-        "Open patient", codes, index=codes.index(current) if current in codes else 0, key="open_code"
-    )
+    elif st.session_state.get("open_code") not in codes:  # first drawn, or the patient chosen is gone
+        st.session_state["open_code"] = current if current in codes else codes[0]
+    code = st.selectbox("Open patient", codes, key="open_code")
     left, middle, right = st.columns(3)
     for column, label, target in (
         (left, "Timeline", "app_pages/timeline.py"),

@@ -177,6 +177,9 @@ left_pick, right_pick, how_pick = st.columns(3)
 first = left_pick.selectbox("Earlier visit", ids, index=0, format_func=label.get, key="compare_a")
 second = right_pick.selectbox("Later visit", ids, index=len(ids) - 1, format_func=label.get, key="compare_b")
 how = how_pick.radio("Show", ["Side by side", "Slider"], horizontal=True, key="compare_how")
+# drawn before any stop below: a widget left out of a run forgets its choice
+with_overlay = st.checkbox("Show the hair overlay (what was measured)", value=True, key="compare_overlay")
+position = st.slider("Split", 0, 100, 50, format="%d%%", key="compare_split") if how == "Slider" else 50
 if first == second:
     st.info(f"Both visits chosen are {label[first]}: choose two different visits to compare them.")
     st.caption(OBSERVED_ONLY)
@@ -184,7 +187,6 @@ if first == second:
 if ids.index(first) > ids.index(second):  # chosen the other way round: the earlier visit still goes left
     first, second = second, first
     st.caption("Shown in date order: the earlier of the two visits on the left.")
-with_overlay = st.checkbox("Show the hair overlay (what was measured)", value=True, key="compare_overlay")
 with user_errors():
     pictures = [
         photo_overlay(access, photo_of_visit[v]) if with_overlay else photo_thumbnail(access, photo_of_visit[v], max_side=1200)
@@ -195,7 +197,6 @@ if how == "Side by side":
     a.image(pictures[0], caption=label[first], width="stretch")
     b.image(pictures[1], caption=label[second], width="stretch")
 else:
-    position = st.slider("Split", 0, 100, 50, format="%d%%", key="compare_split")
     st.image(
         wipe(thumbnail(pictures[0], max_side=1200), pictures[1], position=position / 100),
         caption=f"Left of the line: {label[first]}. Right of the line: {label[second]}.",

@@ -90,6 +90,11 @@ def version_key(version: str) -> tuple:
 WORKING_SHAFT_WIDTH = 12.0
 #: Longest side of the working copy, whatever the shaft width.
 MAX_WORKING_SIDE = 2048
+#: The note of a close-up measured without a scale.
+NO_SCALE_NOTE = (
+    "No scale: width in µm, density per cm² and thin-hair share need the "
+    "photo's pixels per millimetre (from a calibration card or typed in)."
+)
 #: Overviews resolve hair mass, not shafts: this long side is plenty.
 OVERVIEW_WORKING_SIDE = 1024
 #: A photo narrower or shorter than this many pixels is refused: it cannot
@@ -688,10 +693,7 @@ def _measure(
                 width_um = width_px / px_per_mm * 1000.0
                 thin = measure.thin_share_pct(groups, thin_width_px=thin_um * px_per_mm / 1000.0)
         else:
-            notes.append(
-                "No scale: width in µm, density per cm² and thin-hair share need the "
-                "photo's pixels per millimetre (from a calibration card or typed in)."
-            )
+            notes.append(NO_SCALE_NOTE)
     return Analysis(
         mode=mode,
         roi=roi,

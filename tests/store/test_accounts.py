@@ -523,12 +523,15 @@ def test_failures_past_the_window_are_dropped_and_names_are_kept_only_as_keyed_h
     clock = [dt.datetime(2026, 1, 5, 9, 0)]
     monkeypatch.setattr(accounts.m, "utcnow", lambda: clock[0])
     typed = "Correct Horse " + "x" * 200  # a password typed into the username box
-    _lock_out(store, typed)
+    _lock_out(store, typed, place="192.0.2.77")
     store.add_account("dr.a", PASSWORD, "clinician")
     assert store.authenticate("dr.a", PASSWORD).username == "dr.a"
     with store._read() as s:
-        keys = s.scalars(select(m.SignInFailure.username_key)).all()
-    assert len(keys) == accounts.MAX_FAILED_SIGN_INS and all(len(k) == 64 for k in keys)
+        rows = s.execute(select(m.SignInFailure.username_key, m.SignInFailure.place_key)).all()
+    keys = [k for row in rows for k in row]
+    assert len(rows) == accounts.MAX_FAILED_SIGN_INS and all(len(k) == 64 for k in keys)
+    assert not any("192.0.2" in k for k in keys)  # the address is not kept either
+    assert rows[0].place_key != store._username_key("192.0.2.77")  # nor hashed as a username would be
     assert not any("horse" in k or "xxx" in k for k in keys)
     key_file = store.location / accounts.SIGN_IN_KEY_NAME
     assert key_file.stat().st_mode & 0o777 == 0o600

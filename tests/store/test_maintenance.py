@@ -339,6 +339,33 @@ def _autoincrement_tables(conn: sa.Connection) -> list[str]:
     return [name for name, sql in rows if "AUTOINCREMENT" in sql.upper()]
 
 
+def test_failed_sign_ins_kept_before_places_survive_the_upgrade_to_places_and_back(store_dir, database_url):
+    """Revision 0007 adds where a failed sign-in came from: rows from before keep
+    their username's hash and time, with no place, and going back drops only the place."""
+    store_dir.mkdir(parents=True, exist_ok=True)
+    engine = make_engine(database_url)
+    at = dt.datetime(2026, 1, 5, 9, 0)
+    failures = sa.table("sign_in_failure", sa.column("username_key"), sa.column("at"))
+    try:
+        upgrade(engine, "0006", lock_path=schema.sqlite_lock_path(database_url))
+        with engine.begin() as conn:
+            conn.execute(sa.insert(failures), [{"username_key": "a" * 64, "at": at}, {"username_key": "b" * 64, "at": at}])
+        upgrade(engine, "head", lock_path=schema.sqlite_lock_path(database_url))
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT username_key, at, place_key FROM sign_in_failure ORDER BY id")).all()
+        assert [(r[0], r[2]) for r in rows] == [("a" * 64, None), ("b" * 64, None)]
+        _downgrade(engine, "0006")
+        with engine.connect() as conn:
+            assert conn.execute(sa.text("SELECT username_key FROM sign_in_failure ORDER BY id")).scalars().all() == [
+                "a" * 64, "b" * 64
+            ]
+            assert "place_key" not in {c["name"] for c in sa.inspect(conn).get_columns("sign_in_failure")}
+            if conn.dialect.name == "sqlite":  # the rebuild keeps ids never given twice (0005)
+                assert "sign_in_failure" in _autoincrement_tables(conn)
+    finally:
+        engine.dispose()
+
+
 def test_downgrade_from_ids_never_given_again_and_up_again_keeps_every_row_id_and_link(
     store_dir, database_url
 ):

@@ -32,20 +32,24 @@ _USERNAME_CHARS = set("abcdefghijklmnopqrstuvwxyz0123456789-_.@")
 _HASHER = PasswordHasher()
 # verified against when the username is unknown, so a wrong name costs as much time as a wrong password
 _DUMMY_HASH = _HASHER.hash(secrets.token_hex(16))
-#: After this many failed sign-ins under one username from one place (network
-#: address) within FAILURE_WINDOW_S seconds, that username's sign-ins from there
-#: are refused for the rest of the window (known and unknown usernames alike, so
-#: the refusal tells nothing about them). Someone who knows a username can so
-#: lock it only where they are, not its owner elsewhere.
+# Failed sign-ins are kept in the database under keyed hashes of the username and
+# of the place (network address) they came from, so a restart of the app does not
+# clear them and every process of one store sees them; they are dropped once older
+# than FAILURE_WINDOW_S seconds. Known and unknown usernames are counted alike, so
+# a refusal tells nothing about them.
+
+#: After this many failed sign-ins under one username from one place within
+#: FAILURE_WINDOW_S seconds, that username's sign-ins from there are refused for
+#: the rest of the window: someone who knows a username locks it where they are,
+#: not for its owner elsewhere ...
 MAX_FAILED_SIGN_INS = 5
-#: After this many under one username from anywhere, its sign-ins are refused
-#: from everywhere: guesses spread over many addresses stay bounded too.
+#: ... unless they fail from several places: after this many under one username
+#: from anywhere, its sign-ins are refused everywhere. So at most this many
+#: guesses per username per window, however many addresses (IPv6 networks are
+#: easy to get many of) they come from; failing from four places locks everyone.
 MAX_FAILED_SIGN_INS_ANYWHERE = 20
-#: The failures are kept in the database, under keyed hashes of the username and
-#: the place: a restart of the app does not clear them, and every process of one
-#: store sees them.
 FAILURE_WINDOW_S = 300.0
-#: File in the store folder holding the secret of the failed sign-ins' username hashes.
+#: File in the store folder holding the secret of the failed sign-ins' hashes.
 SIGN_IN_KEY_NAME = "sign-in.key"
 
 
@@ -185,8 +189,9 @@ class AccountsMixin:
             signing in (the app passes its connection's), None when unknown or
             local. Failures lock a username only at the place they came from
             (MAX_FAILED_SIGN_INS), and everywhere only when they come from
-            several places (MAX_FAILED_SIGN_INS_ANYWHERE). Behind a proxy every
-            attempt comes from the proxy's address: one place.
+            several places (MAX_FAILED_SIGN_INS_ANYWHERE). Behind a reverse
+            proxy the place is what the app's server takes the address to be
+            (see the README).
 
         Raises
         ------
@@ -273,12 +278,13 @@ class AccountsMixin:
     def _place_key(self, place: str | None) -> str:
         """The keyed hash (HMAC-SHA256, hex) of the place a sign-in comes from
         (:func:`sign_in_place`); one for all unknown places."""
-        return hmac.new(self._sign_in_secret, sign_in_place(place).encode(), hashlib.sha256).hexdigest()
+        # prefixed: a username that reads like an address gets another hash
+        return hmac.new(self._sign_in_secret, b"place:" + sign_in_place(place).encode(), hashlib.sha256).hexdigest()
 
     @cached_property
     def _sign_in_secret(self) -> bytes:
-        """The store's secret for :meth:`_username_key` (``sign-in.key`` in the store folder,
-        made on first use, readable by its owner only)."""
+        """The store's secret for :meth:`_username_key` and :meth:`_place_key` (``sign-in.key``
+        in the store folder, made on first use, readable by its owner only)."""
         path = self.location / SIGN_IN_KEY_NAME
         if not path.exists():
             # written whole under another name, then linked: a process reading it

@@ -217,11 +217,12 @@ class Account(Base):
 
 
 class SignInFailure(Base):
-    """A failed sign-in under a username, known or not, kept FAILURE_WINDOW_S (see
-    :mod:`tracker.store.accounts`) so that the lockout holds across restarts and among
-    the processes of one store. The username and the place the attempt came from
-    (its network address) are kept only as keyed hashes: what was typed (a password
-    in the wrong box, a name) and the address are not stored."""
+    """A failed sign-in under a username, known or not, kept (until the first attempt
+    after it is FAILURE_WINDOW_S old, see :mod:`tracker.store.accounts`) so that the
+    lockout holds across restarts and among the processes of one store. The username
+    and the place the attempt came from (its network address) are kept only as keyed
+    hashes: what was typed (a password in the wrong box, a name) and the address are
+    not stored."""
 
     __tablename__ = "sign_in_failure"
     __table_args__ = (Index("ix_sign_in_failure_username_key_at", "username_key", "at"), NEVER_REUSE_IDS)
